@@ -1,0 +1,94 @@
+"""pyresque: Resque-compatible background jobs and worker pool for Python.
+
+Public API::
+
+    @pyresque.job(queue="mail")
+    def send_welcome(user_id): ...
+
+    pyresque.enqueue(send_welcome, 42)
+    pyresque.enqueue_to("high", "Archive", 44, "main")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pyresque._version import __version__
+from pyresque.child import shutdown_requested
+from pyresque.client import Client, configure, default_client, dequeue, enqueue, enqueue_to
+from pyresque.errors import (
+    ConfigError,
+    DirtyExit,
+    DontPerform,
+    PayloadError,
+    PyresqueError,
+    TermException,
+    UnknownJobClass,
+)
+from pyresque.hooks import (
+    after_fork,
+    after_pause,
+    before_first_fork,
+    before_fork,
+    before_pause,
+    queue_empty,
+    worker_exit,
+)
+from pyresque.registry import JobSpec, default_name, default_registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def job(queue: str | None = None, name: str | None = None) -> Callable[[F], F]:
+    """Register a function or a class with ``perform`` as a job.
+
+    ``name`` is the payload's ``class`` (default ``module.qualname``; give a Ruby class name to share
+    a queue with Ruby); ``queue`` is where :func:`enqueue` puts it (default: the target's ``queue``
+    attribute).
+    """
+
+    def register_job(target: F) -> F:
+        default_registry().register(name or default_name(target), target, queue)
+        return target
+
+    return register_job
+
+
+def register(name: str, target: Callable[..., Any] | str, queue: str | None = None) -> JobSpec:
+    """Make payloads whose class is ``name`` run ``target`` (a callable or a registered name)."""
+    return default_registry().register(name, target, queue)
+
+
+def allow_job_module(prefix: str) -> None:
+    """Let payloads name callables by import path under ``prefix`` (e.g. ``myapp.jobs``)."""
+    default_registry().allow_module(prefix)
+
+
+__all__ = [
+    "Client",
+    "ConfigError",
+    "DirtyExit",
+    "DontPerform",
+    "PayloadError",
+    "PyresqueError",
+    "TermException",
+    "UnknownJobClass",
+    "__version__",
+    "after_fork",
+    "after_pause",
+    "allow_job_module",
+    "before_first_fork",
+    "before_fork",
+    "before_pause",
+    "configure",
+    "default_client",
+    "dequeue",
+    "enqueue",
+    "enqueue_to",
+    "job",
+    "queue_empty",
+    "register",
+    "shutdown_requested",
+    "worker_exit",
+]

@@ -1,0 +1,9 @@
+"""``python -m pyresque``: the same as the ``pyresque`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from pyresque.cli import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""The application-facing API: enqueue and dequeue jobs, with Resque's enqueue hooks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from pyresque import protocol
+from pyresque.connection import connect, url_from_env
+from pyresque.errors import ConfigError
+from pyresque.keys import DEFAULT_NAMESPACE, Keys
+from pyresque.registry import JobSpec, Registry, default_registry
+from pyresque.store import Store
+
+JobRef = Callable[..., Any] | str
+
+
+class Client:
+    """Enqueues jobs to one Redis under one namespace."""
+
+    def __init__(
+        self,
+        redis_client: redis.Redis | None = None,
+        *,
+        url: str | None = None,
+        namespace: str | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.url = url or url_from_env()
+        self.redis = redis_client if redis_client is not None else connect(self.url)
+        self.namespace = namespace or os.environ.get("RESQUE_NAMESPACE") or DEFAULT_NAMESPACE
+        self.store = Store(self.redis, Keys(self.namespace))
+        self.registry = registry or default_registry()
+
+    def _spec(self, job: JobRef) -> tuple[str, JobSpec | None]:
+        """The payload class name for ``job`` and its spec when it is a registered Python job."""
+        if isinstance(job, str):
+            try:
+                return job, self.registry.resolve(job)
+            except Exception:
+                return job, None  # e.g. a Ruby class: enqueue by name without hooks
+        spec = self.registry.spec_for(job)
+        if spec is None:
+            raise ConfigError(
+                f"{getattr(job, '__qualname__', job)!r} is not a registered job: "
+                "decorate it with @pyresque.job or enqueue it by name"
+            )
+        return spec.name, spec
+
+    def enqueue(self, job: JobRef, *args: Any) -> bool:
+        """Push ``job(*args)`` to the job's own queue; False if a before_enqueue hook said no."""
+        name, spec = self._spec(job)
+        queue = spec.queue if spec else None
+        if not queue:
+            raise ConfigError(f"job {name} has no default queue: use enqueue_to(queue, ...)")
+        return self.enqueue_to(queue, job, *args)
+
+    def enqueue_to(self, queue: str, job: JobRef, *args: Any) -> bool:
+        """Push ``job(*args)`` to ``queue``; False if a before_enqueue hook returned False."""
+        if not queue:
+            raise ConfigError("queue name must not be empty")
+        name, spec = self._spec(job)
+        payload = protocol.encode_payload(name, args)
+        hooks = spec.hooks if spec else (lambda _prefix: [])
+        if any(hook(*args) is False for hook in hooks("before_enqueue")):
+            return False
+        self.store.push(queue, payload)
+        for hook in hooks("after_enqueue"):
+            hook(*args)
+        return True
+
+    def dequeue(self, job: JobRef, *args: Any, queue: str | None = None) -> int:
+        """Remove queued copies of ``job`` (only those with these args when any are given).
+
+        Returns how many were removed; 0 if a before_dequeue hook returned False.
+        """
+        name, spec = self._spec(job)
+        queue = queue or (spec.queue if spec else None)
+        if not queue:
+            raise ConfigError(f"job {name} has no default queue: pass queue=")
+        hooks = spec.hooks if spec else (lambda _prefix: [])
+        if any(hook(*args) is False for hook in hooks("before_dequeue")):
+            return 0
+        matches = []
+        for raw in self.store.all_payloads(queue):
+            try:
+                payload = protocol.decode_payload(raw)
+            except Exception:
+                continue
+            if payload.class_name == name and (not args or payload.args == list(args)):
+                matches.append(raw)
+        removed = self.store.remove_payloads(queue, set(matches))
+        for hook in hooks("after_dequeue"):
+            hook(*args)
+        return removed
+
+
+class _DefaultClient:
+    """The client behind ``pyresque.enqueue``, created from REDIS_URL on first use."""
+
+    client: Client | None = None
+
+
+def configure(
+    url: str | None = None,
+    *,
+    redis_client: redis.Redis | None = None,
+    namespace: str | None = None,
+) -> Client:
+    """Set the Redis connection and namespace that ``pyresque.enqueue`` and workers use."""
+    _DefaultClient.client = Client(redis_client, url=url, namespace=namespace)
+    return _DefaultClient.client
+
+
+def default_client() -> Client:
+    if _DefaultClient.client is None:
+        _DefaultClient.client = Client()
+    return _DefaultClient.client
+
+
+def enqueue(job: JobRef, *args: Any) -> bool:
+    return default_client().enqueue(job, *args)
+
+
+def enqueue_to(queue: str, job: JobRef, *args: Any) -> bool:
+    return default_client().enqueue_to(queue, job, *args)
+
+
+def dequeue(job: JobRef, *args: Any, queue: str | None = None) -> int:
+    return default_client().dequeue(job, *args, queue=queue)

@@ -1,0 +1,79 @@
+"""Worker hooks, with Resque's names and moments.
+
+``before_first_fork`` (worker, once), ``before_fork(job)`` and ``after_fork(job)`` (fork mode: in the
+worker, and in the job child), ``before_pause(worker)`` / ``after_pause(worker)``, ``queue_empty``
+(the busy -> idle transition) and ``worker_exit``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+HOOK_NAMES = (
+    "before_first_fork",
+    "before_fork",
+    "after_fork",
+    "before_pause",
+    "after_pause",
+    "queue_empty",
+    "worker_exit",
+)
+
+Hook = Callable[..., Any]
+
+
+class WorkerHooks:
+    """Named lists of callables, run in registration order."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[str, list[Hook]] = {name: [] for name in HOOK_NAMES}
+
+    def add(self, name: str, hook: Hook) -> Hook:
+        if name not in self._hooks:
+            raise ValueError(f"unknown worker hook {name!r}; known: {', '.join(HOOK_NAMES)}")
+        self._hooks[name].append(hook)
+        return hook
+
+    def run(self, name: str, *args: Any) -> None:
+        """Run every hook of ``name``; the first exception propagates (the caller decides)."""
+        for hook in self._hooks[name]:
+            hook(*args)
+
+    def run_logged(self, name: str, *args: Any) -> None:
+        """Run hooks where a failure must not stop the worker: log it with its traceback."""
+        try:
+            self.run(name, *args)
+        except Exception:
+            log.exception("%s hook failed", name)
+
+
+class _DefaultHooks:
+    """Holds the process-wide hooks that the ``@pyresque.before_fork`` style decorators fill."""
+
+    hooks = WorkerHooks()
+
+
+def default_hooks() -> WorkerHooks:
+    return _DefaultHooks.hooks
+
+
+def _decorator(name: str) -> Callable[[Hook], Hook]:
+    def register(hook: Hook) -> Hook:
+        return default_hooks().add(name, hook)
+
+    register.__name__ = name
+    register.__doc__ = f"Register a ``{name}`` worker hook."
+    return register
+
+
+before_first_fork = _decorator("before_first_fork")
+before_fork = _decorator("before_fork")
+after_fork = _decorator("after_fork")
+before_pause = _decorator("before_pause")
+after_pause = _decorator("after_pause")
+queue_empty = _decorator("queue_empty")
+worker_exit = _decorator("worker_exit")

@@ -1,0 +1,111 @@
+"""Every Redis key pyresque reads or writes, and nothing else.
+
+The schema, under a namespace (default ``resque``), matching Ruby Resque 3.0:
+
+=====================================  ======  ==================================================
+key                                    type    contents
+=====================================  ======  ==================================================
+``queues``                             set     every queue name ever pushed to
+``queue:<q>``                          list    job payloads, RPUSH to enqueue, pop from the left
+``workers``                            set     worker ids ``host:pid:q1,q2``
+``worker:<id>``                        string  ``{"queue":…,"run_at":…,"payload":…}`` while busy
+``worker:<id>:started``                string  ``2026-11-28 06:57:33 +0000``
+``workers:heartbeat``                  hash    worker id -> ISO 8601 time with offset
+``stat:processed[:<id>]``              string  jobs finished (success or failure)
+``stat:failed[:<id>]``                 string  jobs that raised
+``failed``                             list    failure records
+``pause-all-workers``                  string  ``"true"`` pauses every worker
+``pruning_dead_workers_in_progress``   string  prune lock, ``SET <id> NX EX 60``
+=====================================  ======  ==================================================
+
+Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees):
+
+=====================================  ======  ==================================================
+``inflight:<id>``                      hash    queue -> raw payload of the job worker <id> holds
+``inflight-workers``                   set     ids of workers that may hold an in-flight job
+``redeliveries``                       hash    sha1(payload) -> times its process died with it
+``wakeup``                             pubsub  channel; a queue name is published on each push
+=====================================  ======  ==================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "resque"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under one namespace."""
+
+    namespace: str = DEFAULT_NAMESPACE
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.namespace}:" if self.namespace else ""
+
+    def _k(self, name: str) -> str:
+        return self.prefix + name
+
+    @property
+    def queues(self) -> str:
+        return self._k("queues")
+
+    def queue(self, name: str) -> str:
+        return self._k(f"queue:{name}")
+
+    @property
+    def workers(self) -> str:
+        return self._k("workers")
+
+    def worker(self, worker_id: str) -> str:
+        return self._k(f"worker:{worker_id}")
+
+    def worker_started(self, worker_id: str) -> str:
+        return self._k(f"worker:{worker_id}:started")
+
+    @property
+    def heartbeats(self) -> str:
+        return self._k("workers:heartbeat")
+
+    @property
+    def processed(self) -> str:
+        return self._k("stat:processed")
+
+    def worker_processed(self, worker_id: str) -> str:
+        return self._k(f"stat:processed:{worker_id}")
+
+    @property
+    def failed_count(self) -> str:
+        return self._k("stat:failed")
+
+    def worker_failed_count(self, worker_id: str) -> str:
+        return self._k(f"stat:failed:{worker_id}")
+
+    @property
+    def failed(self) -> str:
+        return self._k("failed")
+
+    @property
+    def pause_all(self) -> str:
+        return self._k("pause-all-workers")
+
+    @property
+    def prune_lock(self) -> str:
+        return self._k("pruning_dead_workers_in_progress")
+
+    def inflight(self, worker_id: str) -> str:
+        return self._k(f"inflight:{worker_id}")
+
+    @property
+    def inflight_workers(self) -> str:
+        return self._k("inflight-workers")
+
+    @property
+    def redeliveries(self) -> str:
+        return self._k("redeliveries")
+
+    @property
+    def wakeup(self) -> str:
+        return self._k("wakeup")

@@ -1,0 +1,186 @@
+"""Byte-level encoding of what Resque keeps in Redis: payloads, failure records, timestamps.
+
+Pure functions, no Redis. Ruby Resque writes compact JSON with keys in insertion order and raw
+UTF-8; resque-web and Ruby workers parse what we write, and golden tests compare our bytes with
+what Ruby wrote (``shared/fixtures/resque-3.0.0``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+from pyresque.errors import PayloadError
+
+JSONValue = Any  # the JSON edge: converted to typed values as soon as it is read
+
+
+def dumps(value: JSONValue) -> str:
+    """Encode like Ruby's JSON.generate: compact separators, raw UTF-8, no NaN."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A decoded job payload: the class name, the arguments, and any extra keys (kept as they are)."""
+
+    class_name: str
+    args: list[JSONValue]
+    extra: dict[str, JSONValue] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        return {"class": self.class_name, "args": self.args, **self.extra}
+
+    def encode(self) -> str:
+        return dumps(self.to_dict())
+
+
+def encode_payload(class_name: str, args: list[JSONValue] | tuple[JSONValue, ...]) -> str:
+    """The queue item for a job: ``{"class":…,"args":[…]}``; raises PayloadError if not JSON-able."""
+    try:
+        return dumps({"class": class_name, "args": list(args)})
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"arguments of {class_name} are not JSON-serialisable: {exc}") from exc
+
+
+def decode_payload(raw: str | bytes) -> Payload:
+    """Parse a queue item, raising PayloadError with a message that says what is wrong."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise PayloadError(f"payload is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
+    class_name = data.get("class")
+    if not isinstance(class_name, str) or not class_name:
+        raise PayloadError("payload has no 'class' string")
+    args = data.get("args", [])
+    if not isinstance(args, list):
+        raise PayloadError(f"payload 'args' must be a list, got {type(args).__name__}")
+    extra = {k: v for k, v in data.items() if k not in ("class", "args")}
+    return Payload(class_name, args, extra)
+
+
+def payload_for_record(raw: str | bytes) -> JSONValue:
+    """The payload as a failure record embeds it: parsed if it is JSON, else the raw text."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# Exception names of Ruby's own records, kept so that resque-web filters and plugins still match.
+DIRTY_EXIT = "Resque::DirtyExit"
+PRUNE_DIRTY_EXIT = "Resque::PruneDeadWorkerDirtyExit"
+
+
+# --- times -----------------------------------------------------------------------------------
+
+
+def failure_time(now: float) -> str:
+    """``2026/11/28 06:57:33 UTC``: local time with the zone's abbreviation (Resque's failed_at)."""
+    return time.strftime("%Y/%m/%d %H:%M:%S %Z", time.localtime(now))
+
+
+def started_time(now: float) -> str:
+    """``2026-11-28 06:57:33 +0000``: local time with numeric offset (``worker:<id>:started``)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now))
+
+
+def heartbeat_time(now: float) -> str:
+    """``2026-11-28T06:57:33+00:00``: ISO 8601 local time with offset (``workers:heartbeat``)."""
+    return datetime.fromtimestamp(int(now)).astimezone().isoformat(timespec="seconds")
+
+
+def run_at_time(now: float) -> str:
+    """``2026-11-28T06:57:33Z``: UTC ISO 8601 (``run_at`` of a busy worker)."""
+    return datetime.fromtimestamp(int(now), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_heartbeat(text: str) -> float | None:
+    """Epoch seconds of a heartbeat written by Ruby or by us; None if unparseable."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+# --- failures --------------------------------------------------------------------------------
+
+
+def exception_name(exc: BaseException) -> str:
+    """The class name resque-web shows: builtins bare, others qualified by module."""
+    cls = type(exc)
+    if cls.__module__ in ("builtins", "__main__"):
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def format_backtrace(tb: TracebackType | None) -> list[str]:
+    """Frames innermost first, in Ruby's ``file:line:in `name'`` shape that resque-web expects."""
+    frames = traceback.extract_tb(tb)
+    return [f"{f.filename}:{f.lineno}:in `{f.name}'" for f in reversed(frames)]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong with one job, before it becomes a record."""
+
+    exception: str
+    error: str
+    backtrace: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        return cls(exception_name(exc), str(exc), format_backtrace(exc.__traceback__))
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        return {"exception": self.exception, "error": self.error, "backtrace": self.backtrace}
+
+
+def failure_record(
+    payload_raw: str | bytes, failure: Failure, worker_id: str, queue: str, now: float
+) -> str:
+    """A ``failed`` list entry with Ruby's field order."""
+    return dumps(
+        {
+            "failed_at": failure_time(now),
+            "payload": payload_for_record(payload_raw),
+            "exception": failure.exception,
+            "error": failure.error,
+            "backtrace": list(failure.backtrace),
+            "worker": worker_id,
+            "queue": queue,
+        }
+    )
+
+
+def decode_failure(record: str | bytes) -> dict[str, JSONValue]:
+    """A failure record as a mapping; raises PayloadError if it is not one."""
+    try:
+        data = json.loads(record)
+    except ValueError as exc:
+        raise PayloadError(f"failure record is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PayloadError("failure record is not a JSON object")
+    return data
+
+
+def mark_retried(record: str | bytes, now: float) -> str:
+    """The record with ``retried_at`` added (Resque keeps retried records in place)."""
+    data = decode_failure(record)
+    data["retried_at"] = failure_time(now)
+    return dumps(data)
+
+
+def busy_record(queue: str, payload_raw: str, now: float) -> str:
+    """``worker:<id>`` while busy: ``{"queue":…,"run_at":…,"payload":{…}}``."""
+    return dumps(
+        {"queue": queue, "run_at": run_at_time(now), "payload": payload_for_record(payload_raw)}
+    )

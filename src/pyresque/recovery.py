@@ -1,0 +1,174 @@
+"""Finding dead workers and putting their jobs back.
+
+Pruning follows Ruby Resque 3.0 (take the lock; prune workers whose heartbeat expired; prune
+same-host workers with the same queues whose pid is gone; never prune one that never sent a
+heartbeat), so mixed Ruby and Python fleets keep each other's registries clean. Where Ruby fails a
+dead worker's job, we put a pyresque worker's in-flight job back at the front of its queue and count
+the delivery (SPEC section 4): at least once, and a job that keeps killing its worker ends as a
+failure after ``max_deliveries``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+import psutil
+
+from pyresque import protocol
+from pyresque.protocol import Failure
+from pyresque.queues import QueueSelector
+from pyresque.store import Store
+
+log = logging.getLogger(__name__)
+
+_RESQUE_TITLE = re.compile(r"resque-[0-9]")
+
+
+@dataclass(frozen=True)
+class WorkerId:
+    """``host:pid:queues``; queue names may contain ``:``, so only the first two colons split."""
+
+    host: str
+    pid: int
+    queues: str
+
+    @classmethod
+    def parse(cls, text: str) -> WorkerId | None:
+        parts = text.split(":", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            return None
+        return cls(parts[0], int(parts[1]), parts[2])
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.queues}"
+
+
+def local_resque_pids() -> set[int]:
+    """Pids of processes whose title matches ``resque-<digit>`` (Ruby's ``ps`` check)."""
+    pids = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if _RESQUE_TITLE.search(" ".join(cmdline)):
+            pids.add(proc.info["pid"])
+    return pids
+
+
+def recover_worker(
+    store: Store, worker_id: str, now: float, reason: Failure, max_deliveries: int
+) -> list[str]:
+    """Put a dead worker's in-flight jobs back, record a Ruby worker's lost job, unregister it.
+
+    Returns what happened to each job ('requeued', 'failed' or 'gone', when another recoverer won).
+    """
+    outcomes = []
+    jobs = store.inflight(worker_id)
+    for queue, payload in jobs.items():
+        record = protocol.failure_record(payload, reason, worker_id, queue, now)
+        outcome = store.requeue(
+            worker_id,
+            queue,
+            payload,
+            count_delivery=True,
+            max_deliveries=max_deliveries,
+            failure_record=record,
+        )
+        log.warning("recovered job of dead worker %s from %s: %s", worker_id, queue, outcome)
+        outcomes.append(outcome)
+    if not jobs:
+        busy = store.busy_record(worker_id)
+        if busy:  # a Ruby worker's job: Ruby fails it, and so do we
+            data = json.loads(busy)
+            payload_text = protocol.dumps(data.get("payload"))
+            store.push_failure(
+                protocol.failure_record(
+                    payload_text, reason, worker_id, str(data.get("queue")), now
+                )
+            )
+            outcomes.append("failed")
+    store.unregister_worker(worker_id)
+    store.forget_inflight_owner(worker_id)
+    return outcomes
+
+
+def _job_class(store: Store, worker_id: str) -> str:
+    busy = store.busy_record(worker_id)
+    if busy:
+        try:
+            return str(json.loads(busy)["payload"]["class"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    for payload in store.inflight(worker_id).values():
+        try:
+            return protocol.decode_payload(payload).class_name
+        except Exception:
+            return "unknown"
+    return "unknown"
+
+
+def prune_dead_workers(
+    store: Store,
+    me: WorkerId,
+    selector: QueueSelector,
+    *,
+    now: float,
+    lock_ttl: int = 60,
+    prune_interval: float = 300.0,
+    max_deliveries: int = 3,
+) -> list[str]:
+    """Ruby's prune_dead_workers, plus recovery of in-flight jobs. Returns the pruned ids."""
+    if not store.acquire_prune_lock(str(me), lock_ttl):
+        return []
+    registered = store.worker_ids()
+    heartbeats = store.heartbeats()
+    server_now = store.server_time()
+    local_pids: set[int] | None = None
+    pruned: list[str] = []
+    my_queues = set(selector.patterns)
+    for worker_id in registered:
+        beat = heartbeats.get(worker_id)
+        beat_time = protocol.parse_heartbeat(beat) if beat else None
+        if beat_time is not None and server_now - beat_time > prune_interval:
+            cls = _job_class(store, worker_id)
+            reason = Failure(
+                protocol.PRUNE_DIRTY_EXIT,
+                f"Worker {worker_id} did not gracefully exit while processing {cls}",
+            )
+            log.info("Pruning dead worker: %s (heartbeat expired)", worker_id)
+            recover_worker(store, worker_id, now, reason, max_deliveries)
+            pruned.append(worker_id)
+            continue
+        parsed = WorkerId.parse(worker_id)
+        if parsed is None or parsed.host != me.host or parsed.pid == me.pid:
+            continue
+        if not selector.includes_all and set(parsed.queues.split(",")) != my_queues:
+            continue
+        if local_pids is None:
+            local_pids = local_resque_pids()
+        if parsed.pid in local_pids:
+            continue
+        log.info("Pruning dead worker: %s (no such process)", worker_id)
+        recover_worker(
+            store,
+            worker_id,
+            now,
+            Failure(protocol.DIRTY_EXIT, "Job still being processed"),
+            max_deliveries,
+        )
+        pruned.append(worker_id)
+    registered_set = set(registered)
+    for owner in store.inflight_owners() - registered_set - set(pruned):
+        if owner == str(me):
+            continue
+        log.info("Recovering in-flight jobs of unregistered worker %s", owner)
+        recover_worker(
+            store,
+            owner,
+            now,
+            Failure(protocol.DIRTY_EXIT, f"Worker {owner} was unregistered while holding a job"),
+            max_deliveries,
+        )
+        pruned.append(owner)
+    return pruned

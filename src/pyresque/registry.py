@@ -1,0 +1,160 @@
+"""Which Python callable a payload's ``class`` names.
+
+Resolution is explicit, never "import whatever the payload says": a job is found by a name it was
+registered under (the ``@job`` decorator, or :func:`register` for aliases such as a Ruby class name),
+or by an import path under a module prefix the operator allowed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pyresque.errors import ConfigError, UnknownJobClass
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job: its payload name, the Python function or class behind it, and its default queue."""
+
+    name: str
+    target: Callable[..., Any]
+    queue: str | None = None
+
+    @property
+    def is_class(self) -> bool:
+        return inspect.isclass(self.target)
+
+    def performer(self) -> Callable[..., Any]:
+        """The callable that runs the job: the function, or the class's ``perform``.
+
+        ``perform`` may be a static or class method (Resque's style) or a plain method, in which
+        case the class is instantiated without arguments for each job.
+        """
+        if not self.is_class:
+            return self.target
+        static = inspect.getattr_static(self.target, "perform", None)
+        if static is None:
+            raise UnknownJobClass(f"job class {self.name} has no perform method")
+        if isinstance(static, (staticmethod, classmethod)):
+            return getattr(self.target, "perform")  # type: ignore[no-any-return]  # noqa: B009
+        return getattr(self.target(), "perform")  # type: ignore[no-any-return]  # noqa: B009
+
+    def hooks(self, prefix: str) -> list[Callable[..., Any]]:
+        """Resque's job hooks: every attribute of the class whose name starts with ``prefix``,
+        sorted by name, so plugins can add ``before_perform_audit`` next to ``before_perform``."""
+        if not self.is_class:
+            return []
+        names = sorted(n for n in dir(self.target) if n.startswith(prefix))
+        return [getattr(self.target, n) for n in names if callable(getattr(self.target, n))]
+
+
+def default_name(target: Callable[..., Any]) -> str:
+    """``module.qualname``, the name a payload uses for a job registered without ``name=``."""
+    return f"{target.__module__}.{target.__qualname__}"
+
+
+class Registry:
+    """Job names -> JobSpecs, plus the import prefixes an operator allowed."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, JobSpec] = {}
+        self._allowed_prefixes: list[str] = []
+
+    def register(
+        self, name: str, target: Callable[..., Any] | str, queue: str | None = None
+    ) -> JobSpec:
+        """Make ``name`` resolve to ``target`` (a callable, or the name of a registered job)."""
+        if isinstance(target, str):
+            spec = self.resolve(target)
+            target_callable = spec.target
+            queue = queue or spec.queue
+        else:
+            target_callable = target
+            known = self.spec_for(target)
+            queue = queue or (known.queue if known else None) or _queue_attribute(target)
+        new = JobSpec(name, target_callable, queue)
+        self._by_name[name] = new
+        return new
+
+    def allow_module(self, prefix: str) -> None:
+        """Allow payloads to name callables by import path under ``prefix`` (``myapp.jobs``)."""
+        if (
+            not prefix
+            or prefix.startswith(".")
+            or not all(p.isidentifier() for p in prefix.split("."))
+        ):
+            raise ConfigError(f"allowed job module {prefix!r} is not a dotted module path")
+        if prefix not in self._allowed_prefixes:
+            self._allowed_prefixes.append(prefix)
+
+    def allow_modules(self, prefixes: Iterable[str]) -> None:
+        for prefix in prefixes:
+            self.allow_module(prefix)
+
+    def spec_for(self, target: Callable[..., Any]) -> JobSpec | None:
+        """The spec registered for a callable, preferring its default name."""
+        for spec in self._by_name.values():
+            if spec.target is target:
+                return spec
+        return None
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def resolve(self, name: str) -> JobSpec:
+        """The job a payload names, or UnknownJobClass saying why it was not found."""
+        spec = self._by_name.get(name)
+        if spec is not None:
+            return spec
+        if self._allowed(name):
+            target = _import_path(name)
+            if target is not None:
+                return self.register(name, target)
+        raise UnknownJobClass(
+            f"no job named {name!r} is registered"
+            + (
+                f" or importable under the allowed modules {', '.join(self._allowed_prefixes)}"
+                if self._allowed_prefixes
+                else " (and no job modules are allowed for import)"
+            )
+        )
+
+    def _allowed(self, name: str) -> bool:
+        return any(name.startswith(prefix + ".") for prefix in self._allowed_prefixes)
+
+
+def _queue_attribute(target: Callable[..., Any]) -> str | None:
+    queue = getattr(target, "queue", None)
+    return queue if isinstance(queue, str) else None
+
+
+def _import_path(path: str) -> Callable[..., Any] | None:
+    """Import ``a.b.C.d`` as the longest importable module prefix plus attribute lookups."""
+    parts = path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        try:
+            for attr in parts[split:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj if callable(obj) else None
+    return None
+
+
+class _DefaultRegistry:
+    """Holds the process-wide registry that ``@pyresque.job`` writes to (decorators need one)."""
+
+    registry = Registry()
+
+
+def default_registry() -> Registry:
+    return _DefaultRegistry.registry

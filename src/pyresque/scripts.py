@@ -1,0 +1,92 @@
+"""Server-side Lua scripts: each one is a single round trip that keeps a job inside Redis.
+
+Key names are built inside the scripts from the namespace prefix, exactly as :mod:`pyresque.keys`
+builds them (Resque is not a Redis Cluster protocol: its keys never shared a slot).
+"""
+
+from __future__ import annotations
+
+# Finish the previous job (if any) and reserve the next one, in one call.
+#
+# ARGV: 1 prefix, 2 worker id, 3 run_at, 4 queue of the job to acknowledge ('' = none),
+# 5 sha1 of that payload when it had been redelivered ('' = none), 6 failure record ('' = success),
+# 7 '1' to count the failure in stat:failed, 8 '1' to reserve, 9.. pairs (queue name, queue as JSON).
+#
+# Returns {} when no queue has a job, {'paused'} when pause-all-workers is set, else
+# {'job', queue, payload, deliveries}. The job moves from its queue into the worker's in-flight hash
+# atomically, and worker:<id> is set in the same call, so resque-web sees the worker busy at once.
+CYCLE = r"""
+local p, wid = ARGV[1], ARGV[2]
+local inflight = p .. 'inflight:' .. wid
+if ARGV[4] ~= '' then
+  redis.call('HDEL', inflight, ARGV[4])
+  redis.call('DEL', p .. 'worker:' .. wid)
+  if ARGV[5] ~= '' then redis.call('HDEL', p .. 'redeliveries', ARGV[5]) end
+  if ARGV[6] ~= '' then
+    redis.call('RPUSH', p .. 'failed', ARGV[6])
+    if ARGV[7] == '1' then
+      redis.call('INCRBY', p .. 'stat:failed', 1)
+      redis.call('INCRBY', p .. 'stat:failed:' .. wid, 1)
+    end
+  end
+  redis.call('INCRBY', p .. 'stat:processed', 1)
+  redis.call('INCRBY', p .. 'stat:processed:' .. wid, 1)
+end
+if ARGV[8] ~= '1' then return {} end
+local pause = redis.call('GET', p .. 'pause-all-workers')
+if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
+  return {'paused'}
+end
+for i = 9, #ARGV, 2 do
+  local q = ARGV[i]
+  local payload = redis.call('LPOP', p .. 'queue:' .. q)
+  if payload then
+    redis.call('HSET', inflight, q, payload)
+    redis.call('SADD', p .. 'inflight-workers', wid)
+    local ok, decoded = pcall(cjson.decode, payload)
+    if ok and type(decoded) == 'table' then
+      redis.call('SET', p .. 'worker:' .. wid,
+        '{"queue":' .. ARGV[i + 1] .. ',"run_at":"' .. ARGV[3] .. '","payload":' .. payload .. '}')
+    end
+    local delivered = redis.call('HGET', p .. 'redeliveries', redis.sha1hex(payload)) or '0'
+    return {'job', q, payload, delivered}
+  end
+end
+return {}
+"""
+
+# Put a worker's in-flight job back at the front of its queue (or fail it once it has killed its
+# process too often). Compare-and-move: nothing happens unless the in-flight entry still holds the
+# expected payload, so two recoverers racing over one dead worker requeue it once.
+#
+# ARGV: 1 prefix, 2 worker id, 3 queue, 4 expected payload, 5 '1' to count a delivery,
+# 6 max deliveries, 7 failure record to push when the count reaches the maximum.
+# Returns 'requeued', 'failed' or 'gone'.
+REQUEUE = r"""
+local p, wid, q = ARGV[1], ARGV[2], ARGV[3]
+local inflight = p .. 'inflight:' .. wid
+local payload = redis.call('HGET', inflight, q)
+if not payload or payload ~= ARGV[4] then return 'gone' end
+redis.call('HDEL', inflight, q)
+redis.call('DEL', p .. 'worker:' .. wid)
+if ARGV[5] == '1' then
+  local sha = redis.sha1hex(payload)
+  local n = redis.call('HINCRBY', p .. 'redeliveries', sha, 1)
+  if n >= tonumber(ARGV[6]) then
+    redis.call('HDEL', p .. 'redeliveries', sha)
+    redis.call('RPUSH', p .. 'failed', ARGV[7])
+    redis.call('INCRBY', p .. 'stat:processed', 1)
+    return 'failed'
+  end
+end
+redis.call('LPUSH', p .. 'queue:' .. q, payload)
+return 'requeued'
+"""
+
+# Remove one failure record by index without disturbing concurrent pushes (Resque's way: overwrite
+# the entry with a unique marker, then LREM that marker). ARGV: 1 failed key, 2 index, 3 marker.
+REMOVE_FAILURE = r"""
+local ok = pcall(redis.call, 'LSET', ARGV[1], ARGV[2], ARGV[3])
+if not ok then return 0 end
+return redis.call('LREM', ARGV[1], 1, ARGV[3])
+"""

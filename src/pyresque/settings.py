@@ -1,0 +1,108 @@
+"""Worker settings: Resque's environment knobs and their defaults, as one frozen dataclass.
+
+Precedence is stated once, in :func:`worker_settings`: defaults < environment < command line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from pyresque.errors import ConfigError
+from pyresque.keys import DEFAULT_NAMESPACE
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    queues: str = ""
+    # Ruby's INTERVAL: longest wait between polls while idle; 0 means burst (exit when empty).
+    interval: float = 5.0
+    burst: bool = False
+    fork_per_job: bool = True
+    # TERM_CHILD: on TERM, let the running job finish for pre_shutdown_timeout, then raise
+    # TermException in it and kill it term_timeout later. Unset: kill the job child at once.
+    term_child: bool = False
+    term_timeout: float = 4.0
+    pre_shutdown_timeout: float = 0.0
+    graceful_term: bool = False
+    heartbeat_interval: float = 60.0
+    prune_interval: float = 300.0
+    # A job whose process dies unexpectedly this many times becomes a failure record.
+    max_deliveries: int = 3
+    verbose: int = 0
+    namespace: str = DEFAULT_NAMESPACE
+    redis_url: str = ""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in _TRUE
+
+
+def _number(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a number of seconds") from None
+
+
+def from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings that Resque's environment variables set (only those present)."""
+    out: dict[str, Any] = {}
+    queues = env.get("QUEUES") or env.get("QUEUE")
+    if queues:
+        out["queues"] = queues
+    if "INTERVAL" in env:
+        out["interval"] = _number("INTERVAL", env["INTERVAL"])
+        out["burst"] = out["interval"] == 0
+    if "FORK_PER_JOB" in env:
+        out["fork_per_job"] = _flag(env["FORK_PER_JOB"])
+    if env.get("TERM_CHILD"):
+        out["term_child"] = True
+    if "RESQUE_TERM_TIMEOUT" in env:
+        out["term_timeout"] = _number("RESQUE_TERM_TIMEOUT", env["RESQUE_TERM_TIMEOUT"])
+    if "RESQUE_PRE_SHUTDOWN_TIMEOUT" in env:
+        out["pre_shutdown_timeout"] = _number(
+            "RESQUE_PRE_SHUTDOWN_TIMEOUT", env["RESQUE_PRE_SHUTDOWN_TIMEOUT"]
+        )
+    if env.get("GRACEFUL_TERM"):
+        out["graceful_term"] = True
+    if "RESQUE_HEARTBEAT_INTERVAL" in env:
+        out["heartbeat_interval"] = _number(
+            "RESQUE_HEARTBEAT_INTERVAL", env["RESQUE_HEARTBEAT_INTERVAL"]
+        )
+    if "RESQUE_PRUNE_INTERVAL" in env:
+        out["prune_interval"] = _number("RESQUE_PRUNE_INTERVAL", env["RESQUE_PRUNE_INTERVAL"])
+    if "RESQUE_MAX_DELIVERIES" in env:
+        out["max_deliveries"] = int(_number("RESQUE_MAX_DELIVERIES", env["RESQUE_MAX_DELIVERIES"]))
+    if env.get("VVERBOSE"):
+        out["verbose"] = 2
+    elif env.get("VERBOSE"):
+        out["verbose"] = 1
+    if env.get("RESQUE_NAMESPACE"):
+        out["namespace"] = env["RESQUE_NAMESPACE"]
+    if env.get("REDIS_URL"):
+        out["redis_url"] = env["REDIS_URL"]
+    return out
+
+
+def worker_settings(
+    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> WorkerSettings:
+    """Defaults < environment < ``overrides`` (the command line; None values are ignored)."""
+    env = os.environ if env is None else env
+    known = {f.name for f in fields(WorkerSettings)}
+    merged = from_env(env)
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise ConfigError(f"unknown worker setting {key!r}")
+        if value is not None:
+            merged[key] = value
+    settings = replace(WorkerSettings(), **merged)
+    if settings.max_deliveries < 1:
+        raise ConfigError("RESQUE_MAX_DELIVERIES must be at least 1")
+    return settings

@@ -1,0 +1,88 @@
+"""Signal handling that only records: the loop that owns the process acts on what arrived.
+
+A :class:`SignalInbox` installs handlers that append the signal number to a list; the C-level
+wake-up fd (``signal.set_wakeup_fd``) makes the arrival visible to ``select``, so a loop can wait on
+Redis, a child's pipe and signals at once without ever doing work inside a handler.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+from collections.abc import Callable, Iterable, Sequence
+from types import FrameType
+
+SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
+
+
+def signal_name(signum: int) -> str:
+    return SIGNAL_NAMES.get(signum, f"signal {signum}")
+
+
+class SignalInbox:
+    """Records the given signals until :meth:`drain` is called."""
+
+    def __init__(
+        self, signals: Iterable[int], on_signal: Callable[[int], None] | None = None
+    ) -> None:
+        """``on_signal``, if given, also runs in signal context: keep it to flag-setting (the
+        in-process worker uses it to arm the timer that interrupts a running job)."""
+        self.signals = tuple(signals)
+        self._on_signal = on_signal
+        self._pending: list[int] = []
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+        self._previous_wakeup_fd = -1
+
+    def install(self) -> None:
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        for signum in self.signals:
+            signal.signal(signum, self._record)
+
+    def uninstall(self) -> None:
+        """Restore default dispositions and close the pipe (in a fresh child, or at exit)."""
+        for signum in self.signals:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        os.close(self._read_fd)
+        os.close(self._write_fd)
+
+    def _record(self, signum: int, frame: FrameType | None) -> None:
+        # in signal context: record, nothing else
+        self._pending.append(signum)
+        if self._on_signal is not None:
+            self._on_signal(signum)
+
+    def fileno(self) -> int:
+        return self._read_fd
+
+    def drain(self) -> list[int]:
+        """The signals that arrived since the last call, oldest first."""
+        try:
+            while os.read(self._read_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        pending, self._pending = self._pending, []
+        return pending
+
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> list[int]:
+        """Block until a signal arrives, one of ``fds`` is readable, or ``timeout`` passes.
+
+        Returns the readable fds among ``fds``.
+        """
+        if self._pending:
+            timeout = 0
+        readable, _, _ = select.select([self._read_fd, *fds], [], [], max(0.0, timeout))
+        return [fd for fd in readable if fd != self._read_fd]
+
+
+def block(signals: Iterable[int]) -> set[int | signal.Signals]:
+    """Block signals (across a fork, so the child installs its own handlers first)."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+
+
+def restore_mask(previous: Iterable[int]) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -1,0 +1,307 @@
+"""Typed Redis operations on Resque's schema; nothing above this module calls redis-py directly.
+
+Each method is one round trip (a pipeline or a script) unless its docstring says otherwise: the
+worker's hot path is :meth:`Store.cycle`, one script call per job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.typing import EncodableT, FieldT
+
+from pyresque import protocol, scripts
+from pyresque.keys import Keys
+
+
+def _s(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A job moved into a worker's in-flight hash: its queue, raw payload and past deliveries."""
+
+    queue: str
+    payload: str
+    deliveries: int
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Ack:
+    """How a reserved job ended, for :meth:`Store.cycle` to record."""
+
+    reservation: Reservation
+    failure_record: str = ""
+    count_failed: bool = True
+
+
+PAUSED = "paused"
+
+
+class Store:
+    """Resque's Redis layout under one namespace."""
+
+    def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
+        self.redis = client
+        self.keys = keys or Keys()
+        self._cycle = client.register_script(scripts.CYCLE)
+        self._requeue = client.register_script(scripts.REQUEUE)
+        self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
+
+    # --- queues --------------------------------------------------------------------------------
+
+    def push(self, queue: str, payload: str) -> None:
+        """Enqueue as Resque does (SADD queues, RPUSH), then wake idle pyresque workers."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(self.keys.queues, queue)
+        pipe.rpush(self.keys.queue(queue), payload)
+        pipe.publish(self.keys.wakeup, queue)
+        pipe.execute()
+
+    def queue_names(self) -> list[str]:
+        return sorted(_s(q) for q in self.redis.smembers(self.keys.queues))
+
+    def queue_size(self, queue: str) -> int:
+        return int(self.redis.llen(self.keys.queue(queue)))
+
+    def queue_sizes(self, queues: Sequence[str]) -> dict[str, int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for q in queues:
+            pipe.llen(self.keys.queue(q))
+        return {q: int(n) for q, n in zip(queues, pipe.execute(), strict=True)}
+
+    def peek(self, queue: str, start: int = 0, count: int = 1) -> list[str]:
+        return [_s(p) for p in self.redis.lrange(self.keys.queue(queue), start, start + count - 1)]
+
+    def all_payloads(self, queue: str) -> list[str]:
+        return [_s(p) for p in self.redis.lrange(self.keys.queue(queue), 0, -1)]
+
+    def remove_payloads(self, queue: str, payloads: Iterable[str]) -> int:
+        """LREM every copy of each payload (Resque's dequeue); returns how many were removed."""
+        pipe = self.redis.pipeline(transaction=False)
+        for payload in payloads:
+            pipe.lrem(self.keys.queue(queue), 0, payload)
+        return sum(int(n) for n in pipe.execute())
+
+    def remove_queue(self, queue: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.srem(self.keys.queues, queue)
+        pipe.delete(self.keys.queue(queue))
+        pipe.execute()
+
+    def subscribe_wakeups(self) -> redis.client.PubSub:
+        """A subscription on the wake-up channel: enqueuers publish the queue name on each push."""
+        pubsub: redis.client.PubSub = self.redis.pubsub(  # type: ignore[no-untyped-call]
+            ignore_subscribe_messages=True
+        )
+        pubsub.subscribe(self.keys.wakeup)
+        return pubsub
+
+    # --- the job cycle -------------------------------------------------------------------------
+
+    def cycle(
+        self,
+        worker_id: str,
+        now: float,
+        ack: Ack | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> Reservation | str | None:
+        """Acknowledge ``ack`` and reserve the first job of ``queues`` in priority order.
+
+        Returns a Reservation, :data:`PAUSED`, or None when every queue is empty (or ``queues`` is
+        None: acknowledge only).
+        """
+        args: list[str] = [self.keys.prefix, worker_id, protocol.run_at_time(now)]
+        if ack is None:
+            args += ["", "", "", "0"]
+        else:
+            res = ack.reservation
+            args += [
+                res.queue,
+                res.sha if res.deliveries else "",
+                ack.failure_record,
+                "1" if ack.count_failed else "0",
+            ]
+        args.append("0" if queues is None else "1")
+        for q in queues or ():
+            args += [q, protocol.dumps(q)]
+        reply = self._cycle(args=args)
+        if not reply:
+            return None
+        tag = _s(reply[0])
+        if tag == PAUSED:
+            return PAUSED
+        return Reservation(_s(reply[1]), _s(reply[2]), int(reply[3]))
+
+    def requeue(
+        self,
+        worker_id: str,
+        queue: str,
+        payload: str,
+        *,
+        count_delivery: bool,
+        max_deliveries: int = 3,
+        failure_record: str = "",
+    ) -> str:
+        """Put an in-flight job back at the front of its queue: 'requeued', 'failed' or 'gone'."""
+        reply = self._requeue(
+            args=[
+                self.keys.prefix,
+                worker_id,
+                queue,
+                payload,
+                "1" if count_delivery else "0",
+                str(max_deliveries),
+                failure_record,
+            ]
+        )
+        return _s(reply)
+
+    def inflight(self, worker_id: str) -> dict[str, str]:
+        """The jobs a worker holds, queue -> raw payload."""
+        return {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.inflight(worker_id)).items()}
+
+    def inflight_owners(self) -> set[str]:
+        return {_s(w) for w in self.redis.smembers(self.keys.inflight_workers)}
+
+    def forget_inflight_owner(self, worker_id: str) -> None:
+        """Drop a dead worker from the in-flight index once its hash is empty.
+
+        Only the owner adds to its hash, and the owner is dead, so check-then-remove cannot race.
+        """
+        if not self.redis.exists(self.keys.inflight(worker_id)):
+            self.redis.srem(self.keys.inflight_workers, worker_id)
+
+    # --- workers -------------------------------------------------------------------------------
+
+    def register_worker(self, worker_id: str, now: float) -> None:
+        """SADD workers, SET started and a first heartbeat, as a Ruby worker's start does."""
+        server_now = self.server_time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(self.keys.workers, worker_id)
+        pipe.set(self.keys.worker_started(worker_id), protocol.started_time(now))
+        pipe.hset(self.keys.heartbeats, worker_id, protocol.heartbeat_time(server_now))
+        pipe.execute()
+
+    def heartbeat(self, worker_ids: Iterable[str]) -> None:
+        """Stamp heartbeats with the Redis server's clock (as Ruby does), for many workers at once."""
+        stamp = protocol.heartbeat_time(self.server_time())
+        mapping: dict[FieldT, EncodableT] = dict.fromkeys(worker_ids, stamp)
+        if mapping:
+            self.redis.hset(self.keys.heartbeats, mapping=mapping)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        """Remove every trace of a worker, as Ruby's unregister_worker does (stats included)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.srem(self.keys.workers, worker_id)
+        pipe.delete(self.keys.worker(worker_id))
+        pipe.delete(self.keys.worker_started(worker_id))
+        pipe.hdel(self.keys.heartbeats, worker_id)
+        pipe.delete(self.keys.worker_processed(worker_id))
+        pipe.delete(self.keys.worker_failed_count(worker_id))
+        pipe.execute()
+
+    def worker_ids(self) -> list[str]:
+        return sorted(_s(w) for w in self.redis.smembers(self.keys.workers))
+
+    def worker_details(self, worker_ids: Sequence[str]) -> list[tuple[str | None, str | None, int]]:
+        """For each worker: its busy record (or None), its started time, its processed count."""
+        pipe = self.redis.pipeline(transaction=False)
+        for wid in worker_ids:
+            pipe.get(self.keys.worker(wid))
+            pipe.get(self.keys.worker_started(wid))
+            pipe.get(self.keys.worker_processed(wid))
+        raw = pipe.execute()
+        out = []
+        for i in range(len(worker_ids)):
+            job, started, processed = raw[3 * i : 3 * i + 3]
+            out.append(
+                (
+                    _s(job) if job is not None else None,
+                    _s(started) if started is not None else None,
+                    int(processed or 0),
+                )
+            )
+        return out
+
+    def busy_record(self, worker_id: str) -> str | None:
+        value = self.redis.get(self.keys.worker(worker_id))
+        return None if value is None else _s(value)
+
+    def heartbeats(self) -> dict[str, str]:
+        return {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.heartbeats).items()}
+
+    def acquire_prune_lock(self, worker_id: str, ttl: int) -> bool:
+        return bool(self.redis.set(self.keys.prune_lock, worker_id, nx=True, ex=ttl))
+
+    def server_time(self) -> float:
+        seconds, micros = self.redis.time()
+        return float(seconds) + float(micros) / 1e6
+
+    def push_failure(self, record: str) -> None:
+        """Record a failure that belongs to no running job (a pruned Ruby worker's job)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(self.keys.failed, record)
+        pipe.incrby(self.keys.processed, 1)
+        pipe.execute()
+
+    # --- pause and stats -----------------------------------------------------------------------
+
+    def paused_all(self) -> bool:
+        value = self.redis.get(self.keys.pause_all)
+        return value is not None and _s(value).strip().lower() == "true"
+
+    def set_paused_all(self, paused: bool) -> None:
+        if paused:
+            self.redis.set(self.keys.pause_all, "true")
+        else:
+            self.redis.delete(self.keys.pause_all)
+
+    def stats(self) -> tuple[int, int]:
+        """(processed, failed) totals."""
+        processed, failed = self.redis.mget(self.keys.processed, self.keys.failed_count)
+        return int(processed or 0), int(failed or 0)
+
+    # --- failures ------------------------------------------------------------------------------
+
+    def failure_count(self) -> int:
+        return int(self.redis.llen(self.keys.failed))
+
+    def failures(self, start: int = 0, count: int = -1) -> list[str]:
+        end = -1 if count < 0 else start + count - 1
+        return [_s(r) for r in self.redis.lrange(self.keys.failed, start, end)]
+
+    def retry_failure(self, index: int, now: float) -> str:
+        """Mark record ``index`` retried and push its payload back to its queue; returns the queue."""
+        raw = self.redis.lindex(self.keys.failed, index)
+        if raw is None:
+            raise IndexError(f"no failure record at index {index}")
+        record = protocol.mark_retried(raw, now)
+        data = protocol.decode_failure(record)
+        payload = data["payload"]
+        queue = str(data["queue"])
+        text = payload if isinstance(payload, str) else protocol.dumps(payload)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lset(self.keys.failed, index, record)
+        pipe.sadd(self.keys.queues, queue)
+        pipe.rpush(self.keys.queue(queue), text)
+        pipe.publish(self.keys.wakeup, queue)
+        pipe.execute()
+        return queue
+
+    def remove_failure(self, index: int) -> bool:
+        marker = f"__pyresque_delete__{uuid.uuid4().hex}"
+        return bool(self._remove_failure(args=[self.keys.failed, index, marker]))
+
+    def clear_failures(self) -> int:
+        return int(self.redis.delete(self.keys.failed))

@@ -1,0 +1,514 @@
+"""A Resque worker: reserve a job, run it (in a forked child by default), record how it ended.
+
+One loop: act on recorded signals, acknowledge the last job and reserve the next in one script call,
+run it, repeat; when every queue is empty, wait on the wake-up channel, the signal pipe and a poll
+timer at once. A reserved job sits in this worker's in-flight hash until it is acknowledged, so a
+SIGKILL at any instant leaves it in Redis for recovery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+
+from pyresque import child as job_child
+from pyresque import protocol
+from pyresque.connection import CONNECTION_ERRORS
+from pyresque.errors import DirtyExit, PyresqueError, TermException
+from pyresque.hooks import WorkerHooks, default_hooks
+from pyresque.job import Job, Outcome, Result, perform, run_failure_hooks
+from pyresque.procname import set_title
+from pyresque.protocol import Failure
+from pyresque.queues import QueueSelector
+from pyresque.recovery import WorkerId, prune_dead_workers
+from pyresque.registry import Registry, default_registry
+from pyresque.settings import WorkerSettings
+from pyresque.signals import SignalInbox, signal_name
+from pyresque.store import PAUSED, Ack, Reservation, Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WORKER_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCONT,
+    signal.SIGCHLD,
+)
+FIRST_POLL = 0.05  # idle poll for jobs pushed by clients that do not publish a wake-up
+QUEUE_REFRESH = 1.0  # how long a resolved '*' or glob list is reused while busy
+MAX_BACKOFF = 10.0
+
+
+class Worker:
+    """One worker process working a queue list."""
+
+    def __init__(
+        self,
+        store: Store,
+        selector: QueueSelector,
+        settings: WorkerSettings,
+        *,
+        registry: Registry | None = None,
+        hooks: WorkerHooks | None = None,
+        redis_label: str = "",
+    ) -> None:
+        self.store = store
+        self.selector = selector
+        self.settings = settings
+        self.registry = registry or default_registry()
+        self.hooks = hooks or default_hooks()
+        self.redis_label = redis_label or "Redis"
+        self.identity = WorkerId(socket.gethostname(), os.getpid(), str(selector))
+        self.id = str(self.identity)
+        self._inbox = SignalInbox(
+            WORKER_SIGNALS, None if settings.fork_per_job else self._on_signal_in_process
+        )
+        self._stopping = False  # exit after the current job
+        self._stop_now: float | None = None  # monotonic time TERM/INT arrived
+        self._paused = False
+        self._operator_kill = False
+        self._pending_ack: Ack | None = None
+        self._queues_cache: tuple[float, list[str]] = (-1e9, [])
+        self._subscription: redis.client.PubSub | None = None
+        self._last_heartbeat = 0.0
+        self._job_running = False
+        self._heartbeat_stop = threading.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def work(self) -> int:
+        """Run until told to stop (or, in burst mode, until the queues are empty). Returns 0."""
+        self._inbox.install()
+        try:
+            set_title("Starting")
+            if not self._retry_redis("start", self._startup):
+                return 0
+            log.info("Worker %s started, queues %s", self.id, self.selector)
+            self._loop()
+        finally:
+            self._finish()
+        return 0
+
+    def _startup(self) -> None:
+        now = time.time()
+        prune_dead_workers(
+            self.store,
+            self.identity,
+            self.selector,
+            now=now,
+            lock_ttl=int(self.settings.heartbeat_interval),
+            prune_interval=self.settings.prune_interval,
+            max_deliveries=self.settings.max_deliveries,
+        )
+        self.store.register_worker(self.id, now)
+        self._last_heartbeat = time.monotonic()
+        self.hooks.run("before_first_fork", self)
+        if self.settings.fork_per_job:
+            gc.freeze()  # objects loaded so far stay out of the collector: forks share their pages
+        else:
+            threading.Thread(target=self._heartbeat_thread, name="heartbeat", daemon=True).start()
+
+    def _finish(self) -> None:
+        """Acknowledge the last job, hand back anything still held, unregister."""
+        self._heartbeat_stop.set()
+        try:
+            if self._pending_ack is not None:
+                self.store.cycle(self.id, time.time(), ack=self._pending_ack)
+                self._pending_ack = None
+            for queue, payload in self.store.inflight(self.id).items():
+                self.store.requeue(self.id, queue, payload, count_delivery=False)
+            self.store.unregister_worker(self.id)
+            self.store.forget_inflight_owner(self.id)
+            log.info("Worker %s exiting", self.id)
+        except CONNECTION_ERRORS as exc:
+            log.error(
+                "Worker %s could not unregister: %s unreachable (%s); a later prune recovers it",
+                self.id,
+                self.redis_label,
+                exc,
+            )
+        finally:
+            if self._subscription is not None:
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    self._subscription.close()
+            self.hooks.run_logged("worker_exit")
+
+    def _loop(self) -> None:
+        poll = FIRST_POLL
+        busy = False
+        while True:
+            self._handle_signals(self._inbox.drain())
+            if self._stopping:
+                return
+            if self._paused:
+                set_title("Paused")
+                self._wait(self.settings.heartbeat_interval)
+                continue
+            reply = self._retry_redis("reserve", self._reserve)
+            if reply is None and self._stopping:
+                return
+            if isinstance(reply, Reservation):
+                busy = True
+                poll = FIRST_POLL
+                self._pending_ack = self._process(reply)
+                continue
+            if reply == PAUSED:
+                set_title("Paused (pause-all-workers)")
+                self._wait(max(self.settings.interval, FIRST_POLL))
+                continue
+            if busy:
+                busy = False
+                self.hooks.run_logged("queue_empty")
+            if self.settings.burst:
+                log.info("Worker %s: queues empty, burst mode exits", self.id)
+                return
+            set_title(f"Waiting for {self.selector}")
+            self._wait_for_work(poll)
+            poll = min(poll * 2, max(self.settings.interval, FIRST_POLL))
+
+    # --- reserving -----------------------------------------------------------------------------
+
+    def _queues(self, refresh: bool) -> list[str]:
+        if not self.selector.is_dynamic:
+            return self.selector.resolve()
+        stamp, cached = self._queues_cache
+        now = time.monotonic()
+        if refresh or now - stamp > QUEUE_REFRESH:
+            cached = self.selector.resolve(self.store.queue_names())
+            self._queues_cache = (now, cached)
+        return cached
+
+    def _reserve(self) -> Reservation | str | None:
+        ack, self._pending_ack = self._pending_ack, None
+        try:
+            return self.store.cycle(self.id, time.time(), ack=ack, queues=self._queues(False))
+        except CONNECTION_ERRORS:
+            self._pending_ack = ack
+            raise
+
+    def _reconcile_after_outage(self) -> None:
+        """After a lost reply, learn from the in-flight hash what the server actually did.
+
+        If the acknowledged job is gone from it, the acknowledgement was applied; any other job in
+        it was reserved for us by a call whose reply never came: put it back at the front.
+        """
+        held = self.store.inflight(self.id)
+        ack = self._pending_ack
+        if ack is not None and held.get(ack.reservation.queue) != ack.reservation.payload:
+            self._pending_ack = None
+        for queue, payload in held.items():
+            if ack is not None and queue == ack.reservation.queue:
+                continue
+            self.store.requeue(self.id, queue, payload, count_delivery=False)
+
+    def _wait_for_work(self, timeout: float) -> None:
+        """Sleep until a wake-up names one of our queues, a signal arrives, or ``timeout`` passes."""
+        sub = self._subscribe()
+        if sub is not None and self._drain_wakeups(sub):
+            return
+        fds = [_socket_fd(sub)] if sub is not None else []
+        self._wait(timeout, [fd for fd in fds if fd >= 0])
+        if sub is not None:
+            self._drain_wakeups(sub)
+
+    def _subscribe(self) -> redis.client.PubSub | None:
+        if self._subscription is None:
+            try:
+                self._subscription = self.store.subscribe_wakeups()
+                self._subscription.get_message(timeout=0)
+            except CONNECTION_ERRORS as exc:
+                log.warning("wake-up subscription failed (%s); polling instead", exc)
+                self._subscription = None
+        return self._subscription
+
+    def _drain_wakeups(self, sub: redis.client.PubSub) -> bool:
+        """Read pending wake-ups; True if one names a queue we work."""
+        relevant = False
+        try:
+            while (message := sub.get_message(timeout=0)) is not None:
+                queue = message.get("data")
+                queue = queue.decode() if isinstance(queue, bytes) else str(queue)
+                if self.selector.matches(queue):
+                    relevant = True
+        except CONNECTION_ERRORS as exc:
+            log.warning("wake-up subscription lost (%s); resubscribing", exc)
+            sub.close()
+            self._subscription = None
+            return True
+        return relevant
+
+    def _wait(self, timeout: float, fds: list[int] | None = None) -> list[int]:
+        """Block on signals and ``fds``, heartbeating on time; returns the readable fds."""
+        due = self._last_heartbeat + self.settings.heartbeat_interval - time.monotonic()
+        readable = self._inbox.wait(min(timeout, max(due, 0.0)), fds or [])
+        self._maybe_heartbeat()
+        return readable
+
+    def _maybe_heartbeat(self) -> None:
+        if not self.settings.fork_per_job:
+            return  # the heartbeat thread does it
+        if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
+            self._last_heartbeat = time.monotonic()
+            try:
+                self.store.heartbeat([self.id])
+            except CONNECTION_ERRORS as exc:
+                log.warning("heartbeat failed: %s unreachable (%s)", self.redis_label, exc)
+
+    def _heartbeat_thread(self) -> None:
+        """In-process mode only: a long job runs in the main thread, so beat from another."""
+        while not self._heartbeat_stop.wait(self.settings.heartbeat_interval):
+            try:
+                self.store.heartbeat([self.id])
+            except CONNECTION_ERRORS as exc:
+                log.warning("heartbeat failed: %s unreachable (%s)", self.redis_label, exc)
+
+    # --- running a job -------------------------------------------------------------------------
+
+    def _process(self, res: Reservation) -> Ack | None:
+        """Run a reserved job; return the acknowledgement (None if the job was put back)."""
+        try:
+            payload = protocol.decode_payload(res.payload)
+            spec = self.registry.resolve(payload.class_name)
+        except PyresqueError as exc:
+            log.error("job from %s rejected: %s", res.queue, exc)
+            return self._failed(res, Failure(protocol.exception_name(exc), str(exc)))
+        job = Job(res.queue, payload, spec)
+        log.debug("got: %s", job)
+        self._operator_kill = False
+        if self.settings.fork_per_job:
+            return self._run_forked(job, res)
+        return self._run_in_process(job, res)
+
+    def _failed(self, res: Reservation, failure: Failure, count_failed: bool = True) -> Ack:
+        record = protocol.failure_record(res.payload, failure, self.id, res.queue, time.time())
+        return Ack(res, record, count_failed)
+
+    def _ack_for(self, job: Job, res: Reservation, result: Result) -> Ack | None:
+        if result.outcome is Outcome.INTERRUPTED:
+            log.info("job interrupted by shutdown, put back: %s", job)
+            self._retry_redis("requeue", lambda: self._put_back(res))
+            return None
+        if result.outcome is Outcome.FAILED and result.failure is not None:
+            log.info("failed: %s: %s: %s", job, result.failure.exception, result.failure.error)
+            return self._failed(res, result.failure)
+        log.debug("done: %s", job)
+        return Ack(res)
+
+    def _put_back(self, res: Reservation) -> str:
+        return self.store.requeue(self.id, res.queue, res.payload, count_delivery=False)
+
+    def _run_forked(self, job: Job, res: Reservation) -> Ack | None:
+        try:
+            self.hooks.run("before_fork", job)
+        except Exception as exc:
+            log.exception("before_fork hook failed for %s", job)
+            return self._failed(res, Failure.from_exception(exc))
+        started = int(time.time())
+
+        def run_in_child() -> Result:  # in the child
+            set_title(f"Processing {job.queue} since {started} [{job.payload.class_name}]")
+            self.hooks.run("after_fork", job)
+            return perform(job.spec, job.args)
+
+        try:
+            handle = job_child.spawn(run_in_child, WORKER_SIGNALS)
+        except OSError as exc:
+            log.error("fork failed (%s); job put back", exc)
+            self._retry_redis("requeue", lambda: self._put_back(res))
+            self._wait(1.0)
+            return None
+        set_title(f"Forked {handle.pid} at {started}")
+        try:
+            status = self._supervise(handle)
+            result = handle.result()
+        finally:
+            handle.close()
+        if result is not None:
+            return self._ack_for(job, res, result)
+        return self._ack_for_dirty_exit(job, res, handle, status)
+
+    def _supervise(self, handle: job_child.JobChild) -> int:
+        """Wait for the job child while heartbeating and acting on signals; returns its status."""
+        interrupted_at = 0.0
+        fds = [handle.result_fd]
+        while True:
+            self._handle_signals(self._inbox.drain(), handle)
+            pid, status = os.waitpid(handle.pid, os.WNOHANG)
+            if pid:
+                return status
+            now = time.monotonic()
+            timeout = 1.0
+            if self._stop_now is not None and not handle.killed:
+                if not self.settings.term_child:
+                    handle.kill()
+                elif not handle.interrupted:
+                    wait = self._stop_now + self.settings.pre_shutdown_timeout - now
+                    if wait <= 0:
+                        handle.interrupt()
+                        interrupted_at = now
+                    else:
+                        timeout = min(timeout, wait)
+                else:
+                    wait = interrupted_at + self.settings.term_timeout - now
+                    if wait <= 0:
+                        log.warning("job child %d ignored TermException; killing it", handle.pid)
+                        handle.kill()
+                    else:
+                        timeout = min(timeout, wait)
+            if handle.result_fd in self._wait(timeout, fds) and not handle.read_available():
+                fds = []  # end of file: the child is exiting; SIGCHLD wakes us
+
+    def _ack_for_dirty_exit(
+        self, job: Job, res: Reservation, handle: job_child.JobChild, status: int
+    ) -> Ack | None:
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            message = (
+                f"Child process received unhandled signal pid {handle.pid} "
+                f"{signal_name(signum)} (signal {signum})"
+            )
+        else:
+            code = os.waitstatus_to_exitcode(status)
+            if code == 0:
+                return Ack(res)  # the job ended its process itself, after doing its work
+            message = f"Child process exited with status {code} before reporting a result"
+        failure = Failure(protocol.DIRTY_EXIT, message)
+        if handle.killed and self._operator_kill:
+            log.warning("job killed on request (USR1): %s", job)
+            run_failure_hooks(job.spec, DirtyExit(message), job.args)
+            return self._failed(res, failure, count_failed=False)
+        if (handle.killed or handle.interrupted) and self._stop_now is not None:
+            log.info("job stopped by shutdown, put back: %s", job)
+            self._retry_redis("requeue", lambda: self._put_back(res))
+            return None
+        if os.WIFSIGNALED(status):
+            record = protocol.failure_record(res.payload, failure, self.id, res.queue, time.time())
+            outcome = self._retry_redis(
+                "requeue",
+                lambda: self.store.requeue(
+                    self.id,
+                    res.queue,
+                    res.payload,
+                    count_delivery=True,
+                    max_deliveries=self.settings.max_deliveries,
+                    failure_record=record,
+                ),
+            )
+            log.warning("%s: %s; %s", message, job, outcome)
+            if outcome == "failed":
+                run_failure_hooks(job.spec, DirtyExit(message), job.args)
+            return None
+        run_failure_hooks(job.spec, DirtyExit(message), job.args)
+        return self._failed(res, failure, count_failed=False)
+
+    def _run_in_process(self, job: Job, res: Reservation) -> Ack | None:
+        set_title(f"Processing {job.queue} since {int(time.time())} [{job.payload.class_name}]")
+        self._job_running = True
+        try:
+            result = perform(job.spec, job.args)
+        except TermException:  # raised between perform's own handlers and here
+            result = Result(Outcome.INTERRUPTED)
+        finally:
+            self._job_running = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        return self._ack_for(job, res, result)
+
+    def _on_signal_in_process(self, signum: int) -> None:
+        # in signal context, in-process mode: interrupt the running job from the main thread
+        if not self._job_running:
+            return
+        if signum in (signal.SIGTERM, signal.SIGINT) and not self.settings.graceful_term:
+            delay = self.settings.pre_shutdown_timeout if self.settings.term_child else 0.0
+            signal.signal(signal.SIGALRM, self._on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, max(delay, 0.001))
+        elif signum == signal.SIGUSR1:
+            self._job_running = False
+            raise DirtyExit("job killed on request (USR1)")
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        # in signal context: the one place a handler raises, to interrupt an in-process job
+        if self._job_running:
+            self._job_running = False
+            raise TermException("job interrupted by shutdown")
+
+    # --- signals -------------------------------------------------------------------------------
+
+    def _handle_signals(self, signums: list[int], handle: job_child.JobChild | None = None) -> None:
+        for signum in signums:
+            if signum == signal.SIGCHLD:
+                continue
+            log.info("%s received", signal_name(signum))
+            if signum == signal.SIGQUIT or (
+                signum == signal.SIGTERM and self.settings.graceful_term
+            ):
+                self._stopping = True
+            elif signum in (signal.SIGTERM, signal.SIGINT):
+                self._stopping = True
+                if self._stop_now is not None and handle is not None:
+                    handle.kill()  # a second TERM/INT: now
+                self._stop_now = self._stop_now or time.monotonic()
+            elif signum == signal.SIGUSR1:
+                if handle is not None:
+                    self._operator_kill = True
+                    handle.kill()
+            elif signum == signal.SIGUSR2 and not self._paused:
+                self.hooks.run_logged("before_pause", self)
+                self._paused = True
+            elif signum == signal.SIGCONT and self._paused:
+                self._paused = False
+                self.hooks.run_logged("after_pause", self)
+
+    # --- Redis outages -------------------------------------------------------------------------
+
+    def _retry_redis(self, what: str, action: Callable[[], T]) -> T | None:
+        """Run ``action``, retrying with backoff while Redis is unreachable.
+
+        Returns None without running it if a stop signal arrives during an outage.
+        """
+        delay = 0.1
+        outage = False
+        while True:
+            try:
+                if outage:
+                    self._reconcile_after_outage()
+                result = action()
+                if outage:
+                    log.warning("%s reachable again; resuming", self.redis_label)
+                return result
+            except CONNECTION_ERRORS as exc:
+                outage = True
+                log.error(
+                    "%s: %s unreachable (%s: %s); retrying in %.1fs",
+                    what,
+                    self.redis_label,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+            self._wait(delay)
+            self._handle_signals(self._inbox.drain())
+            if self._stopping and what in ("start", "reserve"):
+                return None
+            delay = min(delay * 2, MAX_BACKOFF)
+
+
+def _socket_fd(sub: redis.client.PubSub) -> int:
+    """The subscription's socket, to wait on it together with the signal pipe."""
+    conn = sub.connection
+    sock = getattr(conn, "_sock", None) if conn is not None else None
+    return sock.fileno() if sock is not None else -1

@@ -104,7 +104,7 @@ class Worker:
             self._finish()
         return 0
 
-    def _startup(self) -> None:
+    def _startup(self) -> bool:
         now = time.time()
         prune_dead_workers(
             self.store,
@@ -122,6 +122,7 @@ class Worker:
             gc.freeze()  # objects loaded so far stay out of the collector: forks share their pages
         else:
             threading.Thread(target=self._heartbeat_thread, name="heartbeat", daemon=True).start()
+        return True
 
     def _finish(self) -> None:
         """Acknowledge the last job, hand back anything still held, unregister."""

@@ -1,0 +1,167 @@
+"""Jobs the integration tests run in real worker processes. Each records what it did in Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+
+import pyresque
+from pyresque import DontPerform
+
+
+def _r() -> redis.Redis:
+    return pyresque.default_client().redis
+
+
+def _note(key: str, value: Any) -> None:
+    _r().rpush(f"test:{key}", value if isinstance(value, str) else json.dumps(value))
+
+
+class BoomError(Exception):
+    pass
+
+
+@pyresque.job(queue="oracle", name="Echo")
+def echo(*args: Any) -> None:
+    _note("done", list(args))
+    _note("pids", str(os.getpid()))
+
+
+pyresque.register("Mailers::Welcome", echo)
+
+
+@pyresque.job(queue="oracle", name="Boom")
+class Boom:
+    @staticmethod
+    def perform(*args: Any) -> None:
+        raise BoomError(f"boom: {json.dumps(list(args), separators=(',', ':'))}")
+
+    @staticmethod
+    def on_failure(exc: BaseException, *args: Any) -> None:
+        _note("on_failure", f"{type(exc).__name__}: {exc}")
+
+
+@pyresque.job(queue="oracle", name="Sleepy")
+class Sleepy:
+    @staticmethod
+    def perform(seconds: float, marker: str) -> None:
+        _note("started", marker)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        _note("done", marker)
+
+    @staticmethod
+    def on_failure(exc: BaseException, *args: Any) -> None:
+        _note("on_failure", f"{type(exc).__name__}: {exc}")
+
+
+@pyresque.job(queue="oracle", name="KillSelf")
+class KillSelf:
+    """Dies of SIGKILL in the middle of its work, like an OOM-killed job."""
+
+    @staticmethod
+    def perform(marker: str) -> None:
+        _note("started", marker)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    @staticmethod
+    def on_failure(exc: BaseException, *args: Any) -> None:
+        _note("on_failure", f"{type(exc).__name__}: {exc}")
+
+
+@pyresque.job(queue="oracle", name="ShutdownAware")
+def shutdown_aware(marker: str) -> None:
+    """Works until its process is asked to shut down, then finishes cleanly."""
+    _note("started", marker)
+    deadline = time.monotonic() + 30
+    while not pyresque.shutdown_requested() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    _note("done", f"{marker}:shutdown_requested={pyresque.shutdown_requested()}")
+
+
+@pyresque.job(queue="oracle", name="Hooked")
+class Hooked:
+    @staticmethod
+    def before_perform(*args: Any) -> None:
+        _note("events", "before")
+
+    @staticmethod
+    def around_perform_a(*args: Any) -> Iterator[None]:
+        _note("events", "around_a:enter")
+        yield
+        _note("events", "around_a:exit")
+
+    @staticmethod
+    def around_perform_b(*args: Any) -> Iterator[None]:
+        _note("events", "around_b:enter")
+        yield
+        _note("events", "around_b:exit")
+
+    @staticmethod
+    def perform(fail: bool) -> None:
+        _note("events", "perform")
+        if fail:
+            raise BoomError("hooked failure")
+
+    @staticmethod
+    def after_perform(*args: Any) -> None:
+        _note("events", "after")
+
+    @staticmethod
+    def on_failure(exc: BaseException, *args: Any) -> None:
+        _note("events", f"on_failure:{exc}")
+
+
+@pyresque.job(queue="oracle", name="Skipped")
+class Skipped:
+    @staticmethod
+    def before_perform(*args: Any) -> None:
+        raise DontPerform("not today")
+
+    @staticmethod
+    def perform() -> None:
+        _note("events", "skipped-perform-ran")
+
+
+@pyresque.job(queue="oracle", name="ExitCode")
+def exit_code(code: int) -> None:
+    os._exit(code)
+
+
+@pyresque.job(queue="oracle", name="Enqueuer")
+def enqueuer(n: int) -> None:
+    """Enqueues from inside a job child: its Redis connection must be its own."""
+    for i in range(n):
+        pyresque.enqueue(echo, f"child-{i}")
+
+
+@pyresque.before_first_fork
+def _first(worker: Any) -> None:
+    _note("worker_hooks", "before_first_fork")
+
+
+@pyresque.before_fork
+def _before(job: Any) -> None:
+    _note("worker_hooks", f"before_fork:{job.payload.class_name}")
+
+
+@pyresque.after_fork
+def _after(job: Any) -> None:
+    _note("worker_hooks", f"after_fork:{job.payload.class_name}:{os.getpid()}")
+
+
+@pyresque.queue_empty
+def _empty() -> None:
+    _note("worker_hooks", "queue_empty")
+
+
+@pyresque.worker_exit
+def _exit() -> None:
+    _note("worker_hooks", "worker_exit")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from pyresque.keys import Keys
+from pyresque.store import Store
+from tests.helpers import Proc
+from tests.redis_server import RedisServer, start_redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = start_redis_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of the private server, emptied before each test (it is ours to flush)."""
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(r: redis.Redis) -> Store:
+    return Store(r, Keys("resque"))
+
+
+@pytest.fixture
+def spawn(
+    redis_server: RedisServer, tmp_path: Path
+) -> Iterator[Callable[..., Proc]]:
+    """Start ``python -m pyresque ARGS`` against the private server; everything is killed after."""
+    procs: list[Proc] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, name: str = "proc") -> Proc:
+        base = {"REDIS_URL": redis_server.url, "RESQUE_NAMESPACE": "resque"}
+        proc = Proc(list(args), {**base, **(env or {})}, tmp_path / f"{name}-{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.stop()

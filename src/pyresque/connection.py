@@ -31,11 +31,10 @@ def connect(url: str) -> redis.Redis:
     Keepalive and a health check make a half-open connection (a Redis restart, a NAT timeout)
     surface as an error that the worker's reconnect loop handles, rather than a hang.
     """
+    if url.startswith("unix:"):
+        return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5)
     return redis.Redis.from_url(
-        url,
-        socket_keepalive=True,
-        health_check_interval=30,
-        socket_connect_timeout=5,
+        url, socket_keepalive=True, health_check_interval=30, socket_connect_timeout=5
     )
 
 

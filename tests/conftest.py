@@ -34,9 +34,7 @@ def store(r: redis.Redis) -> Store:
 
 
 @pytest.fixture
-def spawn(
-    redis_server: RedisServer, tmp_path: Path
-) -> Iterator[Callable[..., Proc]]:
+def spawn(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     """Start ``python -m pyresque ARGS`` against the private server; everything is killed after."""
     procs: list[Proc] = []
 

@@ -37,13 +37,14 @@ class RedisServer:
     process: subprocess.Popen[bytes]
     directory: str
     socket_path: str
+    password: str | None = None
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket_path}?db=0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=self.socket_path)
+        return redis.Redis(unix_socket_path=self.socket_path, password=self.password)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -56,26 +57,35 @@ class RedisServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_redis_server(port: int = 0) -> RedisServer:
+def start_redis_server(port: int = 0, password: str | None = None) -> RedisServer:
     """Start redis-server (unix socket only unless ``port`` is given) and wait until it answers."""
     directory = tempfile.mkdtemp(prefix="pyresque-redis-")
     socket_path = os.path.join(directory, "redis.sock")
     process = subprocess.Popen(
         [
             find_redis_server(),
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--unixsocket", socket_path,
-            "--unixsocketperm", "700",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", directory,
-            "--logfile", os.path.join(directory, "redis.log"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--unixsocket",
+            socket_path,
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            directory,
+            "--logfile",
+            os.path.join(directory, "redis.log"),
+            *(["--requirepass", password] if password else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    server = RedisServer(process, directory, socket_path)
+    server = RedisServer(process, directory, socket_path, password)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -211,6 +211,9 @@ class Store:
         pipe.delete(self.keys.worker_failed_count(worker_id))
         pipe.execute()
 
+    def is_registered(self, worker_id: str) -> bool:
+        return bool(self.redis.sismember(self.keys.workers, worker_id))
+
     def worker_ids(self) -> list[str]:
         return sorted(_s(w) for w in self.redis.smembers(self.keys.workers))
 

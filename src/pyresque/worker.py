@@ -87,6 +87,7 @@ class Worker:
         self._subscription: redis.client.PubSub | None = None
         self._last_heartbeat = 0.0
         self._job_running = False
+        self._registered = False
         self._heartbeat_stop = threading.Event()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -116,6 +117,7 @@ class Worker:
             max_deliveries=self.settings.max_deliveries,
         )
         self.store.register_worker(self.id, now)
+        self._registered = True
         self._last_heartbeat = time.monotonic()
         self.hooks.run("before_first_fork", self)
         if self.settings.fork_per_job:
@@ -208,6 +210,9 @@ class Worker:
         If the acknowledged job is gone from it, the acknowledgement was applied; any other job in
         it was reserved for us by a call whose reply never came: put it back at the front.
         """
+        if self._registered and not self.store.is_registered(self.id):
+            log.warning("Worker %s: registration lost (Redis restarted?); registering again", self.id)
+            self.store.register_worker(self.id, time.time())
         held = self.store.inflight(self.id)
         ack = self._pending_ack
         if ack is not None and held.get(ack.reservation.queue) != ack.reservation.payload:

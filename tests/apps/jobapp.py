@@ -76,6 +76,18 @@ class KillSelf:
         _note("on_failure", f"{type(exc).__name__}: {exc}")
 
 
+@pyresque.job(queue="oracle", name="Stubborn")
+def stubborn() -> None:
+    """Swallows TermException and keeps going: only SIGKILL stops it."""
+    _note("started", "stubborn")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.01)
+        except pyresque.TermException:
+            _note("events", "swallowed TermException")
+
+
 @pyresque.job(queue="oracle", name="ShutdownAware")
 def shutdown_aware(marker: str) -> None:
     """Works until its process is asked to shut down, then finishes cleanly."""

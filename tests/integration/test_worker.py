@@ -76,7 +76,13 @@ def test_failing_job_becomes_a_failure_record_and_the_worker_goes_on(
     assert proc.wait() == 0, proc.log()
     [record] = failures(r)
     assert list(record) == [
-        "failed_at", "payload", "exception", "error", "backtrace", "worker", "queue",
+        "failed_at",
+        "payload",
+        "exception",
+        "error",
+        "backtrace",
+        "worker",
+        "queue",
     ]
     assert record["payload"] == {"class": "Boom", "args": ["x", 42]}
     assert record["exception"] == "jobapp.BoomError"
@@ -209,7 +215,9 @@ def test_busy_worker_is_visible_like_a_ruby_worker(r: redis.Redis, spawn: Spawn)
     wait_until(lambda: r.hget("resque:workers:heartbeat", worker_id).decode() != beat, 5)
     assert re.match(r"resque-\d+\.\d+\.\d+: Forked \d+ at \d+$", title_of(proc.pid))
     [child] = children_of(proc.pid)
-    assert re.match(r"resque-\d+\.\d+\.\d+: Processing oracle since \d+ \[Sleepy\]$", title_of(child))
+    assert re.match(
+        r"resque-\d+\.\d+\.\d+: Processing oracle since \d+ \[Sleepy\]$", title_of(child)
+    )
     assert r.hgetall(f"resque:inflight:{worker_id}") == {
         b"oracle": b'{"class":"Sleepy","args":[30,"s"]}'
     }
@@ -230,7 +238,9 @@ def test_idle_worker_wakes_on_enqueue_instead_of_polling(r: redis.Redis, spawn: 
     wait_until(lambda: title_of(proc.pid).endswith("Waiting for oracle"), 5)
     wait_until(lambda: r.pubsub_numsub("resque:wakeup")[0][1] == 1, 5)
     # let the idle back-off grow well past its first short polls
-    wait_until(lambda: int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) >= 5, 5)
+    wait_until(
+        lambda: int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) >= 5, 5
+    )
     pyresque.Client(r, namespace="resque").enqueue_to("oracle", "Echo", "woken")
     wait_until(lambda: strings(r, "test:done") == ['["woken"]'], 3)
 

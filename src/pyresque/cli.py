@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyresque", description="Resque-compatible jobs")
     parser.add_argument("--version", action="version", version=f"pyresque {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("pool", help="run a worker pool (see pyresque pool --help)", add_help=False)
 
     work = sub.add_parser("work", help="run a worker")
     _add_connection_options(work)
@@ -273,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pool"]:  # the pool has its own option parser (resque-pool's options)
+        from pyresque.pool.cli import main as pool_main
+
+        return pool_main(argv[1:], prog="pyresque pool")
     args = build_parser().parse_args(argv)
     func: Command = args.func
     if hasattr(args, "redis"):

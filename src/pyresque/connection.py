@@ -10,13 +10,26 @@ import redis
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
-_PASSWORD_IN_URL = re.compile(r"(?P<scheme>[a-z0-9+.-]+://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@", re.I)
-_PASSWORD_PARAM = re.compile(r"(?P<key>[?&]password=)[^&]*", re.I)
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.I)
+_PASSWORD_PARAM = re.compile(r"(?P<key>[?&]password=)[^&#]*", re.I)
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    url = _PASSWORD_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+    """The URL with any password replaced by ``***``.
+
+    The user info ends at the last ``@`` of the authority, not the first: a password with an
+    unescaped ``@``, ``/``, ``?`` or ``#`` (common in copied credentials) must not leak in part.
+    """
+    scheme = _SCHEME.match(url)
+    if scheme is not None:
+        rest = url[scheme.end() :]
+        head = rest.split("?", 1)[0].split("#", 1)[0]
+        at = head.rfind("@")
+        if at < 0:
+            at = rest.rfind("@")  # a password with an unescaped '?' or '#'
+        user, colon, _password = rest[: max(at, 0)].partition(":")
+        if at >= 0 and colon:
+            url = f"{scheme.group()}{user}:***@{rest[at + 1 :]}"
     return _PASSWORD_PARAM.sub(lambda m: f"{m['key']}***", url)
 
 

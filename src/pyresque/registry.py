@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +111,7 @@ class Registry:
         if spec is not None:
             return spec
         if self._allowed(name):
-            target = _import_path(name)
+            target = _import_path(name, self._allowed_prefixes)
             if target is not None:
                 return self.register(name, target)
         raise UnknownJobClass(
@@ -124,7 +124,11 @@ class Registry:
         )
 
     def _allowed(self, name: str) -> bool:
-        return any(name.startswith(prefix + ".") for prefix in self._allowed_prefixes)
+        return _under(name, self._allowed_prefixes)
+
+
+def _under(name: str, prefixes: Iterable[str]) -> bool:
+    return any(name.startswith(prefix + ".") for prefix in prefixes)
 
 
 def _queue_attribute(target: Callable[..., Any]) -> str | None:
@@ -132,21 +136,42 @@ def _queue_attribute(target: Callable[..., Any]) -> str | None:
     return queue if isinstance(queue, str) else None
 
 
-def _import_path(path: str) -> Callable[..., Any] | None:
-    """Import ``a.b.C.d`` as the longest importable module prefix plus attribute lookups."""
+def _import_path(path: str, allowed: Sequence[str]) -> Callable[..., Any] | None:
+    """Import ``a.b.C.d`` as the longest importable module prefix plus attribute lookups.
+
+    Only what is defined under an allowed module counts: the attribute walk never enters another
+    module and never reads a private name, so ``myapp.jobs.os.system`` (``os`` imported by
+    ``myapp.jobs``) does not resolve to ``os.system``. A module that exists but fails to import
+    raises UnknownJobClass (a failure record), rather than an arbitrary error that would stop the
+    worker.
+    """
     parts = path.split(".")
-    for split in range(len(parts) - 1, 0, -1):
+    if not all(p.isidentifier() for p in parts):
+        return None
+    base = min((len(a.split(".")) for a in allowed if path.startswith(a + ".")), default=len(parts))
+    if any(p.startswith("_") for p in parts[base:]):
+        return None  # private and dunder names below the allowed module are not jobs
+    for split in range(len(parts) - 1, base - 1, -1):  # never above the allowed module
         module_name = ".".join(parts[:split])
         try:
             obj: Any = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        try:
-            for attr in parts[split:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if module_name == missing or module_name.startswith(missing + "."):
+                continue  # no such module: try a shorter prefix, the rest may be attributes
+            raise UnknownJobClass(f"job module {module_name} failed to import: {exc}") from exc
+        except Exception as exc:
+            raise UnknownJobClass(
+                f"job module {module_name} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+        for attr in parts[split:]:
+            obj = getattr(obj, attr, None)
+            if obj is None or (inspect.ismodule(obj) and not _under(obj.__name__ + ".", allowed)):
+                return None
+        owner = getattr(obj, "__module__", None)
+        if not callable(obj) or not isinstance(owner, str) or not _under(owner + ".", allowed):
             return None
-        return obj if callable(obj) else None
+        return obj  # type: ignore[no-any-return]
     return None
 
 

@@ -5,6 +5,7 @@ Precedence is stated once, in :func:`worker_settings`: defaults < environment < 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -36,18 +37,23 @@ class WorkerSettings:
     redis_url: str = ""
 
 
-_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
 
 
-def _flag(value: str) -> bool:
-    return value.strip().lower() in _TRUE
+def _fork_per_job(value: str) -> bool:
+    """Ruby forks unless ``FORK_PER_JOB`` is ``false``; an empty or unknown value keeps forking."""
+    return value.strip().lower() not in _FALSE
 
 
 def _number(name: str, value: str) -> float:
+    """A non-negative, finite number: ``nan`` or ``inf`` would reach ``select`` as a timeout."""
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected a number of seconds") from None
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{name}={value!r}: expected a number of seconds (0 or more)")
+    return number
 
 
 def from_env(env: Mapping[str, str]) -> dict[str, Any]:
@@ -60,7 +66,7 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
         out["interval"] = _number("INTERVAL", env["INTERVAL"])
         out["burst"] = out["interval"] == 0
     if "FORK_PER_JOB" in env:
-        out["fork_per_job"] = _flag(env["FORK_PER_JOB"])
+        out["fork_per_job"] = _fork_per_job(env["FORK_PER_JOB"])
     if env.get("TERM_CHILD"):
         out["term_child"] = True
     if "RESQUE_TERM_TIMEOUT" in env:
@@ -78,7 +84,13 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
     if "RESQUE_PRUNE_INTERVAL" in env:
         out["prune_interval"] = _number("RESQUE_PRUNE_INTERVAL", env["RESQUE_PRUNE_INTERVAL"])
     if "RESQUE_MAX_DELIVERIES" in env:
-        out["max_deliveries"] = int(_number("RESQUE_MAX_DELIVERIES", env["RESQUE_MAX_DELIVERIES"]))
+        value = env["RESQUE_MAX_DELIVERIES"]
+        try:
+            out["max_deliveries"] = int(value)
+        except ValueError:
+            raise ConfigError(
+                f"RESQUE_MAX_DELIVERIES={value!r}: expected a whole number (1 or more)"
+            ) from None
     if env.get("VVERBOSE"):
         out["verbose"] = 2
     elif env.get("VERBOSE"):
@@ -97,11 +109,14 @@ def worker_settings(
     env = os.environ if env is None else env
     known = {f.name for f in fields(WorkerSettings)}
     merged = from_env(env)
-    for key, value in (overrides or {}).items():
+    for key in overrides or {}:
         if key not in known:
             raise ConfigError(f"unknown worker setting {key!r}")
-        if value is not None:
-            merged[key] = value
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    merged.update(given)
+    if "burst" not in given and "interval" in merged:
+        # INTERVAL=0 means burst, whichever layer set the interval (--interval 5 beats INTERVAL=0)
+        merged["burst"] = merged["interval"] == 0
     settings = replace(WorkerSettings(), **merged)
     if settings.max_deliveries < 1:
         raise ConfigError("RESQUE_MAX_DELIVERIES must be at least 1")

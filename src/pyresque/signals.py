@@ -49,6 +49,11 @@ class SignalInbox:
         os.close(self._read_fd)
         os.close(self._write_fd)
 
+    def close_fds(self) -> None:
+        """In a forked child that will install its own inbox: drop this one's pipe."""
+        os.close(self._read_fd)
+        os.close(self._write_fd)
+
     def _record(self, signum: int, frame: FrameType | None) -> None:
         # in signal context: record, nothing else
         self._pending.append(signum)

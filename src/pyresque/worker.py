@@ -66,8 +66,12 @@ class Worker:
         registry: Registry | None = None,
         hooks: WorkerHooks | None = None,
         redis_label: str = "",
+        parent_pid: int | None = None,
     ) -> None:
+        """``parent_pid``: the pool master's pid; the worker stops (after its job) once it is
+        no longer its parent, so no worker outlives its master."""
         self.store = store
+        self.parent_pid = parent_pid
         self.selector = selector
         self.settings = settings
         self.registry = registry or default_registry()
@@ -89,12 +93,19 @@ class Worker:
         self._job_running = False
         self._registered = False
         self._heartbeat_stop = threading.Event()
+        self._signals_installed = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    def install_signals(self) -> None:
+        """Take over the worker's signals (a pool child does this before unmasking them)."""
+        if not self._signals_installed:
+            self._inbox.install()
+            self._signals_installed = True
+
     def work(self) -> int:
         """Run until told to stop (or, in burst mode, until the queues are empty). Returns 0."""
-        self._inbox.install()
+        self.install_signals()
         try:
             set_title("Starting")
             if not self._retry_redis("start", self._startup):
@@ -156,6 +167,7 @@ class Worker:
         busy = False
         while True:
             self._handle_signals(self._inbox.drain())
+            self._check_parent()
             if self._stopping:
                 return
             if self._paused:
@@ -211,7 +223,9 @@ class Worker:
         it was reserved for us by a call whose reply never came: put it back at the front.
         """
         if self._registered and not self.store.is_registered(self.id):
-            log.warning("Worker %s: registration lost (Redis restarted?); registering again", self.id)
+            log.warning(
+                "Worker %s: registration lost (Redis restarted?); registering again", self.id
+            )
             self.store.register_worker(self.id, time.time())
         held = self.store.inflight(self.id)
         ack = self._pending_ack
@@ -478,6 +492,11 @@ class Worker:
             elif signum == signal.SIGCONT and self._paused:
                 self._paused = False
                 self.hooks.run_logged("after_pause", self)
+
+    def _check_parent(self) -> None:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid and not self._stopping:
+            log.warning("Worker %s: pool master %d is gone; exiting", self.id, self.parent_pid)
+            self._stopping = True
 
     # --- Redis outages -------------------------------------------------------------------------
 

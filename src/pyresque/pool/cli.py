@@ -1,0 +1,277 @@
+"""``resque-pool`` / ``pyresque pool``: options, preload, logging, daemon, pidfile, lock."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from pyresque.connection import redact, url_from_env
+from pyresque.errors import ConfigError
+from pyresque.keys import DEFAULT_NAMESPACE
+from pyresque.pool.config import (
+    PoolConfig,
+    environment_name,
+    find_config_file,
+    load_config,
+    load_loader,
+)
+from pyresque.pool.hooks import default_pool_hooks
+from pyresque.pool.master import Master
+from pyresque.pool.options import PoolOptions, TermMode
+from pyresque.registry import default_registry
+from pyresque.settings import worker_settings
+
+
+class PoolFormatter(logging.Formatter):
+    """``resque-pool-manager[APP][PID]: message`` (``-worker`` in forked workers), or JSON."""
+
+    def __init__(self, app_name: str, master_pid: int, as_json: bool) -> None:
+        super().__init__()
+        self.app_name = app_name
+        self.master_pid = master_pid
+        self.as_json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        role = "resque-pool-manager" if record.process == self.master_pid else "resque-pool-worker"
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        if self.as_json:
+            return json.dumps(
+                {
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created)),
+                    "level": record.levelname.lower(),
+                    "role": role,
+                    "app": self.app_name,
+                    "pid": record.process,
+                    "logger": record.name,
+                    "message": message,
+                },
+                ensure_ascii=False,
+            )
+        return f"{role}[{self.app_name}][{record.process}]: {message}"
+
+
+def setup_pool_logging(app_name: str, as_json: bool, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(PoolFormatter(app_name, os.getpid(), as_json))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Pre-forking Resque worker pool")
+    p.add_argument(
+        "-c",
+        "--config",
+        help="config file (default: $RESQUE_POOL_CONFIG, resque-pool.yml, config/resque-pool.yml)",
+    )
+    p.add_argument("-a", "--appname", default=None, help="app name in titles and log lines")
+    p.add_argument("-E", "--environment", default=None, help="config section to use")
+    p.add_argument(
+        "--app",
+        action="append",
+        metavar="MODULE",
+        help="module to preload in the master (repeatable; or $PYRESQUE_APP)",
+    )
+    p.add_argument(
+        "--allow-module",
+        action="append",
+        metavar="PREFIX",
+        help="let payloads name jobs by import path under PREFIX",
+    )
+    p.add_argument(
+        "--config-loader",
+        metavar="MODULE:CALLABLE",
+        help="callable(environment) -> {queues: count}, polled about once a second",
+    )
+    p.add_argument(
+        "--config-loader-throttle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="call the config loader at most this often",
+    )
+    p.add_argument("-p", "--pidfile")
+    p.add_argument("--lock", metavar="FILE", help="hold a shared lock on FILE while running")
+    p.add_argument("-d", "--daemon", action="store_true", help="run in the background")
+    p.add_argument("-o", "--stdout", help="with --daemon: log file for stdout")
+    p.add_argument("-e", "--stderr", help="with --daemon: log file for stderr")
+    p.add_argument(
+        "-s",
+        "--spawn-delay",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds between spawning missing workers",
+    )
+    p.add_argument(
+        "--single-process-group",
+        action="store_true",
+        help="keep workers in the master's process group",
+    )
+    term = p.add_mutually_exclusive_group()
+    term.add_argument(
+        "--term-graceful-wait",
+        action="store_true",
+        help="TERM acts as QUIT: wait for every job to finish",
+    )
+    term.add_argument(
+        "--term-graceful", action="store_true", help="TERM: QUIT the workers and exit at once"
+    )
+    term.add_argument(
+        "--term-immediate", action="store_true", help="TERM: TERM the workers and exit at once"
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=25.0,
+        metavar="SECONDS",
+        help="TERM/INT: everything is gone before this (default 25, under the platforms' 30)",
+    )
+    p.add_argument(
+        "--kill-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="kill a stopping worker after this long (default 60)",
+    )
+    p.add_argument(
+        "--handle-winch",
+        action="store_true",
+        help="WINCH stops every worker until HUP (implied by --daemon)",
+    )
+    p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--redis", metavar="URL", help="Redis URL (default $REDIS_URL)")
+    p.add_argument(
+        "--namespace", help=f"key namespace (default $RESQUE_NAMESPACE or {DEFAULT_NAMESPACE})"
+    )
+    return p
+
+
+def term_mode(args: argparse.Namespace) -> TermMode:
+    if args.term_graceful_wait:
+        return TermMode.GRACEFUL_WAIT
+    if args.term_graceful:
+        return TermMode.GRACEFUL
+    if args.term_immediate:
+        return TermMode.IMMEDIATE
+    return TermMode.DEADLINE
+
+
+def config_source(args: argparse.Namespace) -> Callable[[], PoolConfig]:
+    """The function the master calls to (re)load its config: a file or a custom loader."""
+    environment = environment_name(args.environment, os.environ)
+    if args.config_loader:
+        loader = load_loader(args.config_loader)
+        return lambda: loader.load(environment)
+    explicit = args.config
+
+    def from_file() -> PoolConfig:
+        path = find_config_file(explicit, os.environ, Path.cwd())
+        return load_config(path, environment, os.environ)
+
+    return from_file
+
+
+@contextlib.contextmanager
+def pidfile(path: str | None) -> Iterator[None]:
+    if not path:
+        yield
+        return
+    Path(path).write_text(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if Path(path).read_text().strip() == str(os.getpid()):
+                Path(path).unlink()
+
+
+@contextlib.contextmanager
+def shared_lock(path: str | None) -> Iterator[IO[Any] | None]:
+    """Ruby's --lock: a shared lock held for the pool's life (deploy tools wait for it)."""
+    if not path:
+        yield None
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield handle
+
+
+def daemonize(stdout: str | None, stderr: str | None) -> None:
+    """Double fork, new session, standard streams to files (or /dev/null)."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    out = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if stdout else devnull
+    err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if stderr else out
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
+    args = build_parser(prog).parse_args(argv)
+    try:
+        return run(args)
+    except ConfigError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyresque.cli import import_apps
+
+    app_name = args.appname or Path.cwd().name
+    redis_url = args.redis or url_from_env()
+    namespace = args.namespace or os.environ.get("RESQUE_NAMESPACE") or DEFAULT_NAMESPACE
+    options = PoolOptions(
+        app_name=app_name,
+        redis_url=redis_url,
+        redis_label=redact(redis_url),
+        namespace=namespace,
+        shutdown_timeout=args.shutdown_timeout,
+        kill_timeout=args.kill_timeout,
+        spawn_delay=args.spawn_delay / 1000.0,
+        single_process_group=args.single_process_group,
+        term_mode=term_mode(args),
+        handle_winch=args.handle_winch or args.daemon,
+    )
+    # Pool workers interrupt their job on TERM (TERM_CHILD) unless told otherwise, so that a
+    # shutdown fits in the platform's grace period with every job put back.
+    env = dict(os.environ)
+    env.setdefault("TERM_CHILD", "1")
+    settings = worker_settings(env, {"namespace": namespace, "redis_url": redis_url})
+    load = config_source(args)
+    load()  # a broken config fails here, before anything is forked
+    if args.daemon:
+        daemonize(args.stdout, args.stderr)
+    setup_pool_logging(app_name, args.log_json, args.verbose)
+    default_registry().allow_modules(args.allow_module or ())
+    import_apps(args.app or [m for m in os.environ.get("PYRESQUE_APP", "").split(",") if m])
+    hooks = default_pool_hooks()
+    hooks.run_logged("setup")
+    if settings.pre_shutdown_timeout + settings.term_timeout >= options.shutdown_timeout:
+        logging.getLogger("pyresque.pool").warning(
+            "RESQUE_PRE_SHUTDOWN_TIMEOUT + RESQUE_TERM_TIMEOUT (%.1fs) is not below "
+            "--shutdown-timeout (%.1fs): jobs may be killed instead of interrupted",
+            settings.pre_shutdown_timeout + settings.term_timeout,
+            options.shutdown_timeout,
+        )
+    with shared_lock(args.lock), pidfile(args.pidfile):
+        return Master(options, load, hooks, settings).run()

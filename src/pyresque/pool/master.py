@@ -1,0 +1,471 @@
+"""The pool master: one loop that waits for signals or a tick, dispatches each signal to a
+``handle_<name>`` method, reaps, reconciles the workers with the plan, and sets its title.
+
+Signal handlers only record (:class:`~pyresque.signals.SignalInbox`); every decision about which
+workers to start, stop or kill is made by the pure :func:`~pyresque.pool.plan.plan`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from pyresque import protocol
+from pyresque.connection import CONNECTION_ERRORS, connect
+from pyresque.keys import Keys
+from pyresque.pool.config import AUTO, PoolConfig
+from pyresque.pool.hooks import PoolHooks
+from pyresque.pool.options import PoolOptions, TermMode
+from pyresque.pool.plan import Backoff, Child, plan
+from pyresque.pool.process import WORKER_BOOT_ERROR, SpawnOptions, spawn_worker
+from pyresque.procname import set_raw_title
+from pyresque.protocol import Failure
+from pyresque.queues import QueueSelector
+from pyresque.recovery import recover_worker
+from pyresque.settings import WorkerSettings
+from pyresque.signals import SignalInbox, signal_name
+from pyresque.store import Store
+from pyresque.worker import Worker
+
+log = logging.getLogger("pyresque.pool")
+
+MASTER_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+    signal.SIGWINCH,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCONT,
+    signal.SIGIO,
+    signal.SIGCHLD,
+)
+FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
+TICK = 1.0
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass
+class WorkerProcess:
+    """What the master knows of one worker it forked."""
+
+    pid: int
+    group: str
+    generation: int
+    started_at: float
+    stopping_since: float | None = None
+    killed_at: float | None = None
+
+    @property
+    def worker_id(self) -> str:
+        return f"{socket.gethostname()}:{self.pid}:{QueueSelector.parse(self.group)}"
+
+    def as_child(self) -> Child:
+        return Child(
+            self.pid,
+            self.group,
+            self.generation,
+            self.started_at,
+            stopping_since=self.stopping_since,
+            killed_at=self.killed_at,
+        )
+
+
+@dataclass
+class Shutdown:
+    """A shutdown in progress: how it was asked for and when the master must be gone."""
+
+    signal_name: str
+    deadline: float | None  # monotonic; None = wait for the workers however long they take
+    started: float = field(default_factory=time.monotonic)
+
+
+def describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        hint = " — out of memory?" if signum == signal.SIGKILL else ""
+        return f"killed by {signal_name(signum)}{hint}"
+    code = os.waitstatus_to_exitcode(status)
+    if code == WORKER_BOOT_ERROR:
+        return f"exited with status {code} (boot failure)"
+    return f"exited with status {code}"
+
+
+class Master:
+    """Supervises worker processes per queue group."""
+
+    def __init__(
+        self,
+        options: PoolOptions,
+        load_config: Callable[[], PoolConfig],
+        hooks: PoolHooks,
+        worker_settings: WorkerSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options
+        self._load_config = load_config
+        self.hooks = hooks
+        self.worker_settings = worker_settings
+        self.clock = clock
+        self.config = PoolConfig(groups={}, source="(none)")
+        self.workers: dict[int, WorkerProcess] = {}
+        self.generation = 0
+        self.backoff = Backoff()
+        self.shutdown: Shutdown | None = None
+        self.winched = False
+        self.inbox = SignalInbox(MASTER_SIGNALS)
+        self._store: Store | None = None
+        self._pending_recoveries: list[tuple[str, str]] = []
+        self._last_spawn = -1e9
+        self._title = ""
+        self._wake_at: float | None = None
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Supervise until shut down; returns the exit code."""
+        self.inbox.install()
+        _become_subreaper()
+        self.config = self._load_config()
+        if self.config.is_empty:
+            log.info("Pool is empty (%s)", self.config.source)
+        log.info("started; config %s: %s", self.config.source, self._describe_groups())
+        while True:
+            for signum in self.inbox.drain():
+                self.dispatch(signum)
+            self.reap()
+            if self.shutdown is not None and not self.workers:
+                log.info("%s: all workers gone; exiting", self.shutdown.signal_name)
+                return 0
+            self.reconcile()
+            self.set_title()
+            self.inbox.wait(self.next_timeout())
+
+    def dispatch(self, signum: int) -> None:
+        name = signal_name(signum).removeprefix("SIG").lower()
+        handler = getattr(self, f"handle_{name}", None)
+        if handler is not None:
+            handler()
+
+    def next_timeout(self) -> float:
+        now = self.clock()
+        timeout = TICK
+        if self.shutdown is not None and self.shutdown.deadline is not None:
+            timeout = min(timeout, self.shutdown.deadline - now)
+        if self._wake_at is not None:
+            timeout = min(timeout, self._wake_at - now)
+        if self.options.spawn_delay:
+            timeout = min(timeout, self._last_spawn + self.options.spawn_delay - now)
+        return max(timeout, 0.01)
+
+    # --- signals -------------------------------------------------------------------------------
+
+    def handle_term(self) -> None:
+        self._shutdown_signal("TERM")
+
+    def handle_int(self) -> None:
+        self._shutdown_signal("INT")
+
+    def _shutdown_signal(self, name: str) -> None:
+        if self.shutdown is not None and name in ("TERM", "INT"):
+            log.warning("%s during shutdown: killing every worker now", name)
+            self.kill_all()
+            return
+        mode = self.options.term_mode if name == "TERM" else TermMode.DEADLINE
+        if mode is TermMode.GRACEFUL_WAIT:
+            self.handle_quit()
+            return
+        if mode in (TermMode.GRACEFUL, TermMode.IMMEDIATE):
+            signum = signal.SIGQUIT if mode is TermMode.GRACEFUL else signal.SIGTERM
+            log.info("%s: signalling workers with %s and exiting", name, signal_name(signum))
+            self.signal_all(signum)
+            self.workers.clear()
+            self.shutdown = Shutdown(name, deadline=self.clock())
+            return
+        # kill what is left a little before the deadline, so reaping and clean-up fit under it
+        margin = min(1.0, self.options.shutdown_timeout * 0.1)
+        deadline = self.clock() + self.options.shutdown_timeout - margin
+        log.info(
+            "%s: shutting down within %.1fs (workers interrupt their jobs and put them back)",
+            name,
+            self.options.shutdown_timeout,
+        )
+        self.shutdown = Shutdown(name, deadline)
+        self.signal_all(signal.SIGTERM)
+
+    def handle_quit(self) -> None:
+        if self.shutdown is not None:
+            return
+        log.info("QUIT: waiting for every worker to finish its job")
+        self.shutdown = Shutdown("QUIT", deadline=None)
+        self.signal_all(signal.SIGQUIT)
+
+    def handle_hup(self) -> None:
+        log.info("HUP: reloading config, replacing every worker")
+        self.reload_config()
+        self.winched = False
+        self.generation += 1
+
+    def handle_winch(self) -> None:
+        if not self.options.handle_winch:
+            return
+        log.info("WINCH: stopping every worker until HUP")
+        self.winched = True
+
+    def handle_usr1(self) -> None:
+        self._forward(signal.SIGUSR1)
+
+    def handle_usr2(self) -> None:
+        self._forward(signal.SIGUSR2)
+
+    def handle_cont(self) -> None:
+        self._forward(signal.SIGCONT)
+
+    def handle_io(self) -> None:
+        log.info("INFO: %d workers, generation %d", len(self.workers), self.generation)
+        for w in sorted(self.workers.values(), key=lambda w: w.pid):
+            state = "stopping" if w.stopping_since is not None else "running"
+            log.info(
+                "INFO: worker %d [%s] %s, up %.0fs",
+                w.pid,
+                w.group,
+                state,
+                self.clock() - w.started_at,
+            )
+        self.hooks.run_logged("siginfo", self)
+
+    def _forward(self, signum: int) -> None:
+        log.info("%s: forwarding to %d workers", signal_name(signum), len(self.workers))
+        self.signal_all(signum, include_stopping=False)
+
+    # --- processes -----------------------------------------------------------------------------
+
+    def signal_all(self, signum: int, include_stopping: bool = True) -> None:
+        now = self.clock()
+        for w in list(self.workers.values()):
+            if w.stopping_since is not None and not include_stopping:
+                continue
+            self._signal(w.pid, signum)
+            if signum in (signal.SIGTERM, signal.SIGQUIT) and w.stopping_since is None:
+                w.stopping_since = now
+
+    def kill_all(self) -> None:
+        for w in list(self.workers.values()):
+            self.kill(w)
+
+    def kill(self, w: WorkerProcess) -> None:
+        """SIGKILL a worker and its job child (its process group)."""
+        w.killed_at = self.clock()
+        if self.options.single_process_group:
+            self._signal(w.pid, signal.SIGKILL)
+        else:
+            try:
+                os.killpg(w.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self._signal(w.pid, signal.SIGKILL)
+
+    @staticmethod
+    def _signal(pid: int, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    def spawn(self, group: str) -> None:
+        gc.freeze()  # what the master loaded stays out of the workers' collectors: pages stay shared
+        settings = replace(self.worker_settings, queues=group)
+        options = self.options
+        master_pid = os.getpid()
+
+        def make_worker() -> Worker:  # in the child
+            store = Store(connect(options.redis_url), Keys(options.namespace))
+            from pyresque.client import configure
+
+            configure(options.redis_url, namespace=options.namespace)
+            return Worker(
+                store,
+                QueueSelector.parse(group),
+                settings,
+                redis_label=options.redis_label,
+                parent_pid=master_pid,
+            )
+
+        try:
+            pid = spawn_worker(
+                make_worker,
+                self.hooks,
+                SpawnOptions(own_process_group=not options.single_process_group),
+                MASTER_SIGNALS,
+                in_child=self.inbox.close_fds,
+            )
+        except OSError as exc:
+            log.error("fork failed for [%s]: %s; retrying with backoff", group, exc)
+            now = self.clock()
+            self.backoff.record_exit(Child(0, group, self.generation, now), now)
+            return
+        now = self.clock()
+        self._last_spawn = now
+        self.workers[pid] = WorkerProcess(pid, group, self.generation, now)
+        log.info("spawned worker %d for [%s]", pid, group)
+        self.hooks.run_logged("after_spawn", self.workers[pid], pid)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            w = self.workers.pop(pid, None)
+            if w is None:
+                continue  # an orphaned job child, reparented to us: reaped, nothing else to do
+            self._reaped(w, status)
+
+    def _reaped(self, w: WorkerProcess, status: int) -> None:
+        now = self.clock()
+        lifetime = now - w.started_at
+        text = describe_status(status)
+        clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        expected = w.stopping_since is not None or self.shutdown is not None
+        level = logging.INFO if clean or expected else logging.WARNING
+        log.log(level, "reaped worker %d [%s]: %s after %.1fs", w.pid, w.group, text, lifetime)
+        if not clean:
+            if not self.options.single_process_group:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(w.pid, signal.SIGKILL)  # its job child, if it outlived it
+            self._pending_recoveries.append((w.worker_id, text))
+            self._recover_dead_workers()
+        if self.shutdown is None and self.backoff.record_exit(w.as_child(), now):
+            log.warning(
+                "[%s] worker died %.1fs after start; next spawn in %.1fs (backoff)",
+                w.group,
+                lifetime,
+                self.backoff.not_before()[w.group] - now,
+            )
+        self.hooks.run_logged("child_exit", w, status)
+
+    def _recover_dead_workers(self) -> None:
+        """Remove dead workers' registrations and put their jobs back (retried if Redis is down)."""
+        pending, self._pending_recoveries = self._pending_recoveries, []
+        for worker_id, why in pending:
+            try:
+                outcomes = recover_worker(
+                    self.store,
+                    worker_id,
+                    time.time(),
+                    Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {why}"),
+                    self.worker_settings.max_deliveries,
+                )
+                if outcomes:
+                    log.info("cleaned up dead worker %s: job %s", worker_id, ", ".join(outcomes))
+            except CONNECTION_ERRORS as exc:
+                log.error("Redis unreachable (%s); will clean up %s later", exc, worker_id)
+                self._pending_recoveries.append((worker_id, why))
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(connect(self.options.redis_url), Keys(self.options.namespace))
+        return self._store
+
+    # --- reconciling ---------------------------------------------------------------------------
+
+    def desired(self) -> Mapping[str, int]:
+        if self.shutdown is not None or self.winched:
+            return {}
+        return {
+            group: self.auto_count(group) if count is AUTO else count
+            for group, count in self.config.groups.items()
+        }
+
+    def auto_count(self, group: str) -> int:
+        """Workers for a group whose count is ``auto``: one per core until sizing says more."""
+        return max(1, os.cpu_count() or 1)
+
+    def reconcile(self) -> None:
+        if self._pending_recoveries:
+            self._recover_dead_workers()
+        now = self.clock()
+        if self.shutdown is not None:
+            deadline = self.shutdown.deadline
+            if (
+                deadline is not None
+                and now >= deadline
+                and any(w.killed_at is None for w in self.workers.values())
+            ):
+                log.warning(
+                    "%s: deadline reached; killing %d workers",
+                    self.shutdown.signal_name,
+                    len(self.workers),
+                )
+                self.kill_all()
+            return
+        children = [w.as_child() for w in self.workers.values()]
+        for group in self.backoff.observe(children, now):
+            log.info("[%s] workers stay up again; backoff reset", group)
+        the_plan = plan(
+            self.desired(),
+            children,
+            now,
+            generation=self.generation,
+            kill_timeout=self.options.kill_timeout,
+            not_before=self.backoff.not_before(),
+        )
+        for pid in the_plan.stop:
+            w = self.workers[pid]
+            log.info("stopping worker %d [%s]", pid, w.group)
+            self._signal(pid, signal.SIGQUIT)
+            w.stopping_since = now
+        for pid in the_plan.kill:
+            w = self.workers[pid]
+            if w.killed_at is None:
+                log.warning(
+                    "worker %d [%s] still running %.0fs after stop; killing",
+                    pid,
+                    w.group,
+                    now - (w.stopping_since or now),
+                )
+                self.kill(w)
+        self._wake_at = the_plan.wake_at
+        for group in the_plan.spawn:
+            if self.options.spawn_delay and now - self._last_spawn < self.options.spawn_delay:
+                break
+            self.spawn(group)
+
+    def reload_config(self) -> None:
+        try:
+            self.config = self._load_config()
+        except Exception as exc:
+            log.error("HUP: keeping the old config: %s", exc)
+            return
+        log.info("config %s: %s", self.config.source, self._describe_groups())
+
+    def set_title(self) -> None:
+        pids = sorted(self.workers)
+        title = f"resque-pool-master[{self.options.app_name}]: managing {pids}"
+        if title != self._title:
+            set_raw_title(title)
+            self._title = title
+
+    def _describe_groups(self) -> str:
+        return ", ".join(f"{g}: {c}" for g, c in self.config.groups.items()) or "no workers"
+
+
+def _become_subreaper() -> None:
+    """Adopt orphaned job children, so the master reaps them and no zombie is left (Linux)."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except OSError:
+        pass

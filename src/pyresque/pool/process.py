@@ -1,0 +1,102 @@
+"""Forking a pool worker, and what runs in it until it exits.
+
+The master masks its signals across ``fork``; the child installs the worker's own handlers before
+unmasking, so a signal can never run master code in a worker. The child never returns into the
+master's code: it ends with ``os._exit`` in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyresque import signals as sig
+from pyresque.pool.hooks import PoolHooks
+from pyresque.worker import Worker
+
+log = logging.getLogger(__name__)
+
+# A worker that could not boot (its after_prefork hook raised): the master backs off instead of
+# respawning at once, as gunicorn's WORKER_BOOT_ERROR tells a crash loop from a crash.
+WORKER_BOOT_ERROR = 3
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class SpawnOptions:
+    own_process_group: bool = True
+    # sent to the worker when its master dies, even by SIGKILL: QUIT, so a busy worker finishes
+    # its job first and an idle one leaves at once
+    parent_death_signal: int = signal.SIGQUIT
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """Linux's PR_SET_PDEATHSIG; elsewhere the worker's own getppid() check covers it."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+
+def spawn_worker(
+    make_worker: Callable[[], Worker],
+    hooks: PoolHooks,
+    options: SpawnOptions,
+    master_signals: tuple[int, ...],
+    in_child: Callable[[], None],
+) -> int:
+    """Fork one worker; returns its pid in the master. Raises OSError if fork fails."""
+    master_pid = os.getpid()
+    previous = sig.block(master_signals)
+    try:
+        pid = os.fork()
+    except OSError:
+        sig.restore_mask(previous)
+        raise
+    if pid:
+        sig.restore_mask(previous)
+        return pid
+    code = 1  # in the child from here on
+    try:
+        if options.own_process_group:
+            os.setpgid(0, 0)
+        _set_parent_death_signal(options.parent_death_signal)
+        if os.getppid() != master_pid:
+            code = 0  # the master died before we could ask to be told
+            return 0
+        in_child()
+        for signum in master_signals:
+            signal.signal(signum, signal.SIG_DFL)
+        for signum in (signal.SIGHUP, signal.SIGWINCH, signal.SIGIO):
+            signal.signal(signum, signal.SIG_IGN)
+        worker = make_worker()
+        worker.install_signals()
+        sig.restore_mask(previous)
+        try:
+            hooks.run("after_prefork", worker)
+        except Exception:
+            log.exception("after_prefork hook failed; worker %d cannot boot", os.getpid())
+            code = WORKER_BOOT_ERROR
+            return 0
+        code = worker.work()
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            log.exception("worker %d crashed", os.getpid())
+        code = 1
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+    return 0  # unreachable: keeps type checkers content

@@ -479,8 +479,8 @@ class Worker:
                 self._stopping = True
             elif signum in (signal.SIGTERM, signal.SIGINT):
                 self._stopping = True
-                if self._stop_now is not None and handle is not None:
-                    handle.kill()  # a second TERM/INT: now
+                if signum == signal.SIGINT and self._stop_now is not None and handle is not None:
+                    handle.kill()  # a second Ctrl-C: now (a repeated TERM is the platform's echo)
                 self._stop_now = self._stop_now or time.monotonic()
             elif signum == signal.SIGUSR1:
                 if handle is not None:

@@ -278,3 +278,40 @@ def test_raising_after_prefork_backs_off_instead_of_storming(spawn: Spawn, tmp_p
     assert "next spawn in" in master.log()
     assert master.popen.poll() is None
     assert zombies_under(master.pid) == []
+
+
+def test_custom_config_loader_is_polled(spawn: Spawn, tmp_path: Path) -> None:
+    source = tmp_path / "counts.json"
+    source.write_text('{"oracle": 1}')
+    master = spawn(
+        "pool", "--app", "jobapp", "--config-loader", "poolloader:load",
+        env={"POOL_LOADER_FILE": str(source)},
+    )  # fmt: skip
+    wait_until(lambda: group_counts(master) == {"oracle": 1})
+    source.write_text('{"oracle": 2, "other": 1}')
+    wait_until(lambda: group_counts(master) == {"oracle": 2, "other": 1}, 10)
+    source.write_text('{"oracle": "many"}')
+    wait_until(lambda: "config loader: keeping the current config" in master.log(), 10)
+    assert group_counts(master) == {"oracle": 2, "other": 1}
+
+
+def test_daemon_pidfile_and_info(spawn: Spawn, config: Path, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pool.pid"
+    logfile = tmp_path / "pool.log"
+    launcher = start_pool(
+        spawn, config, "--daemon", "--pidfile", str(pidfile), "--stdout", str(logfile)
+    )
+    assert launcher.wait(10) == 0  # the launching process returns at once
+    wait_until(pidfile.exists)
+    master_pid = int(pidfile.read_text())
+    try:
+        wait_until(lambda: title_of(master_pid).startswith("resque-pool-master[testapp]"))
+        wait_until(lambda: logfile.exists() and logfile.read_text().count("started, queues") == 3)
+        os.kill(master_pid, signal.SIGIO)
+        wait_until(lambda: "INFO: worker" in logfile.read_text())
+        os.kill(master_pid, signal.SIGTERM)
+        wait_until(lambda: not alive(master_pid), 10)
+        assert not pidfile.exists()
+    finally:
+        if alive(master_pid):
+            os.killpg(os.getpgid(master_pid), signal.SIGKILL)

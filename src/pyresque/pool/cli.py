@@ -18,6 +18,7 @@ from pyresque.connection import redact, url_from_env
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE
 from pyresque.pool.config import (
+    LoaderPoller,
     PoolConfig,
     environment_name,
     find_config_file,
@@ -251,6 +252,8 @@ def run(args: argparse.Namespace) -> int:
         single_process_group=args.single_process_group,
         term_mode=term_mode(args),
         handle_winch=args.handle_winch or args.daemon,
+        stdout_path=args.stdout if args.daemon else None,
+        stderr_path=(args.stderr or args.stdout) if args.daemon else None,
     )
     # Pool workers interrupt their job on TERM (TERM_CHILD) unless told otherwise, so that a
     # shutdown fits in the platform's grace period with every job put back.
@@ -274,4 +277,5 @@ def run(args: argparse.Namespace) -> int:
             options.shutdown_timeout,
         )
     with shared_lock(args.lock), pidfile(args.pidfile):
-        return Master(options, load, hooks, settings).run()
+        poller = LoaderPoller(throttle=args.config_loader_throttle) if args.config_loader else None
+        return Master(options, load, hooks, settings, poller=poller).run()

@@ -143,7 +143,8 @@ def render_template(text: str, env: Mapping[str, str], source: str) -> str:
         line_start = text.rfind("\n", 0, start) + 1
         if text[line_start:start].lstrip().startswith("#"):
             return match.group(0)
-        where = f"{source}:{text.count(chr(10), 0, start) + 1}"
+        line = text.count("\n", 0, start) + 1
+        where = f"{source}:{line}"
         token = match.group(0)
         if token == "$$":
             return "$"

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 
 from pyresque import protocol
 from pyresque.connection import CONNECTION_ERRORS, connect
+from pyresque.errors import ConfigError
 from pyresque.keys import Keys
-from pyresque.pool.config import AUTO, PoolConfig
+from pyresque.pool.config import AUTO, LoaderPoller, PoolConfig
 from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.plan import Backoff, Child, plan
@@ -109,13 +110,17 @@ class Master:
         hooks: PoolHooks,
         worker_settings: WorkerSettings,
         *,
+        poller: LoaderPoller | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``load_config`` (re)reads the config; ``poller``, for a custom loader, says when to
+        call it again between HUPs."""
         self.options = options
         self._load_config = load_config
         self.hooks = hooks
         self.worker_settings = worker_settings
         self.clock = clock
+        self.poller = poller
         self.config = PoolConfig(groups={}, source="(none)")
         self.workers: dict[int, WorkerProcess] = {}
         self.generation = 0
@@ -163,6 +168,8 @@ class Master:
             timeout = min(timeout, self.shutdown.deadline - now)
         if self._wake_at is not None:
             timeout = min(timeout, self._wake_at - now)
+        if self.poller is not None and (at := self.poller.next_at()) is not None:
+            timeout = min(timeout, at - now)
         if self.options.spawn_delay:
             timeout = min(timeout, self._last_spawn + self.options.spawn_delay - now)
         return max(timeout, 0.01)
@@ -210,8 +217,12 @@ class Master:
         self.signal_all(signal.SIGQUIT)
 
     def handle_hup(self) -> None:
-        log.info("HUP: reloading config, replacing every worker")
+        log.info("HUP: reloading config, reopening logs, replacing every worker")
+        reopen_logs(self.options)
         self.reload_config()
+        if self.poller is not None:
+            self.poller.reset()
+            self.poller.record_call(self.clock())
         self.winched = False
         self.generation += 1
 
@@ -411,6 +422,7 @@ class Master:
         children = [w.as_child() for w in self.workers.values()]
         for group in self.backoff.observe(children, now):
             log.info("[%s] workers stay up again; backoff reset", group)
+        self.poll_loader(now)
         the_plan = plan(
             self.desired(),
             children,
@@ -440,6 +452,20 @@ class Master:
                 break
             self.spawn(group)
 
+    def poll_loader(self, now: float) -> None:
+        """Call the custom config loader when due; apply a changed result without a restart."""
+        if self.poller is None or not self.poller.due(now):
+            return
+        self.poller.record_call(now)
+        try:
+            new = self._load_config()
+        except ConfigError as exc:
+            log.error("config loader: keeping the current config: %s", exc)
+            return
+        if dict(new.groups) != dict(self.config.groups):
+            self.config = new
+            log.info("config loader: %s", self._describe_groups())
+
     def reload_config(self) -> None:
         try:
             self.config = self._load_config()
@@ -457,6 +483,15 @@ class Master:
 
     def _describe_groups(self) -> str:
         return ", ".join(f"{g}: {c}" for g, c in self.config.groups.items()) or "no workers"
+
+
+def reopen_logs(options: PoolOptions) -> None:
+    """Point stdout/stderr at fresh handles of their files (after logrotate moved them)."""
+    for path, fd in ((options.stdout_path, 1), (options.stderr_path, 2)):
+        if path:
+            new = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(new, fd)
+            os.close(new)
 
 
 def _become_subreaper() -> None:

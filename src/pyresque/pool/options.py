@@ -31,3 +31,6 @@ class PoolOptions:
     single_process_group: bool = False
     term_mode: TermMode = TermMode.DEADLINE
     handle_winch: bool = False
+    # with --daemon: where stdout and stderr go; reopened on HUP (log rotation)
+    stdout_path: str | None = None
+    stderr_path: str | None = None

@@ -33,6 +33,10 @@ class WorkerSettings:
     # A job whose process dies unexpectedly this many times becomes a failure record.
     max_deliveries: int = 3
     verbose: int = 0
+    # gc.freeze() before forking job children (keeps the worker's pages shared with them)
+    gc_freeze: bool = True
+    # leave after this many jobs (0: never), so a pool replaces a worker that slowly leaks
+    max_jobs: int = 0
     namespace: str = DEFAULT_NAMESPACE
     redis_url: str = ""
 
@@ -91,6 +95,10 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(
                 f"RESQUE_MAX_DELIVERIES={value!r}: expected a whole number (1 or more)"
             ) from None
+    if "RESQUE_MAX_JOBS_PER_WORKER" in env:
+        out["max_jobs"] = int(
+            _number("RESQUE_MAX_JOBS_PER_WORKER", env["RESQUE_MAX_JOBS_PER_WORKER"])
+        )
     if env.get("VVERBOSE"):
         out["verbose"] = 2
     elif env.get("VERBOSE"):

@@ -94,6 +94,7 @@ class Worker:
         self._registered = False
         self._heartbeat_stop = threading.Event()
         self._signals_installed = False
+        self.jobs_done = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class Worker:
         self._registered = True
         self._last_heartbeat = time.monotonic()
         self.hooks.run("before_first_fork", self)
-        if self.settings.fork_per_job:
+        if self.settings.fork_per_job and self.settings.gc_freeze:
             gc.freeze()  # objects loaded so far stay out of the collector: forks share their pages
         else:
             threading.Thread(target=self._heartbeat_thread, name="heartbeat", daemon=True).start()
@@ -181,6 +182,10 @@ class Worker:
                 busy = True
                 poll = FIRST_POLL
                 self._pending_ack = self._process(reply)
+                self.jobs_done += 1
+                if self.settings.max_jobs and self.jobs_done >= self.settings.max_jobs:
+                    log.info("Worker %s: %d jobs done (max); exiting", self.id, self.jobs_done)
+                    self._stopping = True
                 continue
             if reply == PAUSED:
                 set_title("Paused (pause-all-workers)")

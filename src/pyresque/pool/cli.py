@@ -152,6 +152,23 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         action="store_true",
         help="WINCH stops every worker until HUP (implied by --daemon)",
     )
+    p.add_argument(
+        "--no-preload",
+        action="store_true",
+        help="import the app in each worker instead of once in the master",
+    )
+    p.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="do not gc.freeze() before forking (for comparison)",
+    )
+    p.add_argument(
+        "--max-jobs-per-worker",
+        type=int,
+        default=None,
+        metavar="N",
+        help="replace a worker after N jobs",
+    )
     p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--redis", metavar="URL", help="Redis URL (default $REDIS_URL)")
@@ -239,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
     from pyresque.cli import import_apps
 
     app_name = args.appname or Path.cwd().name
+    apps = args.app or [m for m in os.environ.get("PYRESQUE_APP", "").split(",") if m]
     redis_url = args.redis or url_from_env()
     namespace = args.namespace or os.environ.get("RESQUE_NAMESPACE") or DEFAULT_NAMESPACE
     options = PoolOptions(
@@ -252,6 +270,9 @@ def run(args: argparse.Namespace) -> int:
         single_process_group=args.single_process_group,
         term_mode=term_mode(args),
         handle_winch=args.handle_winch or args.daemon,
+        preload=not args.no_preload,
+        apps=tuple(apps),
+        gc_freeze=not args.no_gc_freeze,
         stdout_path=args.stdout if args.daemon else None,
         stderr_path=(args.stderr or args.stdout) if args.daemon else None,
     )
@@ -259,14 +280,23 @@ def run(args: argparse.Namespace) -> int:
     # shutdown fits in the platform's grace period with every job put back.
     env = dict(os.environ)
     env.setdefault("TERM_CHILD", "1")
-    settings = worker_settings(env, {"namespace": namespace, "redis_url": redis_url})
+    settings = worker_settings(
+        env,
+        {
+            "namespace": namespace,
+            "redis_url": redis_url,
+            "gc_freeze": not args.no_gc_freeze,
+            "max_jobs": args.max_jobs_per_worker,
+        },
+    )
     load = config_source(args)
     load()  # a broken config fails here, before anything is forked
     if args.daemon:
         daemonize(args.stdout, args.stderr)
     setup_pool_logging(app_name, args.log_json, args.verbose)
     default_registry().allow_modules(args.allow_module or ())
-    import_apps(args.app or [m for m in os.environ.get("PYRESQUE_APP", "").split(",") if m])
+    if options.preload:
+        import_apps(options.apps)
     hooks = default_pool_hooks()
     hooks.run_logged("setup")
     if settings.pre_shutdown_timeout + settings.term_timeout >= options.shutdown_timeout:

@@ -290,12 +290,17 @@ class Master:
             os.kill(pid, signum)
 
     def spawn(self, group: str) -> None:
-        gc.freeze()  # what the master loaded stays out of the workers' collectors: pages stay shared
+        if self.options.gc_freeze:
+            gc.freeze()  # what the master loaded stays out of the workers' collectors
         settings = replace(self.worker_settings, queues=group)
         options = self.options
         master_pid = os.getpid()
 
         def make_worker() -> Worker:  # in the child
+            if not options.preload:
+                from pyresque.cli import import_apps
+
+                import_apps(options.apps)
             store = Store(connect(options.redis_url), Keys(options.namespace))
             from pyresque.client import configure
 

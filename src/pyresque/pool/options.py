@@ -34,3 +34,8 @@ class PoolOptions:
     # with --daemon: where stdout and stderr go; reopened on HUP (log rotation)
     stdout_path: str | None = None
     stderr_path: str | None = None
+    # import the app in the master before forking (shared copy-on-write), or in each worker
+    preload: bool = True
+    apps: tuple[str, ...] = ()
+    # gc.freeze() before forking, so collections in workers do not dirty the shared pages
+    gc_freeze: bool = True

@@ -7,6 +7,7 @@ import importlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -133,6 +134,7 @@ def status_data(store: Store) -> dict[str, Any]:
                 "heartbeat": heartbeats.get(wid),
                 "processed": processed,
                 "job": job,
+                "memory": local_memory(wid),
             }
         )
     processed, failed = store.stats()
@@ -144,6 +146,22 @@ def status_data(store: Store) -> dict[str, Any]:
         "failures": store.failure_count(),
         "paused": store.paused_all(),
     }
+
+
+def local_memory(worker_id: str) -> dict[str, int] | None:
+    """USS and PSS of a worker on this host with its job child (None for other hosts)."""
+    from pyresque.pool.memory import Usage, child_pids, read_usage
+    from pyresque.recovery import WorkerId
+
+    parsed = WorkerId.parse(worker_id)
+    if parsed is None or parsed.host != socket.gethostname():
+        return None
+    usage = read_usage(parsed.pid)
+    if usage is None:
+        return None
+    for child in child_pids(parsed.pid):
+        usage = usage + (read_usage(child) or Usage())
+    return {"uss": usage.uss, "pss": usage.pss}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -167,7 +185,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
         else:
             what = "idle"
-        print(f"  {w['id']}  {what}")
+        mem = w["memory"]
+        memory = f"  [USS {mem['uss'] / 1048576:.1f}MB]" if mem else ""
+        print(f"  {w['id']}  {what}{memory}")
     paused = "  (all workers paused)" if data["paused"] else ""
     print(
         f"Processed: {data['processed']}  Failed: {data['failed']}  "

@@ -8,21 +8,63 @@ what Ruby wrote (``shared/fixtures/resque-3.0.0``).
 from __future__ import annotations
 
 import json
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from pyresque.errors import PayloadError
 
 JSONValue = Any  # the JSON edge: converted to typed values as soon as it is read
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dumps(value: JSONValue) -> str:
-    """Encode like Ruby's JSON.generate: compact separators, raw UTF-8, no NaN."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Encode like Ruby's JSON.generate: compact separators, raw UTF-8, no NaN.
+
+    A lone surrogate (which ``json.loads`` accepts from ``"\\ud800"``) is written as a ``\\u``
+    escape: raw, it is not UTF-8, and redis-py would fail to send the text at all.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(text: str | bytes) -> JSONValue:
+    """Parse strict JSON, as Ruby's JSON.parse does: ``NaN`` and ``Infinity`` are rejected.
+
+    Raises ValueError for anything that is not JSON, including nesting too deep to parse, so a
+    hostile or broken payload becomes a failure record instead of crashing the worker.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _json_type(value: JSONValue) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
 
 
 @dataclass(frozen=True)
@@ -51,17 +93,17 @@ def encode_payload(class_name: str, args: list[JSONValue] | tuple[JSONValue, ...
 def decode_payload(raw: str | bytes) -> Payload:
     """Parse a queue item, raising PayloadError with a message that says what is wrong."""
     try:
-        data = json.loads(raw)
+        data = loads(raw)
     except ValueError as exc:
         raise PayloadError(f"payload is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise PayloadError(f"payload must be a JSON object, got {type(data).__name__}")
+        raise PayloadError(f"payload must be a JSON object, got {_json_type(data)}")
     class_name = data.get("class")
     if not isinstance(class_name, str) or not class_name:
         raise PayloadError("payload has no 'class' string")
     args = data.get("args", [])
     if not isinstance(args, list):
-        raise PayloadError(f"payload 'args' must be a list, got {type(args).__name__}")
+        raise PayloadError(f"payload 'args' must be a list, got {_json_type(args)}")
     extra = {k: v for k, v in data.items() if k not in ("class", "args")}
     return Payload(class_name, args, extra)
 
@@ -70,7 +112,7 @@ def payload_for_record(raw: str | bytes) -> JSONValue:
     """The payload as a failure record embeds it: parsed if it is JSON, else the raw text."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError:
         return text
 
@@ -164,7 +206,7 @@ def failure_record(
 def decode_failure(record: str | bytes) -> dict[str, JSONValue]:
     """A failure record as a mapping; raises PayloadError if it is not one."""
     try:
-        data = json.loads(record)
+        data = loads(record)
     except ValueError as exc:
         raise PayloadError(f"failure record is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from pyresque.connection import redact, url_from_env
+from pyresque.connection import connect, redact, url_from_env
 from pyresque.errors import ConfigError
-from pyresque.keys import DEFAULT_NAMESPACE
+from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.pool.config import (
     LoaderPoller,
     PoolConfig,
@@ -25,11 +25,15 @@ from pyresque.pool.config import (
     load_config,
     load_loader,
 )
+from pyresque.pool.governor import MemoryGovernor
 from pyresque.pool.hooks import default_pool_hooks
 from pyresque.pool.master import Master
+from pyresque.pool.memory import detect_limit, format_mb, parse_size
 from pyresque.pool.options import PoolOptions, TermMode
+from pyresque.pool.sizing import SizingPolicy, default_headroom
 from pyresque.registry import default_registry
 from pyresque.settings import worker_settings
+from pyresque.store import Store
 
 
 class PoolFormatter(logging.Formatter):
@@ -169,7 +173,52 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         metavar="N",
         help="replace a worker after N jobs",
     )
+    mem = p.add_argument_group("memory")
+    mem.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="the pool's memory limit, e.g. 512M (default: $RESQUE_POOL_MEMORY_LIMIT, "
+        "the cgroup's limit, else physical memory)",
+    )
+    mem.add_argument(
+        "--memory-headroom",
+        metavar="SIZE",
+        help="memory kept free under the limit (default 10%% of it, at least 32M)",
+    )
+    mem.add_argument("--min-workers", type=int, default=1, help="least workers per auto group")
+    mem.add_argument(
+        "--max-workers",
+        type=int,
+        default=None,
+        help="most workers per auto group (default 8 per core)",
+    )
+    mem.add_argument(
+        "--max-worker-memory",
+        metavar="SIZE",
+        help="retire a worker (after its job) whose USS, job included, exceeds this",
+    )
+    mem.add_argument(
+        "--memory-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often to sample memory (default 1)",
+    )
+    mem.add_argument(
+        "--metrics-interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often to log the sample# metrics line (0: never; default 60)",
+    )
     p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    p.add_argument(
+        "--advise",
+        action="store_true",
+        help="load the app, measure a worker, print how many fit the memory limit",
+    )
+    p.add_argument("--advise-job", default="", metavar="CLASS", help="with --advise: a sample job")
+    p.add_argument("--advise-args", default="[]", metavar="JSON", help="its arguments (a list)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--redis", metavar="URL", help="Redis URL (default $REDIS_URL)")
     p.add_argument(
@@ -243,6 +292,46 @@ def daemonize(stdout: str | None, stderr: str | None) -> None:
     os.dup2(err, 2)
 
 
+def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGovernor:
+    limit = detect_limit(args.memory_limit)
+    headroom = (
+        parse_size(args.memory_headroom, "--memory-headroom")
+        if args.memory_headroom
+        else default_headroom(limit.bytes)
+    )
+    if args.min_workers < 0 or (
+        args.max_workers is not None and args.max_workers < args.min_workers
+    ):
+        raise ConfigError("--min-workers must be ≥ 0 and --max-workers ≥ --min-workers")
+    # physical memory alone would allow absurd counts on a big machine: cap auto by cores too
+    max_workers = args.max_workers or 8 * (os.cpu_count() or 1)
+    policy = SizingPolicy(limit.bytes, headroom, args.min_workers, max_workers)
+    logging.getLogger("pyresque.pool").info(
+        "memory limit %s (%s), headroom %s",
+        format_mb(limit.bytes),
+        limit.source,
+        format_mb(headroom),
+    )
+    store = Store(connect(options.redis_url), Keys(options.namespace))
+
+    def queue_depths() -> dict[str, int]:
+        return store.queue_sizes(store.queue_names())
+
+    return MemoryGovernor(
+        limit,
+        policy,
+        interval=args.memory_interval,
+        metrics_interval=args.metrics_interval,
+        max_worker_memory=(
+            parse_size(args.max_worker_memory, "--max-worker-memory")
+            if args.max_worker_memory
+            else None
+        ),
+        app_name=options.app_name,
+        queue_depths=queue_depths,
+    )
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
     args = build_parser(prog).parse_args(argv)
     try:
@@ -299,6 +388,21 @@ def run(args: argparse.Namespace) -> int:
         import_apps(options.apps)
     hooks = default_pool_hooks()
     hooks.run_logged("setup")
+    if args.advise:
+        from pyresque.pool.advise import advise
+
+        limit = detect_limit(args.memory_limit)
+        headroom = (
+            parse_size(args.memory_headroom, "--memory-headroom")
+            if args.memory_headroom
+            else default_headroom(limit.bytes)
+        )
+        print(
+            advise(
+                limit, headroom, hooks, default_registry(), args.advise_job, args.advise_args
+            ).report()
+        )
+        return 0
     if settings.pre_shutdown_timeout + settings.term_timeout >= options.shutdown_timeout:
         logging.getLogger("pyresque.pool").warning(
             "RESQUE_PRE_SHUTDOWN_TIMEOUT + RESQUE_TERM_TIMEOUT (%.1fs) is not below "
@@ -307,5 +411,6 @@ def run(args: argparse.Namespace) -> int:
             options.shutdown_timeout,
         )
     with shared_lock(args.lock), pidfile(args.pidfile):
+        governor = make_governor(args, options)
         poller = LoaderPoller(throttle=args.config_loader_throttle) if args.config_loader else None
-        return Master(options, load, hooks, settings, poller=poller).run()
+        return Master(options, load, hooks, settings, poller=poller, governor=governor).run()

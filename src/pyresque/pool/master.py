@@ -22,7 +22,9 @@ from pyresque.connection import CONNECTION_ERRORS, connect
 from pyresque.errors import ConfigError
 from pyresque.keys import Keys
 from pyresque.pool.config import AUTO, LoaderPoller, PoolConfig
+from pyresque.pool.governor import MemoryGovernor, WorkerView
 from pyresque.pool.hooks import PoolHooks
+from pyresque.pool.memory import child_pids, format_mb, read_usage
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.plan import Backoff, Child, plan
 from pyresque.pool.process import WORKER_BOOT_ERROR, SpawnOptions, spawn_worker
@@ -111,6 +113,7 @@ class Master:
         worker_settings: WorkerSettings,
         *,
         poller: LoaderPoller | None = None,
+        governor: MemoryGovernor | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``load_config`` (re)reads the config; ``poller``, for a custom loader, says when to
@@ -121,6 +124,7 @@ class Master:
         self.worker_settings = worker_settings
         self.clock = clock
         self.poller = poller
+        self.governor = governor
         self.config = PoolConfig(groups={}, source="(none)")
         self.workers: dict[int, WorkerProcess] = {}
         self.generation = 0
@@ -170,6 +174,8 @@ class Master:
             timeout = min(timeout, self._wake_at - now)
         if self.poller is not None and (at := self.poller.next_at()) is not None:
             timeout = min(timeout, at - now)
+        if self.governor is not None and self.shutdown is None:
+            timeout = min(timeout, self.governor.next_at() - now)
         if self.options.spawn_delay:
             timeout = min(timeout, self._last_spawn + self.options.spawn_delay - now)
         return max(timeout, 0.01)
@@ -243,16 +249,35 @@ class Master:
 
     def handle_io(self) -> None:
         log.info("INFO: %d workers, generation %d", len(self.workers), self.generation)
+        busy = self._busy_jobs()
         for w in sorted(self.workers.values(), key=lambda w: w.pid):
             state = "stopping" if w.stopping_since is not None else "running"
+            usage = read_usage(w.pid)
+            jobs = [read_usage(c) for c in child_pids(w.pid)]
+            uss = (usage.uss if usage else 0) + sum(u.uss for u in jobs if u)
             log.info(
-                "INFO: worker %d [%s] %s, up %.0fs",
+                "INFO: worker %d [%s] %s, up %.0fs, %s USS, %s",
                 w.pid,
                 w.group,
                 state,
                 self.clock() - w.started_at,
+                format_mb(uss),
+                busy.get(w.worker_id, "idle"),
             )
         self.hooks.run_logged("siginfo", self)
+
+    def _busy_jobs(self) -> dict[str, str]:
+        """worker id -> what it is working on, from Redis (empty if Redis is unreachable)."""
+        ids = [w.worker_id for w in self.workers.values()]
+        try:
+            records = [self.store.busy_record(i) for i in ids]
+        except CONNECTION_ERRORS:
+            return {}
+        out = {}
+        for worker_id, record in zip(ids, records, strict=True):
+            if record:
+                out[worker_id] = f"working on {record}"
+        return out
 
     def _forward(self, signum: int) -> None:
         log.info("%s: forwarding to %d workers", signal_name(signum), len(self.workers))
@@ -403,8 +428,29 @@ class Master:
         }
 
     def auto_count(self, group: str) -> int:
-        """Workers for a group whose count is ``auto``: one per core until sizing says more."""
-        return max(1, os.cpu_count() or 1)
+        """Workers for a group whose count is ``auto``: as many as fit, by the governor."""
+        return self.governor.target(group) if self.governor is not None else 1
+
+    def govern_memory(self, now: float) -> None:
+        """Sample memory when due; retire workers the governor names; kill jobs it must."""
+        if self.governor is None:
+            return
+        views = [
+            WorkerView(w.pid, w.group, w.stopping_since is not None) for w in self.workers.values()
+        ]
+        auto_groups = [g for g, c in self.config.groups.items() if c is AUTO]
+        decision = self.governor.tick(now, views, auto_groups)
+        for pid in decision.stop:
+            w = self.workers.get(pid)
+            if w is not None and w.stopping_since is None:
+                self._signal(pid, signal.SIGQUIT)
+                w.stopping_since = now
+        for pid in decision.kill_jobs:
+            jobs = child_pids(pid)
+            for job_pid in jobs:
+                self._signal(job_pid, signal.SIGKILL)
+            if not jobs and pid in self.workers:
+                self.kill(self.workers[pid])  # it runs its job in-process
 
     def reconcile(self) -> None:
         if self._pending_recoveries:
@@ -428,6 +474,7 @@ class Master:
         for group in self.backoff.observe(children, now):
             log.info("[%s] workers stay up again; backoff reset", group)
         self.poll_loader(now)
+        self.govern_memory(now)
         the_plan = plan(
             self.desired(),
             children,
@@ -487,7 +534,10 @@ class Master:
             self._title = title
 
     def _describe_groups(self) -> str:
-        return ", ".join(f"{g}: {c}" for g, c in self.config.groups.items()) or "no workers"
+        return (
+            ", ".join(f"{g}: {'auto' if c is AUTO else c}" for g, c in self.config.groups.items())
+            or "no workers"
+        )
 
 
 def reopen_logs(options: PoolOptions) -> None:

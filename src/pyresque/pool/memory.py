@@ -1,0 +1,230 @@
+"""How much memory the pool may use, and how much each of its processes really uses.
+
+The limit comes from the cgroup the pool runs in (v2 ``memory.max``, v1 ``memory.limit_in_bytes``;
+the tightest along the path to the root), else physical memory, unless the operator says otherwise.
+Usage is read from ``/proc/<pid>/smaps_rollup``: USS (private pages, what a process costs on its
+own) and PSS (shared pages split between their sharers, what adds up to the pool's total). RSS is
+never used: it counts a preloaded app once per worker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from pyresque.errors import ConfigError
+
+MB = 1024 * 1024
+_UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a page-rounded 2**63 - 1
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": MB, "g": 1024 * MB, "t": 1024 * 1024 * MB}
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """``512M``, ``1.5G``, ``512MiB``, ``1048576`` -> bytes (binary units, as Heroku quotes them)."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ConfigError(f"{what} {text!r}: expected a size such as 512M, 1.5G or 1048576")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def format_mb(size: float) -> str:
+    return f"{size / MB:.1f}MB"
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    bytes: int
+    source: str
+
+
+# --- the limit -------------------------------------------------------------------------------
+
+
+def _mounts(mountinfo: str) -> tuple[Path | None, Path | None]:
+    """The cgroup v2 mount point and the cgroup v1 memory controller's, from mountinfo."""
+    v2 = v1 = None
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 3:
+            continue
+        mount_point, fstype, options = Path(fields[4]), rfields[0], rfields[2].split(",")
+        if fstype == "cgroup2" and v2 is None:
+            v2 = mount_point
+        elif fstype == "cgroup" and "memory" in options and v1 is None:
+            v1 = mount_point
+    return v2, v1
+
+
+def _own_cgroups(proc_cgroup: str) -> tuple[str | None, str | None]:
+    """This process's cgroup v2 path and its v1 memory cgroup path, from /proc/self/cgroup."""
+    v2 = v1 = None
+    for line in proc_cgroup.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+        elif "memory" in parts[1].split(","):
+            v1 = parts[2]
+    return v2, v1
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if text == "max" or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value < _UNLIMITED else None
+
+
+def _tightest(root: Path, cgroup: str, filename: str) -> int | None:
+    """The smallest limit set on the cgroup or any ancestor (a parent's limit binds its children)."""
+    best = None
+    path = root / cgroup.lstrip("/")
+    while True:
+        value = _read_int(path / filename)
+        if value is not None and (best is None or value < best):
+            best = value
+        if path == root or root not in path.parents:
+            return best
+        path = path.parent
+
+
+def cgroup_limit(
+    proc_cgroup: str | None = None, mountinfo: str | None = None
+) -> MemoryLimit | None:
+    """The memory limit of this process's cgroup (v2 first, then v1), or None if unlimited."""
+    if proc_cgroup is None:
+        proc_cgroup = _read_text("/proc/self/cgroup")
+    if mountinfo is None:
+        mountinfo = _read_text("/proc/self/mountinfo")
+    v2_root, v1_root = _mounts(mountinfo)
+    v2_path, v1_path = _own_cgroups(proc_cgroup)
+    if v2_root is not None and v2_path is not None:
+        limit = _tightest(v2_root, v2_path, "memory.max")
+        if limit is not None:
+            return MemoryLimit(limit, f"cgroup v2 memory.max ({v2_root / v2_path.lstrip('/')})")
+    if v1_root is not None and v1_path is not None:
+        limit = _tightest(v1_root, v1_path, "memory.limit_in_bytes")
+        if limit is not None:
+            return MemoryLimit(
+                limit, f"cgroup v1 memory.limit_in_bytes ({v1_root / v1_path.lstrip('/')})"
+            )
+    return None
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def detect_limit(override: str | None = None, env: Mapping[str, str] | None = None) -> MemoryLimit:
+    """``--memory-limit`` > ``$RESQUE_POOL_MEMORY_LIMIT`` > cgroup > physical memory."""
+    env = os.environ if env is None else env
+    if override:
+        return MemoryLimit(parse_size(override, "--memory-limit"), "--memory-limit")
+    if env.get("RESQUE_POOL_MEMORY_LIMIT"):
+        text = env["RESQUE_POOL_MEMORY_LIMIT"]
+        return MemoryLimit(parse_size(text, "RESQUE_POOL_MEMORY_LIMIT"), "RESQUE_POOL_MEMORY_LIMIT")
+    return cgroup_limit() or MemoryLimit(psutil.virtual_memory().total, "physical memory")
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    uss: int = 0
+    pss: int = 0
+    rss: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.uss + other.uss, self.pss + other.pss, self.rss + other.rss)
+
+
+def read_usage(pid: int) -> Usage | None:
+    """USS, PSS and RSS of one process in one read of smaps_rollup; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    except OSError:
+        return None
+    fields: dict[bytes, int] = {}
+    for line in data.splitlines()[1:]:
+        name, _, rest = line.partition(b":")
+        value = rest.split()
+        if value:
+            fields[name] = int(value[0]) * 1024
+    uss = fields.get(b"Private_Clean", 0) + fields.get(b"Private_Dirty", 0)
+    return Usage(uss=uss, pss=fields.get(b"Pss", 0), rss=fields.get(b"Rss", 0))
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (a worker's job child), from /proc's children list."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+@dataclass(frozen=True)
+class WorkerMemory:
+    """A worker and its job child, if one is running."""
+
+    pid: int
+    group: str
+    worker: Usage
+    job: Usage
+
+    @property
+    def uss(self) -> int:
+        return self.worker.uss + self.job.uss
+
+    @property
+    def pss(self) -> int:
+        return self.worker.pss + self.job.pss
+
+
+@dataclass(frozen=True)
+class PoolMemory:
+    master: Usage
+    workers: tuple[WorkerMemory, ...]
+
+    @property
+    def total_pss(self) -> int:
+        return self.master.pss + sum(w.pss for w in self.workers)
+
+    @property
+    def shared(self) -> int:
+        """Pages shared among the pool's processes, counted once (PSS minus private pages)."""
+        everyone = [self.master, *(w.worker for w in self.workers), *(w.job for w in self.workers)]
+        return max(0, sum(u.pss for u in everyone) - sum(u.uss for u in everyone))
+
+
+def measure_pool(master_pid: int, workers: Iterable[tuple[int, str]]) -> PoolMemory:
+    """Sample the master and every (pid, group) worker with its job children."""
+    out = []
+    for pid, group in workers:
+        own = read_usage(pid)
+        if own is None:
+            continue
+        job = Usage()
+        for child in child_pids(pid):
+            job = job + (read_usage(child) or Usage())
+        out.append(WorkerMemory(pid, group, own, job))
+    return PoolMemory(read_usage(master_pid) or Usage(), tuple(out))

@@ -399,7 +399,12 @@ def run(args: argparse.Namespace) -> int:
         )
         print(
             advise(
-                limit, headroom, hooks, default_registry(), args.advise_job, args.advise_args
+                limit,
+                headroom,
+                hooks,
+                default_registry(),
+                job=args.advise_job,
+                job_args=args.advise_args,
             ).report()
         )
         return 0

@@ -38,9 +38,15 @@ def spawn(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., P
     """Start ``python -m pyresque ARGS`` against the private server; everything is killed after."""
     procs: list[Proc] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, name: str = "proc") -> Proc:
+    def start(
+        *args: str,
+        env: dict[str, str] | None = None,
+        name: str = "proc",
+        preexec: Callable[[], None] | None = None,
+    ) -> Proc:
         base = {"REDIS_URL": redis_server.url, "RESQUE_NAMESPACE": "resque"}
-        proc = Proc(list(args), {**base, **(env or {})}, tmp_path / f"{name}-{len(procs)}.log")
+        log_path = tmp_path / f"{name}-{len(procs)}.log"
+        proc = Proc(list(args), {**base, **(env or {})}, log_path, preexec)
         procs.append(proc)
         return proc
 

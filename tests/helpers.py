@@ -33,7 +33,13 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
 class Proc:
     """A pyresque command run as a subprocess in its own session, its output in a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         full_env = {**os.environ, **env}
@@ -47,6 +53,7 @@ class Proc:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=str(APP_DIR),
+            preexec_fn=preexec,
         )
         self.pid = self.popen.pid
 

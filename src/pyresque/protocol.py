@@ -170,6 +170,16 @@ def format_backtrace(tb: TracebackType | None) -> list[str]:
     return [f"{f.filename}:{f.lineno}:in `{f.name}'" for f in reversed(frames)]
 
 
+def _message(exc: BaseException) -> str:
+    """``str(exc)``, even when the exception's ``__str__`` itself raises (as traceback does it):
+    reporting a failure must not fail, or that error escapes job.perform, replacing the job's own
+    in a forked child and stopping an in-process worker."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"
+
+
 @dataclass(frozen=True)
 class Failure:
     """What went wrong with one job, before it becomes a record."""
@@ -180,7 +190,7 @@ class Failure:
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> Failure:
-        return cls(exception_name(exc), str(exc), format_backtrace(exc.__traceback__))
+        return cls(exception_name(exc), _message(exc), format_backtrace(exc.__traceback__))
 
     def to_dict(self) -> dict[str, JSONValue]:
         return {"exception": self.exception, "error": self.error, "backtrace": self.backtrace}

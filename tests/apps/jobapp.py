@@ -147,6 +147,18 @@ def exit_code(code: int) -> None:
     os._exit(code)
 
 
+_LEAKED: list[bytes] = []
+
+
+@pyresque.job(queue="oracle", name="Leak")
+def leak(megabytes: int, marker: str) -> None:
+    """Keeps ``megabytes`` of memory for the life of its process, like a leaky in-process job."""
+    _LEAKED.append(b"x" * (megabytes * 1024 * 1024))
+    time.sleep(0.1)
+    _note("done", marker)
+    _note("pids", str(os.getpid()))
+
+
 @pyresque.job(queue="oracle", name="Enqueuer")
 def enqueuer(n: int) -> None:
     """Enqueues from inside a job child: its Redis connection must be its own."""

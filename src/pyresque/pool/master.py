@@ -384,7 +384,8 @@ class Master:
                     os.killpg(w.pid, signal.SIGKILL)  # its job child, if it outlived it
             self._pending_recoveries.append((w.worker_id, text))
             self._recover_dead_workers()
-        if self.shutdown is None and self.backoff.record_exit(w.as_child(), now):
+        # a clean exit (max jobs reached, a signal) is no crash; only unclean ones back off
+        if not clean and self.shutdown is None and self.backoff.record_exit(w.as_child(), now):
             log.warning(
                 "[%s] worker died %.1fs after start; next spawn in %.1fs (backoff)",
                 w.group,

@@ -53,7 +53,7 @@ class Proc:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=str(APP_DIR),
-            preexec_fn=preexec,
+            preexec_fn=preexec,  # noqa: PLW1509 - the test process starts no threads
         )
         self.pid = self.popen.pid
 

@@ -34,8 +34,11 @@ def store(r: redis.Redis) -> Store:
 
 
 @pytest.fixture
-def spawn(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
-    """Start ``python -m pyresque ARGS`` against the private server; everything is killed after."""
+def spawn(
+    redis_server: RedisServer, r: redis.Redis, tmp_path: Path
+) -> Iterator[Callable[..., Proc]]:
+    """Start ``python -m pyresque ARGS`` against the private server (emptied first, through
+    ``r``); everything is killed after."""
     procs: list[Proc] = []
 
     def start(

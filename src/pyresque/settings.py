@@ -128,4 +128,7 @@ def worker_settings(
     settings = replace(WorkerSettings(), **merged)
     if settings.max_deliveries < 1:
         raise ConfigError("RESQUE_MAX_DELIVERIES must be at least 1")
+    if settings.heartbeat_interval < 1:
+        # it is also the prune lock's EX in whole seconds, and Redis refuses EX 0
+        raise ConfigError("RESQUE_HEARTBEAT_INTERVAL must be at least 1 (second)")
     return settings

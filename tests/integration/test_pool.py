@@ -323,3 +323,24 @@ def test_daemon_pidfile_and_info(spawn: Spawn, config: Path, tmp_path: Path) -> 
     finally:
         if alive(master_pid):
             os.killpg(os.getpgid(master_pid), signal.SIGKILL)
+
+
+def test_pool_recovers_jobs_of_dead_workers_it_finds(
+    r: redis.Redis, spawn: Spawn, tmp_path: Path
+) -> None:
+    """A worker of a SIGKILLed pool left its job in flight: the next pool puts it back."""
+    import socket
+
+    dead = f"{socket.gethostname()}:4194000:oracle"  # above pid_max: no such process
+    payload = '{"class":"Echo","args":["recovered"]}'
+    r.sadd("resque:workers", dead)
+    r.hset("resque:workers:heartbeat", dead, "2026-11-28T06:57:33+00:00")
+    r.hset(f"resque:inflight:{dead}", "oracle", payload)
+    r.sadd("resque:inflight-workers", dead)
+    config = tmp_path / "one.yml"
+    config.write_text("other: 1\n")
+    master = start_pool(spawn, config)
+    wait_until(lambda: strings(r, "resque:queue:oracle") == [payload], 10)
+    assert dead not in registered(r)
+    assert not r.exists(f"resque:inflight:{dead}")
+    assert "prune: recovered dead workers" in master.log()

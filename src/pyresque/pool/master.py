@@ -31,7 +31,7 @@ from pyresque.pool.process import WORKER_BOOT_ERROR, SpawnOptions, spawn_worker
 from pyresque.procname import set_raw_title
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
-from pyresque.recovery import recover_worker
+from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
 from pyresque.settings import WorkerSettings
 from pyresque.signals import SignalInbox, signal_name
 from pyresque.store import Store
@@ -137,6 +137,7 @@ class Master:
         self._last_spawn = -1e9
         self._title = ""
         self._wake_at: float | None = None
+        self._next_prune = 0.0
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -453,10 +454,35 @@ class Master:
             if not jobs and pid in self.workers:
                 self.kill(self.workers[pid])  # it runs its job in-process
 
+    def prune_dead_workers(self, now: float) -> None:
+        """Now and then, as any pool may: recover the jobs of workers found dead anywhere
+        (heartbeat expired) or on this host (no such process), under Resque's prune lock."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self.worker_settings.heartbeat_interval
+        identity = WorkerId(socket.gethostname(), os.getpid(), "*")
+        try:
+            pruned = prune_dead_workers(
+                self.store,
+                identity,
+                QueueSelector.parse("*"),
+                now=time.time(),
+                lock_ttl=max(1, int(self.worker_settings.heartbeat_interval)),
+                prune_interval=self.worker_settings.prune_interval,
+                max_deliveries=self.worker_settings.max_deliveries,
+            )
+        except CONNECTION_ERRORS as exc:
+            log.warning("prune: Redis unreachable (%s); trying again later", exc)
+            return
+        if pruned:
+            log.info("prune: recovered dead workers %s", ", ".join(pruned))
+
     def reconcile(self) -> None:
         if self._pending_recoveries:
             self._recover_dead_workers()
         now = self.clock()
+        if self.shutdown is None:
+            self.prune_dead_workers(now)
         if self.shutdown is not None:
             deadline = self.shutdown.deadline
             if (

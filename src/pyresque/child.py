@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -114,6 +115,8 @@ def spawn(
     """
     result_r, result_w = os.pipe()
     control_r, control_w = os.pipe()
+    sys.stdout.flush()  # or the child would print the parent's buffered lines a second time
+    sys.stderr.flush()
     previous = sig.block(blocked)
     pid = os.fork()
     if pid == 0:  # in the child
@@ -136,6 +139,9 @@ def spawn(
                 )
             code = 1
         finally:
+            with contextlib.suppress(BaseException):
+                sys.stdout.flush()  # os._exit skips it: what the job printed must not be lost
+                sys.stderr.flush()
             os._exit(code)
     sig.restore_mask(previous)
     os.close(result_w)

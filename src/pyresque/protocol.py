@@ -101,7 +101,9 @@ def decode_payload(raw: str | bytes) -> Payload:
     class_name = data.get("class")
     if not isinstance(class_name, str) or not class_name:
         raise PayloadError("payload has no 'class' string")
-    args = data.get("args", [])
+    args = data.get("args")
+    if args is None:  # Ruby runs a job with "args": null (or none) with no arguments
+        args = []
     if not isinstance(args, list):
         raise PayloadError(f"payload 'args' must be a list, got {_json_type(args)}")
     extra = {k: v for k, v in data.items() if k not in ("class", "args")}

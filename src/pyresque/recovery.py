@@ -57,7 +57,13 @@ def local_resque_pids() -> set[int]:
 
 
 def recover_worker(
-    store: Store, worker_id: str, now: float, reason: Failure, max_deliveries: int
+    store: Store,
+    worker_id: str,
+    now: float,
+    reason: Failure,
+    max_deliveries: int,
+    *,
+    count_delivery: bool = True,
 ) -> list[str]:
     """Put a dead worker's in-flight jobs back, record a Ruby worker's lost job, unregister it.
 
@@ -71,7 +77,7 @@ def recover_worker(
             worker_id,
             queue,
             payload,
-            count_delivery=True,
+            count_delivery=count_delivery,
             max_deliveries=max_deliveries,
             failure_record=record,
         )
@@ -104,8 +110,8 @@ def _job_class(store: Store, worker_id: str) -> str:
         try:
             return protocol.decode_payload(payload).class_name
         except Exception:
-            return "unknown"
-    return "unknown"
+            return "<Unknown Job>"
+    return "<Unknown Job>"
 
 
 def prune_dead_workers(
@@ -121,6 +127,8 @@ def prune_dead_workers(
     """Ruby's prune_dead_workers, plus recovery of in-flight jobs. Returns the pruned ids."""
     if not store.acquire_prune_lock(str(me), lock_ttl):
         return []
+    # owners first: a worker that registers and reserves after this read is left alone below
+    owners = store.inflight_owners()
     registered = store.worker_ids()
     heartbeats = store.heartbeats()
     server_now = store.server_time()
@@ -159,7 +167,7 @@ def prune_dead_workers(
         )
         pruned.append(worker_id)
     registered_set = set(registered)
-    for owner in store.inflight_owners() - registered_set - set(pruned):
+    for owner in owners - registered_set - set(pruned):
         if owner == str(me):
             continue
         log.info("Recovering in-flight jobs of unregistered worker %s", owner)

@@ -79,6 +79,7 @@ if ARGV[5] == '1' then
     return 'failed'
   end
 end
+redis.call('SADD', p .. 'queues', q)
 redis.call('LPUSH', p .. 'queue:' .. q, payload)
 return 'requeued'
 """

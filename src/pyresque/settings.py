@@ -71,7 +71,7 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
         out["burst"] = out["interval"] == 0
     if "FORK_PER_JOB" in env:
         out["fork_per_job"] = _fork_per_job(env["FORK_PER_JOB"])
-    if env.get("TERM_CHILD"):
+    if "TERM_CHILD" in env:  # Ruby: set at all, even to "", means on
         out["term_child"] = True
     if "RESQUE_TERM_TIMEOUT" in env:
         out["term_timeout"] = _number("RESQUE_TERM_TIMEOUT", env["RESQUE_TERM_TIMEOUT"])

@@ -20,7 +20,13 @@ from pyresque.keys import Keys
 
 
 def _s(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    """Text from Redis; bytes that are not UTF-8 survive as surrogates, so that :func:`_b` gives
+    the exact bytes back (a payload must match its in-flight copy byte for byte)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ class Reservation:
 
     @property
     def sha(self) -> str:
-        return hashlib.sha1(self.payload.encode("utf-8")).hexdigest()
+        return hashlib.sha1(_b(self.payload)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,7 @@ class Store:
                 self.keys.prefix,
                 worker_id,
                 queue,
-                payload,
+                _b(payload),
                 "1" if count_delivery else "0",
                 str(max_deliveries),
                 failure_record,
@@ -253,10 +259,7 @@ class Store:
 
     def push_failure(self, record: str) -> None:
         """Record a failure that belongs to no running job (a pruned Ruby worker's job)."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(self.keys.failed, record)
-        pipe.incrby(self.keys.processed, 1)
-        pipe.execute()
+        self.redis.rpush(self.keys.failed, record)  # Ruby's Job#fail counts no stats here
 
     # --- pause and stats -----------------------------------------------------------------------
 

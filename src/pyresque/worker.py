@@ -132,8 +132,9 @@ class Worker:
         self._registered = True
         self._last_heartbeat = time.monotonic()
         self.hooks.run("before_first_fork", self)
-        if self.settings.fork_per_job and self.settings.gc_freeze:
-            gc.freeze()  # objects loaded so far stay out of the collector: forks share their pages
+        if self.settings.fork_per_job:
+            if self.settings.gc_freeze:
+                gc.freeze()  # objects loaded so far stay out of the collector: forks share them
         else:
             threading.Thread(target=self._heartbeat_thread, name="heartbeat", daemon=True).start()
         return True
@@ -451,6 +452,10 @@ class Worker:
         finally:
             self._job_running = False
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if self._operator_kill:  # recorded as fork mode records it: Ruby's name, not counted
+            log.warning("job killed on request (USR1): %s", job)
+            failure = Failure(protocol.DIRTY_EXIT, "Job killed on request (USR1)")
+            return self._failed(res, failure, count_failed=False)
         return self._ack_for(job, res, result)
 
     def _on_signal_in_process(self, signum: int) -> None:
@@ -463,6 +468,7 @@ class Worker:
             signal.setitimer(signal.ITIMER_REAL, max(delay, 0.001))
         elif signum == signal.SIGUSR1:
             self._job_running = False
+            self._operator_kill = True
             raise DirtyExit("job killed on request (USR1)")
 
     def _on_alarm(self, signum: int, frame: Any) -> None:

@@ -344,6 +344,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
 def run(args: argparse.Namespace) -> int:
     from pyresque.cli import import_apps
 
+    if os.getcwd() not in sys.path:  # the app and a config loader live in the working directory
+        sys.path.insert(0, os.getcwd())
     app_name = args.appname or Path.cwd().name
     apps = args.app or [m for m in os.environ.get("PYRESQUE_APP", "").split(",") if m]
     redis_url = args.redis or url_from_env()

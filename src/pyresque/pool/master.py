@@ -133,7 +133,7 @@ class Master:
         self.winched = False
         self.inbox = SignalInbox(MASTER_SIGNALS)
         self._store: Store | None = None
-        self._pending_recoveries: list[tuple[str, str]] = []
+        self._pending_recoveries: list[tuple[str, str, bool]] = []
         self._last_spawn = -1e9
         self._title = ""
         self._wake_at: float | None = None
@@ -226,7 +226,8 @@ class Master:
     def handle_hup(self) -> None:
         log.info("HUP: reloading config, reopening logs, replacing every worker")
         reopen_logs(self.options)
-        self.reload_config()
+        if not self.reload_config():
+            return
         if self.poller is not None:
             self.poller.reset()
             self.poller.record_call(self.clock())
@@ -383,7 +384,8 @@ class Master:
             if not self.options.single_process_group:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(w.pid, signal.SIGKILL)  # its job child, if it outlived it
-            self._pending_recoveries.append((w.worker_id, text))
+            # a worker the master killed (shutdown deadline, kill timeout) did not die of its job
+            self._pending_recoveries.append((w.worker_id, text, w.killed_at is None))
             self._recover_dead_workers()
         # a clean exit (max jobs reached, a signal) is no crash; only unclean ones back off
         if not clean and self.shutdown is None and self.backoff.record_exit(w.as_child(), now):
@@ -398,7 +400,7 @@ class Master:
     def _recover_dead_workers(self) -> None:
         """Remove dead workers' registrations and put their jobs back (retried if Redis is down)."""
         pending, self._pending_recoveries = self._pending_recoveries, []
-        for worker_id, why in pending:
+        for worker_id, why, count in pending:
             try:
                 outcomes = recover_worker(
                     self.store,
@@ -406,12 +408,13 @@ class Master:
                     time.time(),
                     Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {why}"),
                     self.worker_settings.max_deliveries,
+                    count_delivery=count,
                 )
                 if outcomes:
                     log.info("cleaned up dead worker %s: job %s", worker_id, ", ".join(outcomes))
             except CONNECTION_ERRORS as exc:
                 log.error("Redis unreachable (%s); will clean up %s later", exc, worker_id)
-                self._pending_recoveries.append((worker_id, why))
+                self._pending_recoveries.append((worker_id, why, count))
 
     @property
     def store(self) -> Store:
@@ -545,13 +548,15 @@ class Master:
             self.config = new
             log.info("config loader: %s", self._describe_groups())
 
-    def reload_config(self) -> None:
+    def reload_config(self) -> bool:
+        """Load the config again; on error keep the old one (and the workers) and say why."""
         try:
             self.config = self._load_config()
         except Exception as exc:
-            log.error("HUP: keeping the old config: %s", exc)
-            return
+            log.error("HUP: keeping the old config and workers: %s", exc)
+            return False
         log.info("config %s: %s", self.config.source, self._describe_groups())
+        return True
 
     def set_title(self) -> None:
         pids = sorted(self.workers)

@@ -1,0 +1,150 @@
+"""Worker settings from Resque's environment knobs; the command line beats the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyresque.errors import ConfigError
+from pyresque.settings import WorkerSettings, worker_settings
+
+
+def settings(**env: str) -> WorkerSettings:
+    return worker_settings(env)
+
+
+def test_defaults_are_rubys() -> None:
+    s = settings()
+    assert s == WorkerSettings()
+    assert (s.queues, s.interval, s.burst, s.fork_per_job) == ("", 5.0, False, True)
+    assert (s.term_child, s.term_timeout, s.pre_shutdown_timeout) == (False, 4.0, 0.0)
+    assert (s.graceful_term, s.heartbeat_interval, s.prune_interval) == (False, 60.0, 300.0)
+    assert (s.max_deliveries, s.verbose, s.namespace, s.redis_url) == (3, 0, "resque", "")
+
+
+def test_queues_from_queues_or_queue() -> None:
+    assert settings(QUEUES="high,low").queues == "high,low"
+    assert settings(QUEUE="mail").queues == "mail"
+    assert settings(QUEUES="high", QUEUE="mail").queues == "high"
+    assert settings(QUEUES="", QUEUE="mail").queues == "mail"
+
+
+@pytest.mark.parametrize(
+    ("value", "interval", "burst"),
+    [("0", 0.0, True), ("0.0", 0.0, True), ("5", 5.0, False), ("0.5", 0.5, False)],
+)
+def test_interval_zero_means_burst(value: str, interval: float, burst: bool) -> None:
+    s = settings(INTERVAL=value)
+    assert (s.interval, s.burst) == (interval, burst)
+
+
+@pytest.mark.parametrize(
+    ("value", "fork"),
+    [
+        ("false", False),
+        ("FALSE", False),
+        (" false ", False),
+        ("0", False),
+        ("no", False),
+        ("true", True),
+        ("1", True),
+        ("", True),  # Ruby forks unless the value is 'false'
+        ("yes please", True),
+    ],
+)
+def test_fork_per_job(value: str, fork: bool) -> None:
+    assert settings(FORK_PER_JOB=value).fork_per_job is fork
+
+
+def test_term_child_and_graceful_term_are_set_by_presence() -> None:
+    assert settings(TERM_CHILD="1").term_child is True
+    assert settings(TERM_CHILD="").term_child is True  # as in Ruby: set at all means on
+    assert settings().term_child is False
+    assert settings(GRACEFUL_TERM="1").graceful_term is True
+
+
+def test_term_timeouts() -> None:
+    s = settings(RESQUE_TERM_TIMEOUT="10", RESQUE_PRE_SHUTDOWN_TIMEOUT="2.5")
+    assert (s.term_timeout, s.pre_shutdown_timeout) == (10.0, 2.5)
+
+
+def test_other_knobs() -> None:
+    s = settings(
+        RESQUE_HEARTBEAT_INTERVAL="2",
+        RESQUE_PRUNE_INTERVAL="10",
+        RESQUE_MAX_DELIVERIES="5",
+        RESQUE_NAMESPACE="myapp",
+        REDIS_URL="redis://h:1/2",
+    )
+    assert (s.heartbeat_interval, s.prune_interval, s.max_deliveries) == (2.0, 10.0, 5)
+    assert (s.namespace, s.redis_url) == ("myapp", "redis://h:1/2")
+
+
+def test_verbosity() -> None:
+    assert settings(VERBOSE="1").verbose == 1
+    assert settings(VVERBOSE="1").verbose == 2
+    assert settings(VERBOSE="1", VVERBOSE="1").verbose == 2
+
+
+def test_overrides_beat_the_environment() -> None:
+    env = {"QUEUES": "env", "INTERVAL": "7", "FORK_PER_JOB": "false", "RESQUE_NAMESPACE": "e"}
+    s = worker_settings(env, {"queues": "cli", "interval": 1.0, "fork_per_job": True})
+    assert (s.queues, s.interval, s.fork_per_job, s.namespace) == ("cli", 1.0, True, "e")
+
+
+def test_none_overrides_are_ignored() -> None:
+    s = worker_settings({"QUEUES": "env"}, {"queues": None, "burst": None})
+    assert (s.queues, s.burst) == ("env", False)
+
+
+def test_an_interval_override_decides_burst_too() -> None:
+    assert worker_settings({"INTERVAL": "0"}, {"interval": 5.0}).burst is False
+    assert worker_settings({}, {"interval": 0.0}).burst is True
+    assert worker_settings({"INTERVAL": "0"}, {"burst": False}).burst is False
+    assert worker_settings({"INTERVAL": "5"}, {"burst": True}).burst is True
+
+
+def test_unknown_override_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown worker setting 'queue'"):
+        worker_settings({}, {"queue": "x"})
+    with pytest.raises(ConfigError, match="unknown worker setting 'nope'"):
+        worker_settings({}, {"nope": None})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "INTERVAL",
+        "RESQUE_TERM_TIMEOUT",
+        "RESQUE_PRE_SHUTDOWN_TIMEOUT",
+        "RESQUE_HEARTBEAT_INTERVAL",
+        "RESQUE_PRUNE_INTERVAL",
+    ],
+)
+@pytest.mark.parametrize("value", ["soon", "", "nan", "inf", "-1", "1s"])
+def test_bad_numbers_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        worker_settings({name: value})
+    assert str(info.value) == f"{name}={value!r}: expected a number of seconds (0 or more)"
+
+
+@pytest.mark.parametrize("value", ["three", "2.5", ""])
+def test_max_deliveries_must_be_a_whole_number(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"RESQUE_MAX_DELIVERIES=.*expected a whole number"):
+        worker_settings({"RESQUE_MAX_DELIVERIES": value})
+
+
+def test_max_deliveries_must_be_at_least_one() -> None:
+    with pytest.raises(ConfigError, match="RESQUE_MAX_DELIVERIES must be at least 1"):
+        worker_settings({"RESQUE_MAX_DELIVERIES": "0"})
+
+
+@pytest.mark.parametrize("value", ["0", "0.5"])
+def test_heartbeat_interval_must_be_at_least_a_second(value: str) -> None:
+    # the prune lock's EX is int(heartbeat_interval): Redis refuses EX 0 and the worker stops
+    with pytest.raises(ConfigError, match="RESQUE_HEARTBEAT_INTERVAL must be at least 1"):
+        worker_settings({"RESQUE_HEARTBEAT_INTERVAL": value})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        settings().queues = "x"  # type: ignore[misc]

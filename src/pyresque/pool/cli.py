@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
 
 from pyresque.connection import connect, redact, url_from_env
 from pyresque.errors import ConfigError
@@ -25,6 +22,7 @@ from pyresque.pool.config import (
     load_config,
     load_loader,
 )
+from pyresque.pool.daemon import daemonize, pidfile, shared_lock
 from pyresque.pool.governor import MemoryGovernor
 from pyresque.pool.hooks import default_pool_hooks
 from pyresque.pool.master import Master
@@ -250,46 +248,6 @@ def config_source(args: argparse.Namespace) -> Callable[[], PoolConfig]:
         return load_config(path, environment, os.environ)
 
     return from_file
-
-
-@contextlib.contextmanager
-def pidfile(path: str | None) -> Iterator[None]:
-    if not path:
-        yield
-        return
-    Path(path).write_text(f"{os.getpid()}\n")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            if Path(path).read_text().strip() == str(os.getpid()):
-                Path(path).unlink()
-
-
-@contextlib.contextmanager
-def shared_lock(path: str | None) -> Iterator[IO[Any] | None]:
-    """Ruby's --lock: a shared lock held for the pool's life (deploy tools wait for it)."""
-    if not path:
-        yield None
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
-        yield handle
-
-
-def daemonize(stdout: str | None, stderr: str | None) -> None:
-    """Double fork, new session, standard streams to files (or /dev/null)."""
-    if os.fork():
-        os._exit(0)
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    out = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if stdout else devnull
-    err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if stderr else out
-    os.dup2(out, 1)
-    os.dup2(err, 2)
 
 
 def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGovernor:

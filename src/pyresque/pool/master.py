@@ -7,31 +7,36 @@ workers to start, stop or kill is made by the pure :func:`~pyresque.pool.plan.pl
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from pyresque import protocol
-from pyresque.connection import CONNECTION_ERRORS, connect
+from pyresque.connection import connect
 from pyresque.errors import ConfigError
 from pyresque.keys import Keys
+from pyresque.pool.children import (
+    WorkerProcess,
+    become_subreaper,
+    describe_status,
+    kill_worker,
+    reap_children,
+    signal_pid,
+)
 from pyresque.pool.config import AUTO, LoaderPoller, PoolConfig
+from pyresque.pool.daemon import reopen_logs
 from pyresque.pool.governor import MemoryGovernor, WorkerView
 from pyresque.pool.hooks import PoolHooks
+from pyresque.pool.janitor import Janitor
 from pyresque.pool.memory import child_pids, format_mb, read_usage
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.plan import Backoff, Child, plan
-from pyresque.pool.process import WORKER_BOOT_ERROR, SpawnOptions, spawn_worker
+from pyresque.pool.process import SpawnOptions, spawn_worker
 from pyresque.procname import set_raw_title
-from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
-from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
 from pyresque.settings import WorkerSettings
 from pyresque.signals import SignalInbox, signal_name
 from pyresque.store import Store
@@ -57,49 +62,12 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass
-class WorkerProcess:
-    """What the master knows of one worker it forked."""
-
-    pid: int
-    group: str
-    generation: int
-    started_at: float
-    stopping_since: float | None = None
-    killed_at: float | None = None
-
-    @property
-    def worker_id(self) -> str:
-        return f"{socket.gethostname()}:{self.pid}:{QueueSelector.parse(self.group)}"
-
-    def as_child(self) -> Child:
-        return Child(
-            self.pid,
-            self.group,
-            self.generation,
-            self.started_at,
-            stopping_since=self.stopping_since,
-            killed_at=self.killed_at,
-        )
-
-
-@dataclass
 class Shutdown:
     """A shutdown in progress: how it was asked for and when the master must be gone."""
 
     signal_name: str
     deadline: float | None  # monotonic; None = wait for the workers however long they take
     started: float = field(default_factory=time.monotonic)
-
-
-def describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        signum = os.WTERMSIG(status)
-        hint = " — out of memory?" if signum == signal.SIGKILL else ""
-        return f"killed by {signal_name(signum)}{hint}"
-    code = os.waitstatus_to_exitcode(status)
-    if code == WORKER_BOOT_ERROR:
-        return f"exited with status {code} (boot failure)"
-    return f"exited with status {code}"
 
 
 class Master:
@@ -132,19 +100,17 @@ class Master:
         self.shutdown: Shutdown | None = None
         self.winched = False
         self.inbox = SignalInbox(MASTER_SIGNALS)
-        self._store: Store | None = None
-        self._pending_recoveries: list[tuple[str, str, bool]] = []
+        self.janitor = Janitor(options.redis_url, options.namespace, worker_settings)
         self._last_spawn = -1e9
         self._title = ""
         self._wake_at: float | None = None
-        self._next_prune = 0.0
 
     # --- the loop ------------------------------------------------------------------------------
 
     def run(self) -> int:
         """Supervise until shut down; returns the exit code."""
         self.inbox.install()
-        _become_subreaper()
+        become_subreaper()
         self.config = self._load_config()
         if self.config.is_empty:
             log.info("Pool is empty (%s)", self.config.source)
@@ -225,7 +191,7 @@ class Master:
 
     def handle_hup(self) -> None:
         log.info("HUP: reloading config, reopening logs, replacing every worker")
-        reopen_logs(self.options)
+        reopen_logs(self.options.stdout_path, self.options.stderr_path)
         if not self.reload_config():
             return
         if self.poller is not None:
@@ -251,7 +217,7 @@ class Master:
 
     def handle_io(self) -> None:
         log.info("INFO: %d workers, generation %d", len(self.workers), self.generation)
-        busy = self._busy_jobs()
+        busy = self.janitor.busy_records([w.worker_id for w in self.workers.values()])
         for w in sorted(self.workers.values(), key=lambda w: w.pid):
             state = "stopping" if w.stopping_since is not None else "running"
             usage = read_usage(w.pid)
@@ -264,22 +230,9 @@ class Master:
                 state,
                 self.clock() - w.started_at,
                 format_mb(uss),
-                busy.get(w.worker_id, "idle"),
+                f"working on {busy[w.worker_id]}" if w.worker_id in busy else "idle",
             )
         self.hooks.run_logged("siginfo", self)
-
-    def _busy_jobs(self) -> dict[str, str]:
-        """worker id -> what it is working on, from Redis (empty if Redis is unreachable)."""
-        ids = [w.worker_id for w in self.workers.values()]
-        try:
-            records = [self.store.busy_record(i) for i in ids]
-        except CONNECTION_ERRORS:
-            return {}
-        out = {}
-        for worker_id, record in zip(ids, records, strict=True):
-            if record:
-                out[worker_id] = f"working on {record}"
-        return out
 
     def _forward(self, signum: int) -> None:
         log.info("%s: forwarding to %d workers", signal_name(signum), len(self.workers))
@@ -292,7 +245,7 @@ class Master:
         for w in list(self.workers.values()):
             if w.stopping_since is not None and not include_stopping:
                 continue
-            self._signal(w.pid, signum)
+            signal_pid(w.pid, signum)
             if signum in (signal.SIGTERM, signal.SIGQUIT) and w.stopping_since is None:
                 w.stopping_since = now
 
@@ -303,18 +256,7 @@ class Master:
     def kill(self, w: WorkerProcess) -> None:
         """SIGKILL a worker and its job child (its process group)."""
         w.killed_at = self.clock()
-        if self.options.single_process_group:
-            self._signal(w.pid, signal.SIGKILL)
-        else:
-            try:
-                os.killpg(w.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self._signal(w.pid, signal.SIGKILL)
-
-    @staticmethod
-    def _signal(pid: int, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
+        kill_worker(w.pid, not self.options.single_process_group)
 
     def spawn(self, group: str) -> None:
         if self.options.gc_freeze:
@@ -360,17 +302,10 @@ class Master:
         self.hooks.run_logged("after_spawn", self.workers[pid], pid)
 
     def reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in reap_children():
             w = self.workers.pop(pid, None)
-            if w is None:
-                continue  # an orphaned job child, reparented to us: reaped, nothing else to do
-            self._reaped(w, status)
+            if w is not None:  # else an orphaned job child, reparented to us: nothing more to do
+                self._reaped(w, status)
 
     def _reaped(self, w: WorkerProcess, status: int) -> None:
         now = self.clock()
@@ -382,11 +317,9 @@ class Master:
         log.log(level, "reaped worker %d [%s]: %s after %.1fs", w.pid, w.group, text, lifetime)
         if not clean:
             if not self.options.single_process_group:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(w.pid, signal.SIGKILL)  # its job child, if it outlived it
+                kill_worker(w.pid, own_process_group=True)  # its job child, if it outlived it
             # a worker the master killed (shutdown deadline, kill timeout) did not die of its job
-            self._pending_recoveries.append((w.worker_id, text, w.killed_at is None))
-            self._recover_dead_workers()
+            self.janitor.worker_died(w.worker_id, text, count_delivery=w.killed_at is None)
         # a clean exit (max jobs reached, a signal) is no crash; only unclean ones back off
         if not clean and self.shutdown is None and self.backoff.record_exit(w.as_child(), now):
             log.warning(
@@ -396,31 +329,6 @@ class Master:
                 self.backoff.not_before()[w.group] - now,
             )
         self.hooks.run_logged("child_exit", w, status)
-
-    def _recover_dead_workers(self) -> None:
-        """Remove dead workers' registrations and put their jobs back (retried if Redis is down)."""
-        pending, self._pending_recoveries = self._pending_recoveries, []
-        for worker_id, why, count in pending:
-            try:
-                outcomes = recover_worker(
-                    self.store,
-                    worker_id,
-                    time.time(),
-                    Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {why}"),
-                    self.worker_settings.max_deliveries,
-                    count_delivery=count,
-                )
-                if outcomes:
-                    log.info("cleaned up dead worker %s: job %s", worker_id, ", ".join(outcomes))
-            except CONNECTION_ERRORS as exc:
-                log.error("Redis unreachable (%s); will clean up %s later", exc, worker_id)
-                self._pending_recoveries.append((worker_id, why, count))
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = Store(connect(self.options.redis_url), Keys(self.options.namespace))
-        return self._store
 
     # --- reconciling ---------------------------------------------------------------------------
 
@@ -448,44 +356,20 @@ class Master:
         for pid in decision.stop:
             w = self.workers.get(pid)
             if w is not None and w.stopping_since is None:
-                self._signal(pid, signal.SIGQUIT)
+                signal_pid(pid, signal.SIGQUIT)
                 w.stopping_since = now
         for pid in decision.kill_jobs:
             jobs = child_pids(pid)
             for job_pid in jobs:
-                self._signal(job_pid, signal.SIGKILL)
+                signal_pid(job_pid, signal.SIGKILL)
             if not jobs and pid in self.workers:
                 self.kill(self.workers[pid])  # it runs its job in-process
 
-    def prune_dead_workers(self, now: float) -> None:
-        """Now and then, as any pool may: recover the jobs of workers found dead anywhere
-        (heartbeat expired) or on this host (no such process), under Resque's prune lock."""
-        if now < self._next_prune:
-            return
-        self._next_prune = now + self.worker_settings.heartbeat_interval
-        identity = WorkerId(socket.gethostname(), os.getpid(), "*")
-        try:
-            pruned = prune_dead_workers(
-                self.store,
-                identity,
-                QueueSelector.parse("*"),
-                now=time.time(),
-                lock_ttl=max(1, int(self.worker_settings.heartbeat_interval)),
-                prune_interval=self.worker_settings.prune_interval,
-                max_deliveries=self.worker_settings.max_deliveries,
-            )
-        except CONNECTION_ERRORS as exc:
-            log.warning("prune: Redis unreachable (%s); trying again later", exc)
-            return
-        if pruned:
-            log.info("prune: recovered dead workers %s", ", ".join(pruned))
-
     def reconcile(self) -> None:
-        if self._pending_recoveries:
-            self._recover_dead_workers()
+        self.janitor.retry_pending()
         now = self.clock()
         if self.shutdown is None:
-            self.prune_dead_workers(now)
+            self.janitor.prune(now)
         if self.shutdown is not None:
             deadline = self.shutdown.deadline
             if (
@@ -516,7 +400,7 @@ class Master:
         for pid in the_plan.stop:
             w = self.workers[pid]
             log.info("stopping worker %d [%s]", pid, w.group)
-            self._signal(pid, signal.SIGQUIT)
+            signal_pid(pid, signal.SIGQUIT)
             w.stopping_since = now
         for pid in the_plan.kill:
             w = self.workers[pid]
@@ -570,24 +454,3 @@ class Master:
             ", ".join(f"{g}: {'auto' if c is AUTO else c}" for g, c in self.config.groups.items())
             or "no workers"
         )
-
-
-def reopen_logs(options: PoolOptions) -> None:
-    """Point stdout/stderr at fresh handles of their files (after logrotate moved them)."""
-    for path, fd in ((options.stdout_path, 1), (options.stderr_path, 2)):
-        if path:
-            new = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(new, fd)
-            os.close(new)
-
-
-def _become_subreaper() -> None:
-    """Adopt orphaned job children, so the master reaps them and no zombie is left (Linux)."""
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except OSError:
-        pass

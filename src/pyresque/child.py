@@ -107,6 +107,7 @@ def spawn(
     run: Callable[[], Result],
     blocked: tuple[int, ...],
     in_child: Callable[[], None] = lambda: None,
+    freeze: bool = True,
 ) -> JobChild:
     """Fork a child that runs ``run`` and reports its Result; return the parent's handle.
 
@@ -124,7 +125,8 @@ def spawn(
         try:
             os.close(result_r)
             os.close(control_w)
-            gc.freeze()  # keep the collector off the pages shared with the worker
+            if freeze:
+                gc.freeze()  # keep the collector off the pages shared with the worker
             _install_child_signals(control_r)
             sig.restore_mask(previous)
             in_child()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import redis
 
@@ -38,17 +39,33 @@ def url_from_env(env: Mapping[str, str] | None = None) -> str:
     return env.get("REDIS_URL") or DEFAULT_URL
 
 
+def _driver_options() -> dict[str, Any]:
+    """Tell redis-py its own version, so each new connection does not look it up again.
+
+    Left to itself, redis-py scans every installed distribution's metadata for its version on each
+    connection it creates; in a forked worker that costs about 1.4 MB of private memory.
+    """
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # redis-py before 7: no CLIENT SETINFO metadata to resolve
+        return {}
+    return {"driver_info": DriverInfo(lib_version=redis.__version__)}
+
+
 def connect(url: str) -> redis.Redis:
     """A client for ``url`` (``redis://``, ``rediss://`` for TLS, ``unix://``).
 
     Keepalive and a health check make a half-open connection (a Redis restart, a NAT timeout)
     surface as an error that the worker's reconnect loop handles, rather than a hang.
     """
-    if url.startswith("unix:"):
-        return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5)
-    return redis.Redis.from_url(
-        url, socket_keepalive=True, health_check_interval=30, socket_connect_timeout=5
-    )
+    options: dict[str, Any] = {
+        "health_check_interval": 30,
+        "socket_connect_timeout": 5,
+        **_driver_options(),
+    }
+    if not url.startswith("unix:"):
+        options["socket_keepalive"] = True
+    return redis.Redis.from_url(url, **options)
 
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (

@@ -8,7 +8,6 @@ SIGKILL at any instant leaves it in Redis for recovery.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import os
@@ -18,8 +17,6 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import redis
 
 from pyresque import child as job_child
 from pyresque import protocol
@@ -35,6 +32,7 @@ from pyresque.registry import Registry, default_registry
 from pyresque.settings import WorkerSettings
 from pyresque.signals import SignalInbox, signal_name
 from pyresque.store import PAUSED, Ack, Reservation, Store
+from pyresque.wakeup import WakeupListener
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +86,7 @@ class Worker:
         self._operator_kill = False
         self._pending_ack: Ack | None = None
         self._queues_cache: tuple[float, list[str]] = (-1e9, [])
-        self._subscription: redis.client.PubSub | None = None
+        self._wakeups = WakeupListener(store, selector)
         self._last_heartbeat = 0.0
         self._job_running = False
         self._registered = False
@@ -159,9 +157,7 @@ class Worker:
                 exc,
             )
         finally:
-            if self._subscription is not None:
-                with contextlib.suppress(*CONNECTION_ERRORS):
-                    self._subscription.close()
+            self._wakeups.close()
             self.hooks.run_logged("worker_exit")
 
     def _loop(self) -> None:
@@ -244,39 +240,11 @@ class Worker:
 
     def _wait_for_work(self, timeout: float) -> None:
         """Sleep until a wake-up names one of our queues, a signal arrives, or ``timeout`` passes."""
-        sub = self._subscribe()
-        if sub is not None and self._drain_wakeups(sub):
+        if self._wakeups.pending():
             return
-        fds = [_socket_fd(sub)] if sub is not None else []
-        self._wait(timeout, [fd for fd in fds if fd >= 0])
-        if sub is not None:
-            self._drain_wakeups(sub)
-
-    def _subscribe(self) -> redis.client.PubSub | None:
-        if self._subscription is None:
-            try:
-                self._subscription = self.store.subscribe_wakeups()
-                self._subscription.get_message(timeout=0)
-            except CONNECTION_ERRORS as exc:
-                log.warning("wake-up subscription failed (%s); polling instead", exc)
-                self._subscription = None
-        return self._subscription
-
-    def _drain_wakeups(self, sub: redis.client.PubSub) -> bool:
-        """Read pending wake-ups; True if one names a queue we work."""
-        relevant = False
-        try:
-            while (message := sub.get_message(timeout=0)) is not None:
-                queue = message.get("data")
-                queue = queue.decode() if isinstance(queue, bytes) else str(queue)
-                if self.selector.matches(queue):
-                    relevant = True
-        except CONNECTION_ERRORS as exc:
-            log.warning("wake-up subscription lost (%s); resubscribing", exc)
-            sub.close()
-            self._subscription = None
-            return True
-        return relevant
+        fd = self._wakeups.fileno()
+        self._wait(timeout, [] if fd is None else [fd])
+        self._wakeups.pending()
 
     def _wait(self, timeout: float, fds: list[int] | None = None) -> list[int]:
         """Block on signals and ``fds``, heartbeating on time; returns the readable fds."""
@@ -352,7 +320,7 @@ class Worker:
             return perform(job.spec, job.args)
 
         try:
-            handle = job_child.spawn(run_in_child, WORKER_SIGNALS)
+            handle = job_child.spawn(run_in_child, WORKER_SIGNALS, freeze=self.settings.gc_freeze)
         except OSError as exc:
             log.error("fork failed (%s); job put back", exc)
             self._retry_redis("requeue", lambda: self._put_back(res))
@@ -541,10 +509,3 @@ class Worker:
             if self._stopping and what in ("start", "reserve"):
                 return None
             delay = min(delay * 2, MAX_BACKOFF)
-
-
-def _socket_fd(sub: redis.client.PubSub) -> int:
-    """The subscription's socket, to wait on it together with the signal pipe."""
-    conn = sub.connection
-    sock = getattr(conn, "_sock", None) if conn is not None else None
-    return sock.fileno() if sock is not None else -1

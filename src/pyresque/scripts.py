@@ -48,7 +48,10 @@ for i = 9, #ARGV, 2 do
       redis.call('SET', p .. 'worker:' .. wid,
         '{"queue":' .. ARGV[i + 1] .. ',"run_at":"' .. ARGV[3] .. '","payload":' .. payload .. '}')
     end
-    local delivered = redis.call('HGET', p .. 'redeliveries', redis.sha1hex(payload)) or '0'
+    local delivered = '0'
+    if redis.call('EXISTS', p .. 'redeliveries') == 1 then  -- hash only when something crashed
+      delivered = redis.call('HGET', p .. 'redeliveries', redis.sha1hex(payload)) or '0'
+    end
     return {'job', q, payload, delivered}
   end
 end

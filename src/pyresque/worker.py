@@ -93,6 +93,8 @@ class Worker:
         self._heartbeat_stop = threading.Event()
         self._signals_installed = False
         self.jobs_done = 0
+        # called once registered and about to work (a pool worker tells its master)
+        self.on_ready: Callable[[], None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -110,6 +112,8 @@ class Worker:
             if not self._retry_redis("start", self._startup):
                 return 0
             log.info("Worker %s started, queues %s", self.id, self.selector)
+            if self.on_ready is not None:
+                self.on_ready()
             self._loop()
         finally:
             self._finish()

@@ -267,12 +267,28 @@ def test_a_stopped_child_is_signalled_once_over_many_ticks() -> None:
 # --- Backoff --------------------------------------------------------------------------------
 
 
+def booting(*args: object, **kwargs: object) -> Child:
+    """A child that died (or lives) before it reported ready: what the backoff is about."""
+    return c(*args, ready=False, **kwargs)  # type: ignore[arg-type]
+
+
+def test_backoff_ignores_a_worker_that_was_ready() -> None:
+    """Killed after it booted (an OOM kill, an operator): replaced at once, however young."""
+    backoff = Backoff(threshold=5.0)
+    assert backoff.record_exit(c(1, at=0.0, ready=True), 0.5) == 0.0
+    assert backoff.failures("a") == 0
+    backoff.record_exit(booting(2, at=1.0), 1.5)
+    assert backoff.failures("a") == 1
+    assert backoff.observe([c(3, at=2.0, ready=True)], 2.1) == ["a"]  # a new one booted: reset
+    assert backoff.not_before() == {}
+
+
 def test_backoff_doubles_on_early_deaths_up_to_the_maximum() -> None:
     backoff = Backoff(threshold=5.0, initial=0.1, maximum=1.0)
     delays = []
     now = 100.0
     for _ in range(7):
-        delays.append(backoff.record_exit(c(1, at=now - 1.0), now))
+        delays.append(backoff.record_exit(booting(1, at=now - 1.0), now))
         assert backoff.not_before() == {"a": now + delays[-1]}
         now += 2.0
     assert delays == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0])
@@ -281,7 +297,7 @@ def test_backoff_doubles_on_early_deaths_up_to_the_maximum() -> None:
 
 def test_backoff_defaults_are_a_tenth_of_a_second_doubling_to_a_minute() -> None:
     backoff = Backoff()
-    delays = [backoff.record_exit(c(1, at=0.0), 1.0) for _ in range(12)]
+    delays = [backoff.record_exit(booting(1, at=0.0), 1.0) for _ in range(12)]
     assert delays[0] == pytest.approx(0.1)
     assert delays[1] == pytest.approx(0.2)
     assert delays[-1] == 60.0
@@ -290,41 +306,41 @@ def test_backoff_defaults_are_a_tenth_of_a_second_doubling_to_a_minute() -> None
 
 def test_backoff_ignores_children_the_master_stopped() -> None:
     backoff = Backoff()
-    assert backoff.record_exit(c(1, at=0.0, stopping=0.5), 1.0) == 0.0
+    assert backoff.record_exit(booting(1, at=0.0, stopping=0.5), 1.0) == 0.0
     assert backoff.not_before() == {}
 
 
 def test_backoff_ignores_a_long_lived_death() -> None:
     backoff = Backoff()
-    assert backoff.record_exit(c(1, at=0.0), 100.0) == 0.0
+    assert backoff.record_exit(booting(1, at=0.0), 100.0) == 0.0
     assert backoff.failures("a") == 0
 
 
 def test_backoff_groups_are_independent() -> None:
     backoff = Backoff()
-    backoff.record_exit(c(1, "a", at=0.0), 1.0)
-    backoff.record_exit(c(2, "a", at=1.0), 2.0)
-    backoff.record_exit(c(3, "b", at=0.0), 1.0)
+    backoff.record_exit(booting(1, "a", at=0.0), 1.0)
+    backoff.record_exit(booting(2, "a", at=1.0), 2.0)
+    backoff.record_exit(booting(3, "b", at=0.0), 1.0)
     assert backoff.not_before() == pytest.approx({"a": 2.2, "b": 1.1})
 
 
 def test_backoff_resets_once_a_new_worker_stays_up() -> None:
     backoff = Backoff(threshold=5.0)
-    backoff.record_exit(c(1, at=0.0), 1.0)  # early death at t=1
-    survivor = c(2, at=1.1)
+    backoff.record_exit(booting(1, at=0.0), 1.0)  # early death at t=1
+    survivor = booting(2, at=1.1)
     assert backoff.observe([survivor], 5.0) == []  # up 3.9 s: not yet
     assert backoff.failures("a") == 1
     assert backoff.observe([survivor], 6.1) == ["a"]  # up 5 s: proven
     assert backoff.failures("a") == 0
     assert backoff.not_before() == {}
-    assert backoff.record_exit(c(3, at=10.0), 11.0) == pytest.approx(0.1)  # starts over
+    assert backoff.record_exit(booting(3, at=10.0), 11.0) == pytest.approx(0.1)  # starts over
 
 
 def test_backoff_is_not_reset_by_a_worker_older_than_the_crash_loop() -> None:
     """A worker fine since before the loop began proves nothing about the new ones."""
     backoff = Backoff(threshold=5.0)
-    veteran = c(1, at=0.0)
-    backoff.record_exit(c(2, at=99.0), 100.0)
+    veteran = booting(1, at=0.0)
+    backoff.record_exit(booting(2, at=99.0), 100.0)
     assert backoff.observe([veteran], 200.0) == []
     assert backoff.record_exit(veteran, 201.0) == 0.0
     assert backoff.failures("a") == 1
@@ -332,15 +348,15 @@ def test_backoff_is_not_reset_by_a_worker_older_than_the_crash_loop() -> None:
 
 def test_backoff_is_reset_by_a_late_death_of_a_worker_started_after_the_loop() -> None:
     backoff = Backoff(threshold=5.0)
-    backoff.record_exit(c(1, at=0.0), 1.0)
-    assert backoff.record_exit(c(2, at=2.0), 60.0) == 0.0
+    backoff.record_exit(booting(1, at=0.0), 1.0)
+    assert backoff.record_exit(booting(2, at=2.0), 60.0) == 0.0
     assert backoff.failures("a") == 0
 
 
 def test_backoff_observe_skips_stopping_children() -> None:
     backoff = Backoff(threshold=5.0)
-    backoff.record_exit(c(1, at=0.0), 1.0)
-    assert backoff.observe([c(2, at=2.0, stopping=3.0)], 60.0) == []
+    backoff.record_exit(booting(1, at=0.0), 1.0)
+    assert backoff.observe([booting(2, at=2.0, stopping=3.0)], 60.0) == []
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,25 @@ class WorkerProcess:
     started_at: float
     stopping_since: float | None = None
     killed_at: float | None = None
+    ready: bool = False
+    ready_fd: int | None = None  # closed once the worker said it is ready, or died
+
+    def read_ready(self) -> None:
+        """Read the readiness pipe: one byte means ready; end of file means it never will be."""
+        if self.ready_fd is None:
+            return
+        try:
+            data = os.read(self.ready_fd, 1)
+        except BlockingIOError:
+            return
+        self.ready = self.ready or bool(data)
+        self.close_ready_fd()
+
+    def close_ready_fd(self) -> None:
+        if self.ready_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.ready_fd)
+            self.ready_fd = None
 
     @property
     def worker_id(self) -> str:
@@ -42,6 +61,7 @@ class WorkerProcess:
             self.generation,
             self.started_at,
             stopping_since=self.stopping_since,
+            ready=self.ready,
             killed_at=self.killed_at,
         )
 

@@ -124,7 +124,13 @@ class Master:
                 return 0
             self.reconcile()
             self.set_title()
-            self.inbox.wait(self.next_timeout())
+            self.wait()
+
+    def wait(self) -> None:
+        """Sleep until a signal, a worker reporting ready, or the next deadline."""
+        waiting = {w.ready_fd: w for w in self.workers.values() if w.ready_fd is not None}
+        for fd in self.inbox.wait(self.next_timeout(), list(waiting)):
+            waiting[fd].read_ready()
 
     def dispatch(self, signum: int) -> None:
         name = signal_name(signum).removeprefix("SIG").lower()
@@ -283,7 +289,7 @@ class Master:
             )
 
         try:
-            pid = spawn_worker(
+            pid, ready_fd = spawn_worker(
                 make_worker,
                 self.hooks,
                 SpawnOptions(own_process_group=not options.single_process_group),
@@ -297,7 +303,7 @@ class Master:
             return
         now = self.clock()
         self._last_spawn = now
-        self.workers[pid] = WorkerProcess(pid, group, self.generation, now)
+        self.workers[pid] = WorkerProcess(pid, group, self.generation, now, ready_fd=ready_fd)
         log.info("spawned worker %d for [%s]", pid, group)
         self.hooks.run_logged("after_spawn", self.workers[pid], pid)
 
@@ -308,6 +314,8 @@ class Master:
                 self._reaped(w, status)
 
     def _reaped(self, w: WorkerProcess, status: int) -> None:
+        w.read_ready()  # a byte it wrote just before dying still counts
+        w.close_ready_fd()
         now = self.clock()
         lifetime = now - w.started_at
         text = describe_status(status)

@@ -184,7 +184,9 @@ class Backoff:
         if child.stopping_since is not None:
             return 0.0
         group = child.group
-        if now - child.started_at >= self.threshold:
+        # A worker that became ready booted fine: whatever killed it later (an OOM kill, a chaos
+        # monkey, a job that segfaults, which max deliveries bounds) is no crash loop.
+        if child.ready or now - child.started_at >= self.threshold:
             self._reset_if_proven(group, child.started_at)
             return 0.0
         failures = self._failures.get(group, 0) + 1
@@ -201,7 +203,7 @@ class Backoff:
             if (
                 child.running
                 and child.group in self._failures
-                and now - child.started_at >= self.threshold
+                and (child.ready or now - child.started_at >= self.threshold)
                 and self._reset_if_proven(child.group, child.started_at)
             ):
                 recovered.append(child.group)

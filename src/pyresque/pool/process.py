@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from pyresque import signals as sig
 from pyresque.pool.hooks import PoolHooks
@@ -49,54 +50,89 @@ def _set_parent_death_signal(signum: int) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
 
 
+def _tell_ready(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.write(fd, b"R")
+        os.close(fd)
+
+
 def spawn_worker(
     make_worker: Callable[[], Worker],
     hooks: PoolHooks,
     options: SpawnOptions,
     master_signals: tuple[int, ...],
     in_child: Callable[[], None],
-) -> int:
-    """Fork one worker; returns its pid in the master. Raises OSError if fork fails."""
+) -> tuple[int, int]:
+    """Fork one worker; returns its pid and the read end of its readiness pipe, on which it
+    writes one byte once it is registered and working. Raises OSError if fork fails."""
     master_pid = os.getpid()
+    ready_r, ready_w = os.pipe()
     previous = sig.block(master_signals)
     try:
         pid = os.fork()
     except OSError:
         sig.restore_mask(previous)
+        os.close(ready_r)
+        os.close(ready_w)
         raise
     if pid:
         sig.restore_mask(previous)
-        return pid
-    code = 1  # in the child from here on
+        os.close(ready_w)
+        os.set_blocking(ready_r, False)
+        return pid, ready_r
+    os.close(ready_r)  # in the child from here on
+    _run_child(
+        _Boot(make_worker, hooks, options, master_signals, in_child, master_pid, ready_w, previous)
+    )
+
+
+@dataclass(frozen=True)
+class _Boot:
+    """What a freshly forked worker needs to become a worker."""
+
+    make_worker: Callable[[], Worker]
+    hooks: PoolHooks
+    options: SpawnOptions
+    master_signals: tuple[int, ...]
+    in_child: Callable[[], None]
+    master_pid: int
+    ready_w: int
+    previous_mask: set[int | signal.Signals]
+
+
+def _run_child(boot: _Boot) -> NoReturn:
+    """In the child: become a worker, work, and leave with ``os._exit`` whatever happens."""
+    code = 1
     try:
-        if options.own_process_group:
-            os.setpgid(0, 0)
-        _set_parent_death_signal(options.parent_death_signal)
-        if os.getppid() != master_pid:
-            code = 0  # the master died before we could ask to be told
-            return 0
-        in_child()
-        for signum in master_signals:
-            signal.signal(signum, signal.SIG_DFL)
-        for signum in (signal.SIGHUP, signal.SIGWINCH, signal.SIGIO):
-            signal.signal(signum, signal.SIG_IGN)
-        worker = make_worker()
-        worker.install_signals()
-        sig.restore_mask(previous)
-        try:
-            hooks.run("after_prefork", worker)
-        except Exception:
-            log.exception("after_prefork hook failed; worker %d cannot boot", os.getpid())
-            code = WORKER_BOOT_ERROR
-            return 0
-        code = worker.work()
+        code = _boot_and_work(boot)
     except BaseException:
         with contextlib.suppress(BaseException):
             log.exception("worker %d crashed", os.getpid())
-        code = 1
     finally:
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
-    return 0  # unreachable: keeps type checkers content
+
+
+def _boot_and_work(boot: _Boot) -> int:
+    if boot.options.own_process_group:
+        os.setpgid(0, 0)
+    _set_parent_death_signal(boot.options.parent_death_signal)
+    if os.getppid() != boot.master_pid:
+        return 0  # the master died before we could ask to be told
+    boot.in_child()
+    for signum in boot.master_signals:
+        signal.signal(signum, signal.SIG_DFL)
+    for signum in (signal.SIGHUP, signal.SIGWINCH, signal.SIGIO):
+        signal.signal(signum, signal.SIG_IGN)
+    worker = boot.make_worker()
+    worker.on_ready = lambda: _tell_ready(boot.ready_w)
+    worker.install_signals()
+    sig.restore_mask(boot.previous_mask)
+    try:
+        boot.hooks.run("after_prefork", worker)
+    except Exception:
+        log.exception("after_prefork hook failed; worker %d cannot boot", os.getpid())
+        return WORKER_BOOT_ERROR
+    return worker.work()

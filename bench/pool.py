@@ -1,0 +1,554 @@
+"""Pool supervision, side by side: ``pyresque pool`` against RQ's ``rq worker-pool``.
+
+Measured, as medians over ``--runs`` runs against a private redis-server:
+
+(a) start-up: from starting the master until N workers are registered in Redis
+    (pyresque: ``resque:workers``; RQ: ``rq:workers``);
+(b) replacement: from ``kill -9`` of one idle worker until a job enqueued after the kill starts
+    its perform in the replacement (the job records ``time.time()``), and until the replacement is
+    registered. Two variants: the job pushed right after the kill, and pushed once the killed
+    process is dead (zombie or gone). pyresque: one pool with one single-worker group per sample,
+    each worker up for longer than the crash-loop threshold (5 s) so no backoff applies; RQ: one
+    pool with one worker, killed once per sample;
+(c) TERM to the master until it exits: idle (same pools as (a)), and busy (every worker in a 60 s
+    job; pyresque interrupts and requeues them; RQ's warm shutdown waits for the jobs, so RQ is
+    cut off at ``--busy-cap`` and measured once);
+(d) the master's CPU while idle with 32 workers, from utime+stime in /proc/<pid>/stat over
+    ``--cpu-window`` s, in % of one core (and its workers' together, for comparison).
+
+Every master runs in a session of its own; everything in that session is SIGKILLed after each
+measurement. Run ``python bench/pool.py --help`` for the options; the default takes ~2-3 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import _procs
+import redis
+from _common import (
+    BENCH_DIR,
+    environment_summary,
+    install_sigterm_handler,
+    median,
+    private_redis,
+    worker_env,
+)
+
+SYSTEMS = ("pyresque", "rq")
+QUEUE = "poolbench"
+STARTED_KEY = "poolbench:started"
+CRASH_LOOP_THRESHOLD = 5.0  # pyresque's Backoff threshold: an earlier death backs off 0.1 s
+TARGET_REPLACEMENT = 0.100
+VARIANTS = ("now", "gone")  # the replacement's job: pushed right after the kill / once it is dead
+TARGET_IDLE_TERM = 1.0
+TARGET_MASTER_CPU = 1.0  # % of one core
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.001):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+# --- a pool master of either system ------------------------------------------------------------
+
+
+@dataclass
+class Pool:
+    system: str
+    popen: subprocess.Popen[bytes]
+    log_path: str
+    started: float  # monotonic, just before the master was started
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def workers(self) -> list[int]:
+        """The master's live worker processes (pyresque: not orphaned job children it adopted)."""
+        table = _procs.snapshot()
+        kids = _procs.children(self.pid, table)
+        if self.system == "pyresque":
+            kids = [p for p in kids if "Processing" not in _procs.title(p)]
+        return kids
+
+    def worker_titles(self) -> dict[int, str]:
+        return {pid: _procs.title(pid) for pid in self.workers()}
+
+    def exited(self) -> bool:
+        return self.popen.poll() is not None
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def kill(self) -> None:
+        """Kill the master and everything it started (also job children in their own groups)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
+        _procs.kill_sessions([self.pid])  # the master led its session: workers, job children
+
+
+@contextlib.contextmanager
+def running_pool(
+    system: str,
+    url: str,
+    tmp: Path,
+    *,
+    workers: int = 0,
+    groups: dict[str, int] | None = None,
+    extra: tuple[str, ...] = (),
+) -> Iterator[Pool]:
+    """Start a pool master in its own session; kill all it started on the way out."""
+    tag = f"{time.monotonic_ns()}"
+    env = worker_env(url)
+    if system == "pyresque":
+        config = tmp / f"pool-{tag}.yml"
+        config.write_text("".join(f"{g}: {n}\n" for g, n in (groups or {QUEUE: workers}).items()))
+        argv = [
+            sys.executable,
+            "-m",
+            "pyresque",
+            "pool",
+            "--config",
+            str(config),
+            "--app",
+            "pooljobs",
+            "--appname",
+            "poolbench",
+            *extra,
+        ]
+    else:
+        queues = list(groups) if groups else [QUEUE]
+        n = sum(groups.values()) if groups else workers
+        argv = [sys.executable, "-m", "rq.cli", "worker-pool", "-n", str(n), "--url", url]
+        argv += ["-P", str(BENCH_DIR), *queues]
+    log_path = str(tmp / f"{system}-{tag}.log")
+    with open(log_path, "wb") as log:
+        started = time.monotonic()
+        popen = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=str(BENCH_DIR),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    pool = Pool(system, popen, log_path, started)
+    try:
+        yield pool
+    finally:
+        pool.kill()
+
+
+def registered(r: redis.Redis, system: str) -> set[str]:
+    key = "resque:workers" if system == "pyresque" else "rq:workers"
+    return {m.decode() for m in r.smembers(key)}
+
+
+def wait_ready(r: redis.Redis, pool: Pool, n: int, timeout: float = 120.0) -> float:
+    """Seconds from the master's start until n workers are registered."""
+
+    def ready() -> bool:
+        if pool.exited():
+            raise BenchError(f"{pool.system} master exited:\n{pool.log_tail()}")
+        return len(registered(r, pool.system)) >= n
+
+    wait_for(ready, timeout, f"{n} {pool.system} workers")
+    return time.monotonic() - pool.started
+
+
+def enqueue(r: redis.Redis, system: str, queue: str, job: str, *args: object) -> None:
+    if system == "pyresque":
+        import pyresque
+
+        name = {"stamp": "PoolBench::Stamp", "sleep": "PoolBench::Sleep"}[job]
+        pyresque.Client(r, namespace="resque").enqueue_to(queue, name, *args)
+    else:
+        from rq import Queue
+
+        Queue(queue, connection=r).enqueue(f"pooljobs.{job}", *args, job_timeout=600)
+
+
+def started_at(r: redis.Redis, sample: str) -> float | None:
+    for raw in r.lrange(STARTED_KEY, 0, -1):
+        name, when, _pid = raw.decode().split()
+        if name == sample:
+            return float(when)
+    return None
+
+
+def term_and_wait(pool: Pool, cap: float) -> float | None:
+    """Seconds from TERM to the master's exit; None if it was still running after ``cap``."""
+    t0 = time.monotonic()
+    os.kill(pool.pid, signal.SIGTERM)
+    try:
+        pool.popen.wait(cap)
+    except subprocess.TimeoutExpired:
+        return None
+    return time.monotonic() - t0
+
+
+# --- the measurements --------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    startup: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    idle_term: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    idle_leftovers: dict[tuple[str, int], int] = field(default_factory=dict)
+    replace_job: dict[tuple[str, str], list[float | None]] = field(default_factory=dict)
+    replace_registered: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    replace_notes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    busy_term: dict[str, list[float | None]] = field(default_factory=dict)
+    busy_notes: dict[str, str] = field(default_factory=dict)
+    master_cpu: dict[str, list[float]] = field(default_factory=dict)
+    workers_cpu: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class Bench:
+    """One benchmark session: the private Redis, a scratch directory, the options, the figures."""
+
+    r: redis.Redis
+    url: str
+    tmp: Path
+    args: argparse.Namespace
+    res: Results = field(default_factory=Results)
+
+    def pool(self, system: str, **kw: object) -> contextlib.AbstractContextManager[Pool]:
+        if system == "pyresque":
+            kw["extra"] = tuple(self.args.pyresque_arg)
+        return running_pool(system, self.url, self.tmp, **kw)  # type: ignore[arg-type]
+
+    def startup_run(self, system: str, n: int, cpu_window: float) -> None:
+        """(a) start-up, (d) idle CPU when ``cpu_window``, then (c) idle TERM, on one pool."""
+        r, res = self.r, self.res
+        r.flushall()
+        with self.pool(system, workers=n) as pool:
+            res.startup.setdefault((system, n), []).append(wait_ready(r, pool, n))
+            time.sleep(0.3)  # let every worker reach its idle wait
+            if cpu_window > 0:
+                time.sleep(1.0)
+                self.sample_cpu(pool, cpu_window)
+            took = term_and_wait(pool, 30.0)
+            if took is None:
+                raise BenchError(f"{system} master did not exit within 30 s of TERM when idle")
+            res.idle_term.setdefault((system, n), []).append(took)
+            time.sleep(0.2)
+            left = len(_procs.in_sessions([pool.pid]))
+            res.idle_leftovers[(system, n)] = res.idle_leftovers.get((system, n), 0) + left
+
+    def sample_cpu(self, pool: Pool, window: float) -> None:
+        master0 = _procs.cpu_seconds(pool.pid) or 0.0
+        tree0 = [st for st in _procs.in_sessions([pool.pid]) if st.pid != pool.pid]
+        t0 = time.monotonic()
+        time.sleep(window)
+        master1 = _procs.cpu_seconds(pool.pid) or 0.0
+        tree1 = {st.pid: st for st in _procs.in_sessions([pool.pid]) if st.pid != pool.pid}
+        elapsed = time.monotonic() - t0
+        # only processes alive over the whole window (one that left took its ticks along)
+        ticks = sum(tree1[st.pid].cpu_ticks - st.cpu_ticks for st in tree0 if st.pid in tree1)
+        self.res.master_cpu.setdefault(pool.system, []).append(100 * (master1 - master0) / elapsed)
+        self.res.workers_cpu.setdefault(pool.system, []).append(
+            100 * ticks / _procs.CLOCK_TICKS / elapsed
+        )
+
+    def replacement(self, system: str) -> None:
+        """(b), both variants, ``runs`` times each: the job pushed right after the kill, and
+        pushed once the killed process is gone (its sockets closed)."""
+        self.r.flushall()
+        plan = [(variant, i) for variant in VARIANTS for i in range(self.args.runs)]
+        if system == "pyresque":
+            groups = {f"repl{k}": 1 for k in range(len(plan))}
+            with self.pool(system, groups=groups) as pool:
+                wait_ready(self.r, pool, len(plan))
+                # older than the crash-loop threshold: a normal replacement, no backoff
+                time.sleep(max(0.0, pool.started + CRASH_LOOP_THRESHOLD + 0.5 - time.monotonic()))
+                for k, (variant, i) in enumerate(plan):
+                    queue = f"repl{k}"
+                    titles = pool.worker_titles()
+                    [victim] = [p for p, t in titles.items() if t.endswith(f"Waiting for {queue}")]
+                    self.replace_once(pool, victim, queue, f"{variant}-{i}", variant)
+        else:
+            with self.pool(system, workers=1) as pool:
+                wait_ready(self.r, pool, 1)
+                for variant, i in plan:
+                    [victim] = wait_for(pool.workers, 30, "the RQ worker")
+                    wait_for(lambda v=victim: "Listening on" in _procs.title(v), 30, "idle worker")
+                    time.sleep(0.5)
+                    self.replace_once(pool, victim, QUEUE, f"{variant}-{i}", variant)
+
+    def replace_once(self, pool: Pool, victim: int, queue: str, sample: str, variant: str) -> None:
+        r, res, cap = self.r, self.res, self.args.replace_cap
+        before = registered(r, pool.system)
+        kill_wall = time.time()
+        kill_mono = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        if variant == "gone":
+            wait_for(lambda: _gone(victim), 5, "the killed worker to die", 0.0002)
+        enqueue(r, pool.system, queue, "stamp", sample)
+        reg_at: float | None = None
+        key = (pool.system, variant)
+        while time.monotonic() < kill_mono + cap:
+            if reg_at is None:
+                fresh = registered(r, pool.system) - before
+                if pool.system == "pyresque":
+                    fresh = {w for w in fresh if w.endswith(f":{queue}")}
+                if fresh:
+                    reg_at = time.monotonic() - kill_mono
+                    res.replace_registered.setdefault(key, []).append(reg_at)
+            when = started_at(r, sample)
+            if when is not None:
+                res.replace_job.setdefault(key, []).append(when - kill_wall)
+                return
+            time.sleep(0.001)
+        res.replace_job.setdefault(key, []).append(None)
+        stranded = sorted(k.decode() for k in r.keys("rq:queue:*:intermediate"))
+        where = f"; the job sits in {', '.join(stranded)}" if stranded else ""
+        res.replace_notes.setdefault(key, []).append(
+            f"{sample}: not started within {cap:.0f} s{where}"
+        )
+
+    def busy_term(self, system: str) -> None:
+        """(c) busy: every worker in a 60 s job, then TERM to the master."""
+        r, res, n, cap = self.r, self.res, self.args.busy_size, self.args.busy_cap
+        for run in range(self.args.runs):
+            r.flushall()
+            with self.pool(system, workers=n) as pool:
+                wait_ready(r, pool, n)
+                for i in range(n):
+                    enqueue(r, system, QUEUE, "sleep", f"busy-{run}-{i}", 60)
+                wait_for(lambda: r.llen(STARTED_KEY) >= n, 60, f"{n} busy jobs to start", 0.005)
+                time.sleep(0.2)
+                took = term_and_wait(pool, cap if system == "rq" else 30.0)
+                res.busy_term.setdefault(system, []).append(took)
+                if system == "pyresque":
+                    queued = r.llen(f"resque:queue:{QUEUE}")
+                    failed = r.llen("resque:failed")
+                    res.busy_notes[system] = (
+                        f"{queued}/{n} jobs back in the queue, {failed} failure records"
+                    )
+                if took is None:
+                    res.busy_notes[system] = (
+                        f"still running {cap:.0f} s after TERM (warm shutdown waits for the "
+                        "60 s jobs); killed, so measured once"
+                    )
+                    return
+
+
+def _gone(pid: int) -> bool:
+    st = _procs.stat(pid)
+    return st is None or st.state in ("Z", "X")
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def fmt_seconds(values: list[float] | list[float | None], unit: str = "s", none: str = "") -> str:
+    """Median [min-max]; runs that gave no figure (None) are counted apart, as ``none``."""
+    if not values:
+        return "-"
+    nums = [float(v) for v in values if v is not None]
+    missing = len(values) - len(nums)
+    scale, digits = (1000.0, 0) if unit == "ms" else (1.0, 2)
+    text = ""
+    if nums:
+        text = f"{median(nums) * scale:.{digits}f} {unit}"
+        if len(nums) > 1:
+            text += f" [{min(nums) * scale:.{digits}f}-{max(nums) * scale:.{digits}f}]"
+    if missing:
+        text += (", " if text else "") + f"{missing}/{len(values)} {none}"
+    return text
+
+
+def fmt_pct(values: list[float]) -> str:
+    if not values:
+        return "-"
+    text = f"{median(values):.2f} %"
+    if len(values) > 1:
+        text += f" [{min(values):.2f}-{max(values):.2f}]"
+    return text
+
+
+def meets(values: list[float] | list[float | None], limit: float) -> str:
+    if not values:
+        return "not measured"
+    if any(v is None for v in values):
+        return "MISSED"
+    return "ok" if median([float(v) for v in values if v is not None]) < limit else "MISSED"
+
+
+def print_table(args: argparse.Namespace, res: Results, systems: tuple[str, ...]) -> None:
+    rows: list[tuple[str, str, list[str]]] = []
+    for n in args.sizes:
+        cells = [fmt_seconds(res.startup.get((s, n), [])) for s in systems]
+        rows.append((f"(a) start -> {n} workers registered", "", cells))
+    late = f"not within {args.replace_cap:.0f} s"
+    for variant, when in (("now", "pushed right after the kill"), ("gone", "pushed once it died")):
+        cells = [fmt_seconds(res.replace_job.get((s, variant), []), "ms", late) for s in systems]
+        rows.append((f"(b) kill -9 idle worker -> job starts ({when})", "< 100 ms", cells))
+    merged = [
+        fmt_seconds(
+            res.replace_registered.get((s, "now"), [])
+            + res.replace_registered.get((s, "gone"), []),
+            "ms",
+        )
+        for s in systems
+    ]
+    rows.append(("(b) kill -9 idle worker -> replacement registered", "", merged))
+    for n in args.sizes:
+        cells = [fmt_seconds(res.idle_term.get((s, n), [])) for s in systems]
+        rows.append((f"(c) TERM -> master exit, idle, {n} workers", "< 1 s", cells))
+    busy = f"> {args.busy_cap:.0f} s, killed"
+    cells = [fmt_seconds(res.busy_term.get(s, []), "s", busy) for s in systems]
+    rows.append((f"(c) TERM -> master exit, {args.busy_size} workers in 60 s jobs", "", cells))
+    cells = [fmt_pct(res.master_cpu.get(s, [])) for s in systems]
+    rows.append((f"(d) master CPU, idle, {args.cpu_size} workers", "< 1 %", cells))
+    cells = [fmt_pct(res.workers_cpu.get(s, [])) for s in systems]
+    rows.append((f"    its workers' CPU together, idle, {args.cpu_size} workers", "", cells))
+
+    width = max(len(row[0]) for row in rows)
+    cols = [max(len(s), *(len(row[2][i]) for row in rows)) for i, s in enumerate(systems)]
+    header = f"{'':{width}}  {'target':9}" + "".join(
+        f"  {s:{c}}" for s, c in zip(systems, cols, strict=True)
+    )
+    print(header.rstrip())
+    print("-" * len(header))
+    for label, target, cells in rows:
+        line = f"{label:{width}}  {target:9}"
+        line += "".join(f"  {cell:{c}}" for cell, c in zip(cells, cols, strict=True))
+        print(line.rstrip())
+    print()
+    print(f"medians [min-max] over {args.runs} runs; CPU in % of one core")
+    if "pyresque" in systems:
+        idle_ok = all(
+            meets(res.idle_term.get(("pyresque", n), []), TARGET_IDLE_TERM) == "ok"
+            for n in args.sizes
+        )
+        checks = [
+            ("replacement < 100 ms", meets(res.replace_job.get(("pyresque", "now"), []), 0.1)),
+            ("idle TERM -> exit < 1 s", "ok" if idle_ok else "MISSED"),
+            (
+                "master idle CPU < 1 % of a core",
+                meets(res.master_cpu.get("pyresque", []), TARGET_MASTER_CPU),  # type: ignore[arg-type]
+            ),
+        ]
+        print("pyresque targets: " + "; ".join(f"{name}: {v}" for name, v in checks))
+    for system, note in res.busy_notes.items():
+        print(f"busy TERM, {system}: {note}")
+    for (system, variant), notes in sorted(res.replace_notes.items()):
+        for note in notes:
+            print(f"replacement, {system}, job {variant}: {note}")
+    for (system, n), left in sorted(res.idle_leftovers.items()):
+        if left:
+            print(f"WARNING: {system}, {n} workers: {left} processes alive after the master exited")
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--sizes", default="2,8,32", help="pool sizes for start-up and idle TERM (2,8,32)"
+    )
+    p.add_argument("--runs", type=int, default=3, help="runs per measurement (3)")
+    p.add_argument("--busy-size", type=int, default=8, help="workers in the busy TERM test (8)")
+    p.add_argument(
+        "--busy-cap",
+        type=float,
+        default=10.0,
+        help="give up on RQ's busy TERM after this many seconds (10)",
+    )
+    p.add_argument("--cpu-size", type=int, default=32, help="pool size of the idle CPU sample (32)")
+    p.add_argument("--cpu-window", type=float, default=10.0, help="CPU sampling window, s (10)")
+    p.add_argument("--cpu-runs", type=int, default=3, help="runs that sample CPU (3)")
+    p.add_argument(
+        "--replace-cap",
+        type=float,
+        default=5.0,
+        help="give up on a replacement's job after this many seconds (5)",
+    )
+    p.add_argument("--systems", default="pyresque,rq", help="pyresque,rq")
+    p.add_argument(
+        "--pyresque-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for `pyresque pool` (repeatable), e.g. --pyresque-arg=--memory-interval=60",
+    )
+    p.add_argument(
+        "--only",
+        default="abcd",
+        help="measurements to run, a subset of abcd (abcd); (a), (c) idle and (d) share pools",
+    )
+    p.add_argument("--transport", choices=("unix", "tcp"), default="unix")
+    args = p.parse_args(argv)
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.cpu_size not in args.sizes:
+        args.sizes.append(args.cpu_size)
+    args.systems = tuple(s for s in args.systems.split(",") if s)
+    for s in args.systems:
+        if s not in SYSTEMS:
+            p.error(f"unknown system {s!r}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    install_sigterm_handler()
+    command = "python bench/pool.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"# reproduce: {command.strip()}")
+    print(f"# {environment_summary()}")
+    began = time.monotonic()
+    with private_redis(args.transport) as server, tempfile.TemporaryDirectory() as d:
+        bench = Bench(server.client(), server.url, Path(d), args)
+        print(f"# {server.describe()}")
+        print(flush=True)
+        for system in args.systems:
+            for run in range(args.runs):
+                for n in args.sizes:
+                    sample = "d" in args.only and n == args.cpu_size and run < args.cpu_runs
+                    if sample or "a" in args.only or "c" in args.only:
+                        bench.startup_run(system, n, args.cpu_window if sample else 0)
+            if "b" in args.only:
+                bench.replacement(system)
+            if "c" in args.only:
+                bench.busy_term(system)
+            print(f"# {system} done after {time.monotonic() - began:.0f} s", flush=True)
+        res = bench.res
+    print()
+    print_table(args, res, args.systems)
+    print(f"\n# total {time.monotonic() - began:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

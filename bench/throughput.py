@@ -1,0 +1,515 @@
+"""Throughput of ONE worker process draining a pre-filled queue of no-op jobs, on one private Redis.
+
+    python bench/throughput.py [--jobs N] [--repeat R] [--transport tcp|unix] ...
+
+Modes: a bare redis-py LPOP loop (the ceiling), pyresque --in-process, RQ SimpleWorker, pyresque
+fork-per-job, RQ Worker (fork per job). Each is a burst worker started as its own process.
+
+Timing: the job itself appends ``time.monotonic()`` to a file when job 0 and job n-1 end; the
+steady-state rate is ``(n - 1) / (end of last - end of first)``: n-1 whole cycles (acknowledge,
+reserve, run), with interpreter start-up, imports, registration and shutdown outside the window.
+The wall-clock rate (process start to exit) and an empty burst run's duration are printed too.
+
+Redis commands per job: INFO commandstats before and after each run, minus an empty burst run of
+the same worker (start-up and shutdown), divided by the jobs. commandstats counts the commands a
+Lua script runs as well; a separate short run under MONITOR splits the per-job count into commands
+the worker sent and commands run inside scripts (the figures the worker's round trips follow).
+
+Prints figures only; nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+from _common import (
+    NAMESPACE,
+    PLACEMENT_HELP,
+    PLACEMENTS,
+    PYRESQUE_QUEUE_KEY,
+    QUEUE,
+    CpuAccount,
+    Monitor,
+    PrivateRedis,
+    Proc,
+    command_calls,
+    command_delta,
+    environment_summary,
+    install_sigterm_handler,
+    median,
+    placement,
+    private_redis,
+    pyresque_argv,
+    read_marks,
+    rq_argv,
+    worker_env,
+)
+
+from pyresque import protocol
+
+JOB_NAMES = {"noop": "Bench::Noop", "sleep": "Bench::Sleep", "spin": "Bench::Spin"}
+SLEEP_SECONDS = 0.010
+
+
+@dataclass(frozen=True)
+class Mode:
+    key: str
+    label: str
+    system: str  # "bare", "pyresque" or "rq"
+    forks: bool
+
+    def argv(self, server: PrivateRedis, rq_quiet: bool) -> list[str]:
+        if self.system == "pyresque":
+            return pyresque_argv(in_process=not self.forks, burst=True)
+        if self.system == "rq":
+            return rq_argv(server.url, simple=not self.forks, burst=True, quiet=rq_quiet)
+        return [sys.executable, "bareloop.py", PYRESQUE_QUEUE_KEY]
+
+
+MODES = {
+    m.key: m
+    for m in (
+        Mode("bare", "bare redis-py LPOP loop", "bare", False),
+        Mode("pyresque-inproc", "pyresque --in-process", "pyresque", False),
+        Mode("rq-simple", "RQ SimpleWorker", "rq", False),
+        Mode("pyresque-fork", "pyresque fork per job", "pyresque", True),
+        Mode("rq-fork", "RQ Worker (fork per job)", "rq", True),
+    )
+}
+
+
+@dataclass
+class Run:
+    mode: Mode
+    jobs: int
+    wall: float = float("nan")  # seconds, process start to exit
+    steady: float | None = None  # jobs/s between the first and the last job's end
+    window: tuple[float, float] | None = None  # wall-clock ends of the first and last job
+    commands: collections.Counter[str] = field(default_factory=collections.Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+# --- one run -----------------------------------------------------------------------------------
+
+
+def prefill(client: redis.Redis, mode: Mode, n: int, job: str) -> None:
+    if mode.system == "rq":
+        from rq import Queue
+
+        queue = Queue(QUEUE, connection=client)
+        for start in range(0, n, 500):
+            queue.enqueue_many(
+                [
+                    Queue.prepare_data(f"benchjobs.{job}", args=(i, n))
+                    for i in range(start, min(n, start + 500))
+                ]
+            )
+        return
+    name = JOB_NAMES[job]
+    for start in range(0, n, 1000):
+        pipe = client.pipeline(transaction=False)
+        pipe.sadd(f"{NAMESPACE}:queues", QUEUE)
+        pipe.rpush(
+            PYRESQUE_QUEUE_KEY,
+            *[protocol.encode_payload(name, [i, n]) for i in range(start, min(n, start + 1000))],
+        )
+        pipe.execute()
+
+
+def verify(client: redis.Redis, mode: Mode, n: int, proc: Proc) -> list[str]:
+    """What looks wrong after the worker exited: jobs left, lost, failed or unacknowledged."""
+    problems = []
+    if mode.system == "rq":
+        from rq import Queue
+
+        queue = Queue(QUEUE, connection=client)
+        left = queue.count
+        finished = queue.finished_job_registry.count
+        failed = queue.failed_job_registry.count
+        started = queue.started_job_registry.count
+        if left or finished != n or failed or started:
+            problems.append(
+                f"rq: {left} left in queue, {finished}/{n} finished, {failed} failed, "
+                f"{started} still started"
+            )
+        return problems
+    left = client.llen(PYRESQUE_QUEUE_KEY)
+    if left:
+        problems.append(f"{left} jobs left in the queue")
+    if mode.system == "bare":
+        tail = proc.log_tail(1).strip()
+        if tail != str(n):
+            problems.append(f"bare loop ran {tail!r} jobs, expected {n}")
+        return problems
+    processed = int(client.get(f"{NAMESPACE}:stat:processed") or 0)
+    failed = int(client.get(f"{NAMESPACE}:stat:failed") or 0)
+    records = client.llen(f"{NAMESPACE}:failed")
+    inflight = [
+        key for key in client.scan_iter(f"{NAMESPACE}:inflight:*", count=1000) if client.hlen(key)
+    ]
+    workers = client.scard(f"{NAMESPACE}:workers")
+    if processed != n or failed or records or inflight or workers:
+        problems.append(
+            f"pyresque: processed {processed}/{n}, failed {failed}, {records} failure records, "
+            f"{len(inflight)} non-empty in-flight hashes, {workers} workers still registered"
+        )
+    return problems
+
+
+def run_once(
+    server: PrivateRedis,
+    mode: Mode,
+    n: int,
+    *,
+    job: str = "noop",
+    rq_quiet: bool = False,
+    monitor: Monitor | None = None,
+) -> Run:
+    client = server.client()
+    client.flushall()
+    run = Run(mode, n)
+    marks_fd, marks_path = tempfile.mkstemp(prefix="bench-marks-")
+    os.close(marks_fd)
+    proc: Proc | None = None
+    try:
+        prefill(client, mode, n, job)
+        env = worker_env(server.url, BENCH_MARKS=marks_path)
+        before = command_calls(client)
+        ctx = monitor if monitor is not None else contextlib.nullcontext()
+        with ctx:
+            proc = Proc(mode.argv(server, rq_quiet), env, mode.key, server.worker_cpus)
+            timeout = 60 + n * (0.15 if mode.forks else 0.03)
+            code = proc.wait(timeout)
+            run.wall = (proc.ended or time.monotonic()) - proc.started
+            if code is None:
+                run.problems.append(
+                    f"worker still running after {timeout:.0f} s (hang?); killed; "
+                    f"{client.llen(PYRESQUE_QUEUE_KEY)} left in the pyresque queue"
+                )
+            elif code != 0:
+                run.problems.append(f"worker exited with status {code}")
+        after = command_calls(client)
+        run.commands = command_delta(before, after)
+        if monitor is not None:
+            run.commands["echo"] -= 1  # the monitor's stop word
+            run.commands["monitor"] -= 1
+        if code is not None:
+            run.problems += verify(client, mode, n, proc)
+        marks = read_marks(marks_path)
+        if n >= 2 and 0 in marks and n - 1 in marks:
+            (m0, w0), (m1, w1) = marks[0], marks[n - 1]
+            if m1 > m0:
+                run.steady = (n - 1) / (m1 - m0)
+                run.window = (w0, w1)
+        elif n >= 2:
+            run.problems.append(f"timing marks missing: {sorted(marks)}")
+        if run.problems:
+            run.problems.append(f"log {proc.log_path}:\n{proc.log_tail()}")
+        return run
+    finally:
+        if proc is not None:
+            proc.stop()
+            if not run.problems:
+                proc.discard_log()
+        with contextlib.suppress(OSError):
+            os.unlink(marks_path)
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def report_problems(run: Run) -> None:
+    for problem in run.problems:
+        say(f"    !! {run.mode.label}: {problem}")
+
+
+def per_job(delta: collections.Counter[str], base: collections.Counter[str], n: int) -> dict:
+    out = {}
+    for name in set(delta) | set(base):
+        value = (delta.get(name, 0) - base.get(name, 0)) / n
+        if abs(value) >= 0.005:
+            out[name] = value
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def fmt_commands(commands: dict) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in commands.items())
+
+
+def ratio_line(label: str, num: float | None, den: float | None, target: float, unit: str) -> str:
+    if not num or not den:
+        return f"  {label:<44} n/a"
+    ratio = num / den
+    shown = f"{ratio * 100:.0f}%" if unit == "%" else f"{ratio:.2f}x"
+    wanted = f">= {target * 100:.0f}%" if unit == "%" else f">= {target:g}x"
+    verdict = "meets" if ratio >= target else "BELOW"
+    return f"  {label:<44} {shown:>8}   (target {wanted}: {verdict})"
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=5000,
+        help="jobs per run for the bare loop, pyresque --in-process, RQ SimpleWorker (5000)",
+    )
+    p.add_argument(
+        "--fork-jobs", type=int, default=1000, help="jobs per run for pyresque fork mode (1000)"
+    )
+    p.add_argument(
+        "--rq-fork-jobs",
+        type=int,
+        default=300,
+        help="jobs per run for RQ Worker, which forks at ~30 jobs/s (300)",
+    )
+    p.add_argument("--repeat", "-r", type=int, default=3, help="runs per mode; medians shown (3)")
+    p.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
+    p.add_argument("--cpus", choices=PLACEMENTS, default="split", help=PLACEMENT_HELP)
+    p.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}"
+    )
+    p.add_argument(
+        "--sleep-jobs", type=int, default=200, help="10 ms jobs for the overhead figure (200)"
+    )
+    p.add_argument(
+        "--monitor-jobs",
+        type=int,
+        default=200,
+        help="jobs of the MONITOR run that splits commands per job (fork modes: half); 0 skips",
+    )
+    p.add_argument("--rq-quiet", action="store_true", help="run rq workers with --quiet")
+    args = p.parse_args(argv)
+    unknown = set(args.modes.split(",")) - set(MODES)
+    if unknown:
+        p.error(f"unknown modes {sorted(unknown)}")
+    return args
+
+
+def jobs_for(mode: Mode, args: argparse.Namespace) -> int:
+    if mode.key == "pyresque-fork":
+        return int(args.fork_jobs)
+    if mode.key == "rq-fork":
+        return int(args.rq_fork_jobs)
+    return int(args.jobs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    install_sigterm_handler()
+    modes = [MODES[k] for k in MODES if k in args.modes.split(",")]
+    with private_redis(args.transport, placement(args.cpus)) as server:
+        say(f"throughput: one worker process, {server.describe()}")
+        say(environment_summary())
+        cpu = CpuAccount()
+        say(
+            f"repeats {args.repeat}; jobs per run: "
+            + ", ".join(f"{m.key} {jobs_for(m, args)}" for m in modes)
+        )
+        if args.rq_quiet:
+            say("rq workers run with --quiet")
+        say()
+
+        # start-up cost and start-up commands: one empty burst run per worker
+        empty: dict[str, Run] = {}
+        say("empty burst runs (start-up + shutdown, no jobs):")
+        for mode in modes:
+            if mode.system == "bare":
+                continue
+            run = run_once(server, mode, 0, rq_quiet=args.rq_quiet)
+            empty[mode.key] = run
+            say(
+                f"  {mode.label:<28} {run.wall * 1000:7.0f} ms, "
+                f"{sum(run.commands.values())} Redis commands"
+            )
+            report_problems(run)
+        say()
+
+        runs: dict[str, list[Run]] = {m.key: [] for m in modes}
+        for rep in range(args.repeat):
+            say(f"round {rep + 1}/{args.repeat}:")
+            for mode in modes:  # modes interleaved, so drift hits them all alike
+                n = jobs_for(mode, args)
+                run = run_once(server, mode, n, rq_quiet=args.rq_quiet)
+                runs[mode.key].append(run)
+                steady = f"{run.steady:8.0f}" if run.steady else "     n/a"
+                say(
+                    f"  {mode.label:<28} {n:5d} jobs  steady {steady} jobs/s  "
+                    f"wall {run.wall:6.2f} s ({n / run.wall:6.0f} jobs/s incl. start-up)"
+                )
+                report_problems(run)
+        say()
+
+        med: dict[str, float | None] = {}
+        say("SUMMARY (median of runs)")
+        say(
+            f"  {'mode':<28} {'jobs':>5} {'steady jobs/s':>13} {'[min..max]':>15} "
+            f"{'ms/job':>7} {'wall jobs/s':>11} {'start+exit':>10} {'cmds/job':>8}"
+        )
+        for mode in modes:
+            good = [r.steady for r in runs[mode.key] if r.steady and not r.problems]
+            med[mode.key] = median(good) if good else None
+            walls = [r.jobs / r.wall for r in runs[mode.key] if not r.problems]
+            base = empty.get(mode.key)
+            first = runs[mode.key][0]
+            cmds = per_job(
+                first.commands, base.commands if base else collections.Counter(), first.jobs
+            )
+            spread = f"[{min(good):.0f}..{max(good):.0f}]" if good else ""
+            m = med[mode.key]
+            say(
+                f"  {mode.label:<28} {first.jobs:>5} {m or float('nan'):>13.0f} {spread:>15} "
+                f"{1000 / m if m else float('nan'):>7.3f} "
+                f"{median(walls) if walls else float('nan'):>11.0f} "
+                f"{(base.wall * 1000 if base else float('nan')):>8.0f}ms "
+                f"{sum(cmds.values()):>8.2f}"
+            )
+        say()
+        say("RATIOS (steady-state medians)")
+
+        def g(key: str) -> float | None:
+            return med.get(key)
+
+        say(
+            ratio_line(
+                "pyresque in-process / RQ SimpleWorker",
+                g("pyresque-inproc"),
+                g("rq-simple"),
+                10,
+                "x",
+            )
+        )
+        say(
+            ratio_line(
+                "pyresque in-process / bare LPOP loop", g("pyresque-inproc"), g("bare"), 0.5, "%"
+            )
+        )
+        say(ratio_line("pyresque fork / RQ Worker", g("pyresque-fork"), g("rq-fork"), 4, "x"))
+        say()
+
+        say(
+            "REDIS COMMANDS PER JOB (INFO commandstats delta of round 1 minus the empty run, / jobs;"
+        )
+        say("  commands run inside Lua scripts are counted too)")
+        for mode in modes:
+            first = runs[mode.key][0]
+            base = empty.get(mode.key)
+            cmds = per_job(
+                first.commands, base.commands if base else collections.Counter(), first.jobs
+            )
+            say(f"  {mode.label:<28} {sum(cmds.values()):6.2f}  ({fmt_commands(cmds)})")
+        say()
+
+        if args.monitor_jobs > 0:
+            monitor_split(server, modes, args)
+
+        if args.sleep_jobs > 1:
+            sleep_overhead(server, modes, args)
+        say(cpu.report(server))
+    return 0
+
+
+def monitor_split(server: PrivateRedis, modes: list[Mode], args: argparse.Namespace) -> None:
+    say(
+        "COMMANDS PER JOB BY ORIGIN (one run under MONITOR, steady-state window between the first "
+        "and last job's end;"
+    )
+    say(
+        "  'sent' = commands the worker sent (pipelined ones count one each), 'in Lua' = run by scripts)"
+    )
+    for mode in modes:
+        if mode.system == "bare":
+            continue
+        n = max(2, args.monitor_jobs // 2 if mode.forks else args.monitor_jobs)
+        mon = Monitor(server.url)
+        run = run_once(server, mode, n, rq_quiet=args.rq_quiet, monitor=mon)
+        if mon.log.error:
+            say(f"  {mode.label:<28} MONITOR failed: {mon.log.error}")
+            continue
+        report_problems(run)
+        if run.window is None:
+            say(f"  {mode.label:<28} no timing window")
+            continue
+        w0, w1 = run.window
+        inside = [(who, cmd) for t, who, cmd in mon.log.entries if w0 < t <= w1]
+        counts = collections.Counter(inside)
+        cycles = n - 1
+        sent = {c: v / cycles for (who, c), v in counts.most_common() if who == "client"}
+        lua = {c: v / cycles for (who, c), v in counts.most_common() if who == "lua"}
+        say(
+            f"  {mode.label:<28} {n:4d} jobs: sent {sum(sent.values()):5.2f} ({fmt_commands(sent)})"
+        )
+        if lua:
+            say(f"  {'':<28}            in Lua {sum(lua.values()):5.2f} ({fmt_commands(lua)})")
+    say()
+
+
+def measured_sleep_overshoot(samples: int = 100) -> float:
+    start = time.monotonic()
+    for _ in range(samples):
+        time.sleep(SLEEP_SECONDS)
+    return (time.monotonic() - start) / samples - SLEEP_SECONDS
+
+
+def sleep_overhead(server: PrivateRedis, modes: list[Mode], args: argparse.Namespace) -> None:
+    say(
+        f"OVERHEAD PER 10 ms JOB ({args.sleep_jobs} jobs per run, {args.repeat} runs, median [min..max])"
+    )
+    overshoot = measured_sleep_overshoot()
+    say(
+        f"  time.sleep(0.01) itself overshoots by {overshoot * 1000:.3f} ms here "
+        "(measured in this process); 'spin' busy-waits 10 ms instead, so the CPU never idles"
+    )
+    notes: dict[tuple[str, str], Callable[[float], str]] = {
+        ("sleep", "bare"): lambda ms: "(reference: one LPOP per job)",
+        ("sleep", "pyresque-inproc"): lambda ms: (
+            f"(target < 1 ms: {'meets' if ms < 1 else 'ABOVE'})"
+        ),
+        ("sleep", "pyresque-fork"): lambda ms: "(for information)",
+        ("spin", "bare"): lambda ms: "(reference)",
+        ("spin", "pyresque-inproc"): lambda ms: "(diagnostic: no idle CPU between jobs)",
+    }
+    for job in ("sleep", "spin"):
+        for mode in modes:
+            note = notes.get((job, mode.key))
+            if note is None:
+                continue
+            values = []
+            for _ in range(args.repeat):
+                run = run_once(server, mode, args.sleep_jobs, job=job)
+                report_problems(run)
+                if run.steady and not run.problems:
+                    values.append(1 / run.steady - SLEEP_SECONDS)
+            label = f"{job:<5} {mode.label}"
+            if not values:
+                say(f"  {label:<34} n/a")
+                continue
+            ms = median(values) * 1000
+            beyond = (
+                f" ({ms - overshoot * 1000:.3f} beyond sleep's overshoot)" if job == "sleep" else ""
+            )
+            say(
+                f"  {label:<34} {ms:6.3f} ms per job over 10 ms "
+                f"[{min(values) * 1000:.3f}..{max(values) * 1000:.3f}]{beyond} {note(ms)}"
+            )
+    say()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -198,9 +198,9 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
     mem.add_argument(
         "--memory-interval",
         type=float,
-        default=1.0,
+        default=5.0,
         metavar="SECONDS",
-        help="how often to sample memory (default 1)",
+        help="how often to measure USS/PSS of every process (default 5; a cheap RSS check runs every second and measures at once near the limit)",
     )
     mem.add_argument(
         "--metrics-interval",

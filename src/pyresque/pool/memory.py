@@ -173,6 +173,27 @@ def read_usage(pid: int) -> Usage | None:
     return Usage(uss=uss, pss=fields.get(b"Pss", 0), rss=fields.get(b"Rss", 0))
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def read_rss(pid: int) -> int:
+    """RSS from /proc/<pid>/statm: a cheap upper bound of what the process adds to the pool
+    (shared pages counted in full), read far faster than smaps_rollup; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def rss_upper_bound(master_pid: int, worker_pids: Iterable[int]) -> int:
+    """The pool's RSS sum, job children included: if even this is under a threshold, so is PSS."""
+    total = read_rss(master_pid)
+    for pid in worker_pids:
+        total += read_rss(pid) + sum(read_rss(c) for c in child_pids(pid))
+    return total
+
+
 def child_pids(pid: int) -> list[int]:
     """Direct children of ``pid`` (a worker's job child), from /proc's children list."""
     try:

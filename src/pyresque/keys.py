@@ -23,6 +23,8 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
 =====================================  ======  ==================================================
 ``inflight:<id>``                      hash    queue -> raw payload of the job worker <id> holds
 ``inflight-workers``                   set     ids of workers that may hold an in-flight job
+``landing:<id>``                        list    where an idle single-queue worker's BLMOVE drops a
+                                               job, for an instant, before it is reserved
 ``redeliveries``                       hash    sha1(payload) -> times its process died with it
 ``wakeup``                             pubsub  channel; a queue name is published on each push
 =====================================  ======  ==================================================
@@ -97,6 +99,9 @@ class Keys:
 
     def inflight(self, worker_id: str) -> str:
         return self._k(f"inflight:{worker_id}")
+
+    def landing(self, worker_id: str) -> str:
+        return self._k(f"landing:{worker_id}")
 
     @property
     def inflight_workers(self) -> str:

@@ -43,6 +43,13 @@ class QueueSelector:
         return any(_GLOB_CHARS & set(p.lstrip("!")) for p in self.patterns if not p.startswith("!"))
 
     @property
+    def blocks_on_one_queue(self) -> bool:
+        """One literal queue: the worker can wait in a blocking BLMOVE on it."""
+        return (
+            len(self.patterns) == 1 and not self.is_dynamic and not self.patterns[0].startswith("!")
+        )
+
+    @property
     def includes_all(self) -> bool:
         return "*" in self.patterns
 

@@ -70,6 +70,11 @@ def recover_worker(
     Returns what happened to each job ('requeued', 'failed' or 'gone', when another recoverer won).
     """
     outcomes = []
+    parsed = WorkerId.parse(worker_id)
+    # only a worker of one literal queue blocks into a landing list (QueueSelector.blocks_on_one_queue)
+    single = parsed is not None and parsed.queues and not set(",*?[!") & set(parsed.queues)
+    if parsed is not None and single and store.return_landed(worker_id, parsed.queues):
+        outcomes.append("requeued")
     jobs = store.inflight(worker_id)
     for queue, payload in jobs.items():
         record = protocol.failure_record(payload, reason, worker_id, queue, now)

@@ -13,8 +13,9 @@ from __future__ import annotations
 # 7 '1' to count the failure in stat:failed, 8 '1' to reserve, 9.. pairs (queue name, queue as JSON).
 #
 # Returns {} when no queue has a job, {'paused'} when pause-all-workers is set, else
-# {'job', queue, payload, deliveries}. The job moves from its queue into the worker's in-flight hash
-# atomically, and worker:<id> is set in the same call, so resque-web sees the worker busy at once.
+# {'job', queue, payload, deliveries}. The job moves from its queue (or from the worker's landing
+# list, where a blocking BLMOVE put it) into the worker's in-flight hash atomically, and
+# worker:<id> is set in the same call, so resque-web sees the worker busy at once.
 CYCLE = r"""
 local p, wid = ARGV[1], ARGV[2]
 local inflight = p .. 'inflight:' .. wid
@@ -33,27 +34,31 @@ if ARGV[4] ~= '' then
   redis.call('INCRBY', p .. 'stat:processed:' .. wid, 1)
 end
 if ARGV[8] ~= '1' then return {} end
+-- a job a blocking BLMOVE dropped in this worker's landing list (single-queue workers only)
+local landed = redis.call('LPOP', p .. 'landing:' .. wid)
 local pause = redis.call('GET', p .. 'pause-all-workers')
 if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
+  if landed then redis.call('LPUSH', p .. 'queue:' .. ARGV[9], landed) end
   return {'paused'}
 end
-for i = 9, #ARGV, 2 do
-  local q = ARGV[i]
-  local payload = redis.call('LPOP', p .. 'queue:' .. q)
-  if payload then
-    redis.call('HSET', inflight, q, payload)
-    redis.call('SADD', p .. 'inflight-workers', wid)
-    local ok, decoded = pcall(cjson.decode, payload)
-    if ok and type(decoded) == 'table' then
-      redis.call('SET', p .. 'worker:' .. wid,
-        '{"queue":' .. ARGV[i + 1] .. ',"run_at":"' .. ARGV[3] .. '","payload":' .. payload .. '}')
-    end
-    local delivered = '0'
-    if redis.call('EXISTS', p .. 'redeliveries') == 1 then  -- hash only when something crashed
-      delivered = redis.call('HGET', p .. 'redeliveries', redis.sha1hex(payload)) or '0'
-    end
-    return {'job', q, payload, delivered}
+local function take(q, qjson, payload)
+  redis.call('HSET', inflight, q, payload)
+  redis.call('SADD', p .. 'inflight-workers', wid)
+  local ok, decoded = pcall(cjson.decode, payload)
+  if ok and type(decoded) == 'table' then
+    redis.call('SET', p .. 'worker:' .. wid,
+      '{"queue":' .. qjson .. ',"run_at":"' .. ARGV[3] .. '","payload":' .. payload .. '}')
   end
+  local delivered = '0'
+  if redis.call('EXISTS', p .. 'redeliveries') == 1 then  -- hash only when something crashed
+    delivered = redis.call('HGET', p .. 'redeliveries', redis.sha1hex(payload)) or '0'
+  end
+  return {'job', q, payload, delivered}
+end
+if landed then return take(ARGV[9], ARGV[10], landed) end
+for i = 9, #ARGV, 2 do
+  local payload = redis.call('LPOP', p .. 'queue:' .. ARGV[i])
+  if payload then return take(ARGV[i], ARGV[i + 1], payload) end
 end
 return {}
 """
@@ -93,4 +98,12 @@ REMOVE_FAILURE = r"""
 local ok = pcall(redis.call, 'LSET', ARGV[1], ARGV[2], ARGV[3])
 if not ok then return 0 end
 return redis.call('LREM', ARGV[1], 1, ARGV[3])
+"""
+
+# Put back what a worker's landing list holds, at the front of its queue, oldest first.
+# ARGV: 1 landing key, 2 queue key. Returns how many.
+RETURN_LANDED = r"""
+local n = 0
+while redis.call('LMOVE', ARGV[1], ARGV[2], 'RIGHT', 'LEFT') do n = n + 1 end
+return n
 """

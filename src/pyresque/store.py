@@ -63,6 +63,7 @@ class Store:
         self._cycle = client.register_script(scripts.CYCLE)
         self._requeue = client.register_script(scripts.REQUEUE)
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
+        self._return_landed = client.register_script(scripts.RETURN_LANDED)
 
     # --- queues --------------------------------------------------------------------------------
 
@@ -172,6 +173,14 @@ class Store:
             ]
         )
         return _s(reply)
+
+    def return_landed(self, worker_id: str, queue: str) -> int:
+        """Put what a worker's landing list holds back at the front of ``queue``."""
+        return int(self._return_landed(args=[self.keys.landing(worker_id), self.keys.queue(queue)]))
+
+    def mark_inflight_owner(self, worker_id: str) -> None:
+        """List a worker among those that may hold a job (before its first blocking move)."""
+        self.redis.sadd(self.keys.inflight_workers, worker_id)
 
     def inflight(self, worker_id: str) -> dict[str, str]:
         """The jobs a worker holds, queue -> raw payload."""

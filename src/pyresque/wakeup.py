@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -63,3 +65,68 @@ class WakeupListener:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 self._sub.close()
             self._sub = None
+
+
+_WAIT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, redis.ResponseError)
+
+
+class BlockingMove:
+    """The idle wait of a worker with one literal queue: ``BLMOVE`` from the queue into the
+    worker's landing list, so that a job pushed by any client (Ruby's, redis-cli) is picked up at
+    once, and is inside Redis at every instant (the next ``CYCLE`` call adopts it).
+
+    The command runs on a connection of its own; the worker waits on that socket together with its
+    signal pipe. A signal abandons the command by closing the connection: a job the server moved at
+    that very moment stays in the landing list, where the next reservation, the worker's exit or a
+    recoverer finds it.
+    """
+
+    def __init__(self, store: Store, worker_id: str, queue: str) -> None:
+        self.store = store
+        self.worker_id = worker_id
+        self.queue = queue
+        self._conn: Any = None  # a redis-py Connection (untyped there), used at the protocol edge
+        self._marked = False
+
+    def wait(self, timeout: float, wait_on: Callable[[float, list[int]], list[int]]) -> bool:
+        """Block up to ``timeout`` for a job; True if the wait ran (False: Redis trouble, the
+        caller should wait another way)."""
+        try:
+            conn = self._connect()
+            block = max(timeout, 0.01)
+            conn.send_command(
+                "BLMOVE",
+                self.store.keys.queue(self.queue),
+                self.store.keys.landing(self.worker_id),
+                "LEFT",
+                "RIGHT",
+                f"{block:.3f}",
+            )
+            sock = getattr(conn, "_sock", None)
+            if sock is None:
+                raise redis.ConnectionError("blocking connection has no socket")
+            fd = sock.fileno()
+            if fd in wait_on(block + 1.0, [fd]):
+                conn.read_response()
+            else:
+                self.close()  # a signal came first: abandon the command
+            return True
+        except _WAIT_ERRORS as exc:
+            log.warning("blocking wait failed (%s); polling instead", exc)
+            self.close()
+            return False
+
+    def _connect(self) -> Any:
+        if not self._marked:
+            self.store.mark_inflight_owner(self.worker_id)
+            self._marked = True
+        if self._conn is None:
+            self._conn = self.store.redis.connection_pool.make_connection()
+            self._conn.connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                self._conn.disconnect()
+            self._conn = None

@@ -32,7 +32,7 @@ from pyresque.registry import Registry, default_registry
 from pyresque.settings import WorkerSettings
 from pyresque.signals import SignalInbox, signal_name
 from pyresque.store import PAUSED, Ack, Reservation, Store
-from pyresque.wakeup import WakeupListener
+from pyresque.wakeup import BlockingMove, WakeupListener
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,11 @@ class Worker:
         self._pending_ack: Ack | None = None
         self._queues_cache: tuple[float, list[str]] = (-1e9, [])
         self._wakeups = WakeupListener(store, selector)
+        self._blocking = (
+            BlockingMove(store, self.id, selector.patterns[0])
+            if selector.blocks_on_one_queue
+            else None
+        )
         self._last_heartbeat = 0.0
         self._job_running = False
         self._registered = False
@@ -148,6 +153,9 @@ class Worker:
             if self._pending_ack is not None:
                 self.store.cycle(self.id, time.time(), ack=self._pending_ack)
                 self._pending_ack = None
+            if self._blocking is not None:
+                self._blocking.close()
+                self.store.return_landed(self.id, self._blocking.queue)
             for queue, payload in self.store.inflight(self.id).items():
                 self.store.requeue(self.id, queue, payload, count_delivery=False)
             self.store.unregister_worker(self.id)
@@ -162,6 +170,8 @@ class Worker:
             )
         finally:
             self._wakeups.close()
+            if self._blocking is not None:
+                self._blocking.close()
             self.hooks.run_logged("worker_exit")
 
     def _loop(self) -> None:
@@ -243,7 +253,11 @@ class Worker:
             self.store.requeue(self.id, queue, payload, count_delivery=False)
 
     def _wait_for_work(self, timeout: float) -> None:
-        """Sleep until a wake-up names one of our queues, a signal arrives, or ``timeout`` passes."""
+        """Sleep until a job may be there, a signal arrives, or ``timeout`` passes."""
+        if self._blocking is not None:
+            due = self._last_heartbeat + self.settings.heartbeat_interval - time.monotonic()
+            if self._blocking.wait(min(timeout, max(due, 0.01)), self._wait):
+                return
         if self._wakeups.pending():
             return
         fd = self._wakeups.fileno()

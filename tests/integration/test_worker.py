@@ -232,17 +232,42 @@ def test_busy_worker_is_visible_like_a_ruby_worker(r: redis.Redis, spawn: Spawn)
     assert registered(r) == [] and not r.hexists("resque:workers:heartbeat", worker_id)
 
 
-def test_idle_worker_wakes_on_enqueue_instead_of_polling(r: redis.Redis, spawn: Spawn) -> None:
+def test_idle_multi_queue_worker_wakes_on_enqueue_instead_of_polling(
+    r: redis.Redis, spawn: Spawn
+) -> None:
     # INTERVAL=30 rules out the poll: only the wake-up can deliver the job in time.
-    proc = work(spawn, "oracle", env={"INTERVAL": "30"})
-    wait_until(lambda: title_of(proc.pid).endswith("Waiting for oracle"), 5)
+    proc = work(spawn, "oracle,other", env={"INTERVAL": "30"})
+    wait_until(lambda: title_of(proc.pid).endswith("Waiting for oracle,other"), 5)
     wait_until(lambda: r.pubsub_numsub("resque:wakeup")[0][1] == 1, 5)
     # let the idle back-off grow well past its first short polls
     wait_until(
         lambda: int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) >= 5, 5
     )
-    pyresque.Client(r, namespace="resque").enqueue_to("oracle", "Echo", "woken")
+    pyresque.Client(r, namespace="resque").enqueue_to("other", "Echo", "woken")
     wait_until(lambda: strings(r, "test:done") == ['["woken"]'], 3)
+
+
+def blocked_clients(r: redis.Redis) -> list[str]:
+    return [c["cmd"] for c in r.client_list() if c.get("cmd") == "blmove"]
+
+
+def test_idle_single_queue_worker_blocks_and_takes_a_ruby_push_at_once(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    """A plain RPUSH (what Ruby's enqueue does, with no wake-up) reaches a blocked worker."""
+    proc = work(spawn, "oracle", env={"INTERVAL": "30"})
+    wait_until(lambda: blocked_clients(r) == ["blmove"], 5)
+    assert r.pubsub_numsub("resque:wakeup")[0][1] == 0
+    push(r, "oracle", {"class": "Echo", "args": ["from ruby"]})
+    wait_until(lambda: strings(r, "test:done") == ['["from ruby"]'], 3)
+    [worker_id] = registered(r)
+    assert not r.exists(f"resque:landing:{worker_id}")
+    # a signal abandons the blocking command: the worker exits at once, nothing is left behind
+    wait_until(lambda: blocked_clients(r) == ["blmove"], 5)
+    proc.signal(signal.SIGQUIT)
+    assert proc.wait(5) == 0
+    assert registered(r) == [] and not r.exists(f"resque:landing:{worker_id}")
+    assert blocked_clients(r) == []
 
 
 def test_star_worker_finds_queues_as_they_appear(r: redis.Redis, spawn: Spawn) -> None:

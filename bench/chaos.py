@@ -406,7 +406,6 @@ def run_chaos(
     drain_timeout: float = 60.0,
     job_seconds: tuple[float, float] = (0.01, 0.05),
     seed: int | None = None,
-    backoff_threshold: float | None = 0.0,
     env: dict[str, str] | None = None,
     keep_logs: str | None = None,
     progress: Callable[[str], None] | None = None,
@@ -414,17 +413,13 @@ def run_chaos(
     """Run the chaos scenario against ``redis_url`` (an empty database; a private server when
     None) and account for every job. ``worker_share`` is the chance that a kill picks a worker
     rather than a job child; ``master_kill_at`` (seconds, default the middle) when the master is
-    SIGKILLed and restarted; ``backoff_threshold`` replaces the pool's crash-loop threshold (0: no
-    backoff, None: pyresque's own 5 s; see bench/chaosapp.py); ``env`` adds to the pool's
-    environment."""
+    SIGKILLed and restarted; ``env`` adds to the pool's environment. The pool runs with its own
+    crash-loop backoff: workers killed after they reported ready do not count as a crash loop."""
     seed = random.randrange(1 << 30) if seed is None else seed
     rng = random.Random(seed)
     say = progress or (lambda _msg: None)
     report = ChaosReport(duration=duration, workers=workers, seed=seed)
     pool_env = {"RESQUE_HEARTBEAT_INTERVAL": "2", "RESQUE_PRUNE_INTERVAL": "6"}
-    if backoff_threshold is not None:
-        pool_env["CHAOS_BACKOFF_THRESHOLD"] = str(backoff_threshold)
-        report.backoff = f"crash-loop threshold {backoff_threshold:g} s (set by bench/chaosapp.py)"
     pool_env.update(env or {})
     master_kill_at = duration / 2 if master_kill_at is None else master_kill_at
     with (
@@ -543,17 +538,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-master-kill", action="store_true", help="never kill the master")
     p.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to drain (60)")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument(
-        "--backoff-threshold",
-        type=float,
-        default=0.0,
-        help="the pool's crash-loop threshold in seconds (0, no backoff: see bench/chaosapp.py)",
-    )
-    p.add_argument(
-        "--pyresque-backoff",
-        action="store_true",
-        help="keep pyresque's own crash-loop backoff (5 s): the pool stays empty much of the run",
-    )
     p.add_argument("--keep-logs", metavar="DIR", help="copy the masters' logs to DIR")
     args = p.parse_args(argv)
     install_sigterm_handler()
@@ -566,7 +550,6 @@ def main(argv: list[str] | None = None) -> int:
         kill_master=not args.no_master_kill,
         drain_timeout=args.drain_timeout,
         seed=args.seed,
-        backoff_threshold=None if args.pyresque_backoff else args.backoff_threshold,
         keep_logs=args.keep_logs,
         progress=lambda msg: print(f"# {msg}", flush=True),
     )

@@ -10,8 +10,8 @@ worker is idle again. Latency = perform start - enqueue instant, over N samples 
 
 Modes: pyresque fork per job and --in-process (pushed with ``pyresque.Client.enqueue_to``, which
 publishes a wake-up), RQ Worker and RQ SimpleWorker (``rq.Queue.enqueue``), and pyresque fork with
-the job pushed by a plain SADD+RPUSH, as Ruby Resque or redis-cli push it (no wake-up: the worker's
-idle poll finds it).
+the job pushed by a plain SADD+RPUSH, as Ruby Resque or redis-cli push it (no wake-up: the
+single-queue worker's blocking BLMOVE takes it).
 
 Prints figures only; nothing here asserts.
 """

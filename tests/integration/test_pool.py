@@ -4,6 +4,7 @@ through the process table, Redis and its log."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 
@@ -346,3 +348,62 @@ def test_pool_recovers_jobs_of_dead_workers_it_finds(
     assert dead not in registered(r)
     assert not r.exists(f"resque:inflight:{dead}")
     assert "prune: recovered dead workers" in master.log()
+
+
+@pytest.mark.parametrize(
+    ("flag", "worker_signal_seen"),
+    [("--term-graceful", "SIGQUIT received"), ("--term-immediate", "SIGTERM received")],
+)
+def test_term_modes_that_exit_at_once(
+    r: redis.Redis, spawn: Spawn, tmp_path: Path, flag: str, worker_signal_seen: str
+) -> None:
+    config = tmp_path / "one.yml"
+    config.write_text("oracle: 1\n")
+    master = start_pool(spawn, config, flag)
+    wait_until(lambda: len(workers_of(master)) == 1)
+    [worker] = workers_of(master)
+    master.signal(signal.SIGTERM)
+    assert master.wait(5) == 0
+    wait_until(lambda: not alive(worker), 5)
+    assert worker_signal_seen in master.log()
+
+
+def test_term_graceful_wait_lets_jobs_finish(r: redis.Redis, spawn: Spawn, tmp_path: Path) -> None:
+    config = tmp_path / "one.yml"
+    config.write_text("oracle: 1\n")
+    push(r, "oracle", {"class": "Sleepy", "args": [1.0, "g"]})
+    master = start_pool(spawn, config, "--term-graceful-wait")
+    wait_until(lambda: strings(r, "test:started") == ["g"])
+    master.signal(signal.SIGTERM)
+    assert master.wait(15) == 0
+    assert strings(r, "test:done") == ["g"]
+
+
+def test_spawn_delay_and_single_process_group(spawn: Spawn, tmp_path: Path) -> None:
+    config = tmp_path / "three.yml"
+    config.write_text("oracle: 3\n")
+    master = start_pool(spawn, config, "--spawn-delay", "300", "--single-process-group")
+    wait_until(lambda: len(workers_of(master)) == 3, 10)
+    assert master.log().count("spawned worker") == 3
+    for pid in workers_of(master):
+        assert os.getpgid(pid) == os.getpgid(master.pid)
+    started = sorted(psutil.Process(pid).create_time() for pid in workers_of(master))
+    assert all(b - a >= 0.25 for a, b in itertools.pairwise(started)), started
+
+
+def test_lock_is_held_shared_while_the_pool_runs(
+    spawn: Spawn, config: Path, tmp_path: Path
+) -> None:
+    import fcntl
+
+    lock = tmp_path / "pool.lock"
+    master = start_pool(spawn, config, "--lock", str(lock))
+    wait_until(lambda: len(workers_of(master)) == 3)
+    with open(lock) as f:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a deploy tool waits on this
+        fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another pool may share it
+    master.signal(signal.SIGTERM)
+    assert master.wait(10) == 0
+    with open(lock) as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

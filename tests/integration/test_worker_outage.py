@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,21 @@ def test_worker_survives_a_redis_restart(
     wait_until(lambda: done(server) == [b"[2]"], 15)
     assert proc.popen.poll() is None
     assert "reachable again" in proc.log()
+
+
+def test_pool_survives_redis_being_down_at_start(
+    spawn: Spawn, port: int, servers: list[RedisServer], tmp_path: Path
+) -> None:
+    config = tmp_path / "pool.yml"
+    config.write_text("oracle: 2\n")
+    url = f"redis://127.0.0.1:{port}/0"
+    master = spawn("pool", "--config", str(config), "--app", "jobapp", env={"REDIS_URL": url})
+    wait_until(lambda: "prune: Redis unreachable" in master.log(), 10)
+    wait_until(lambda: master.log().count("unreachable") >= 4, 10)
+    assert master.popen.poll() is None
+    server = start_redis_server(port=port)
+    servers.append(server)
+    wait_until(lambda: server.client().scard("resque:workers") == 2, 15)
+    pyresque.Client(server.client(), namespace="resque").enqueue_to("oracle", "Echo", "up")
+    wait_until(lambda: done(server) == [b'["up"]'], 10)
+    assert "Traceback" not in master.log()

@@ -32,9 +32,11 @@ INTERRUPT = b"T"
 
 
 class _ShutdownState:
-    """Whether this process was asked to shut down (readable by jobs)."""
+    """Whether this process was asked to shut down (readable by jobs), and whether the job is
+    running (only then may the worker's interrupt raise in it)."""
 
     requested = False
+    job_running = False
 
 
 def shutdown_requested() -> bool:
@@ -120,7 +122,7 @@ def spawn(
     sys.stderr.flush()
     previous = sig.block(blocked)
     pid = os.fork()
-    if pid == 0:  # in the child
+    if pid == 0:  # in the child: it never returns into the worker's code
         code = 0
         try:
             os.close(result_r)
@@ -130,7 +132,11 @@ def spawn(
             _install_child_signals(control_r)
             sig.restore_mask(previous)
             in_child()
-            result = run()
+            _ShutdownState.job_running = True
+            try:
+                result = run()
+            finally:
+                _ShutdownState.job_running = False
             _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
         except BaseException as exc:
             failure = Failure.from_exception(exc)
@@ -141,10 +147,12 @@ def spawn(
                 )
             code = 1
         finally:
-            with contextlib.suppress(BaseException):
+            try:
+                sig.block(CHILD_HANDLED)  # nothing may raise between here and the exit
                 sys.stdout.flush()  # os._exit skips it: what the job printed must not be lost
                 sys.stderr.flush()
-            os._exit(code)
+            finally:
+                os._exit(code)
     sig.restore_mask(previous)
     os.close(result_w)
     os.close(control_r)
@@ -159,6 +167,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """In signal context: nothing to do."""
+
+
 def _install_child_signals(control_fd: int) -> None:
     signal.set_wakeup_fd(-1)
     os.set_blocking(control_fd, False)
@@ -170,11 +182,13 @@ def _install_child_signals(control_fd: int) -> None:
             ours = os.read(control_fd, 1) == INTERRUPT
         except (BlockingIOError, OSError):
             ours = False
-        if ours:
+        if ours and _ShutdownState.job_running:
             raise TermException(f"job interrupted by shutdown ({sig.signal_name(signum)})")
 
     for signum in CHILD_HANDLED:
         signal.signal(signum, on_term)
     for signum in CHILD_IGNORED:
-        signal.signal(signum, signal.SIG_IGN)
+        # a handler that does nothing, not SIG_IGN: ignored signals would stay ignored in any
+        # program the job execs, while handled ones go back to their defaults there
+        signal.signal(signum, _ignore)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)

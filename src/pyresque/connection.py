@@ -52,15 +52,18 @@ def _driver_options() -> dict[str, Any]:
     return {"driver_info": DriverInfo(lib_version=redis.__version__)}
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, socket_timeout: float = 10.0) -> redis.Redis:
     """A client for ``url`` (``redis://``, ``rediss://`` for TLS, ``unix://``).
 
-    Keepalive and a health check make a half-open connection (a Redis restart, a NAT timeout)
-    surface as an error that the worker's reconnect loop handles, rather than a hang.
+    Keepalive, a health check and a socket timeout make a half-open connection (a Redis restart, a
+    NAT timeout, a server that accepts but never answers) surface as an error that the caller's
+    reconnect loop handles, rather than a hang. No command pyresque sends blocks in Redis on these
+    connections (the blocking move has its own, and reads only once its socket is readable).
     """
     options: dict[str, Any] = {
         "health_check_interval": 30,
         "socket_connect_timeout": 5,
+        "socket_timeout": socket_timeout,
         **_driver_options(),
     }
     if not url.startswith("unix:"):
@@ -75,3 +78,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
+
+# Worth retrying with backoff rather than crashing: every Redis error, including a replica's
+# READONLY after a failover, OOM and MISCONF refusals, and a script error (logged each time).
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, ConnectionError, OSError)

@@ -35,6 +35,14 @@ class TermException(BaseException):
     """
 
 
+class JobKilled(BaseException):
+    """Raised inside an in-process job that an operator killed (USR1).
+
+    A BaseException, like :class:`TermException`, so a job's own ``except Exception`` cannot
+    swallow the kill and carry on.
+    """
+
+
 class DirtyExit(PyresqueError):
     """A job's process ended without reporting a result (killed by a signal, or exited early)."""
 

@@ -14,10 +14,12 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
 from pyresque import protocol
+from pyresque.errors import ConfigError
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
 from pyresque.store import Store
@@ -71,9 +73,11 @@ def recover_worker(
     """
     outcomes = []
     parsed = WorkerId.parse(worker_id)
-    # only a worker of one literal queue blocks into a landing list (QueueSelector.blocks_on_one_queue)
-    single = parsed is not None and parsed.queues and not set(",*?[!") & set(parsed.queues)
-    if parsed is not None and single and store.return_landed(worker_id, parsed.queues):
+    if (
+        parsed is not None
+        and _blocks_on_one_queue(parsed.queues)
+        and store.return_landed(worker_id, parsed.queues)
+    ):
         outcomes.append("requeued")
     jobs = store.inflight(worker_id)
     for queue, payload in jobs.items():
@@ -91,8 +95,15 @@ def recover_worker(
     if not jobs:
         busy = store.busy_record(worker_id)
         if busy:  # a Ruby worker's job: Ruby fails it, and so do we
-            data = json.loads(busy)
-            payload_text = protocol.dumps(data.get("payload"))
+            data: Any
+            try:
+                data = json.loads(busy)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):  # not what Resque writes: keep it as it is
+                data = {"payload": busy, "queue": "unknown"}
+            payload = data.get("payload")
+            payload_text = payload if isinstance(payload, str) else protocol.dumps(payload)
             store.push_failure(
                 protocol.failure_record(
                     payload_text, reason, worker_id, str(data.get("queue")), now
@@ -102,6 +113,14 @@ def recover_worker(
     store.unregister_worker(worker_id)
     store.forget_inflight_owner(worker_id)
     return outcomes
+
+
+def _blocks_on_one_queue(queues: str) -> bool:
+    """Whether a worker with this queue list waits in BLMOVE (so it may have a landing list)."""
+    try:
+        return QueueSelector.parse(queues).blocks_on_one_queue
+    except ConfigError:
+        return False
 
 
 def _job_class(store: Store, worker_id: str) -> str:
@@ -175,6 +194,10 @@ def prune_dead_workers(
     for owner in owners - registered_set - set(pruned):
         if owner == str(me):
             continue
+        beat = heartbeats.get(owner)
+        beat_time = protocol.parse_heartbeat(beat) if beat else None
+        if beat_time is not None and server_now - beat_time <= prune_interval:
+            continue  # alive, though unregistered (a prune took it for dead): it registers again
         log.info("Recovering in-flight jobs of unregistered worker %s", owner)
         recover_worker(
             store,

@@ -10,7 +10,12 @@ from __future__ import annotations
 #
 # ARGV: 1 prefix, 2 worker id, 3 run_at, 4 queue of the job to acknowledge ('' = none),
 # 5 sha1 of that payload when it had been redelivered ('' = none), 6 failure record ('' = success),
-# 7 '1' to count the failure in stat:failed, 8 '1' to reserve, 9.. pairs (queue name, queue as JSON).
+# 7 '1' to count the failure in stat:failed, 8 '1' to reserve, 9 token of the reservation being
+# acknowledged, 10 token for the new reservation, 11.. pairs (queue name, queue as JSON).
+#
+# The in-flight hash keeps the current reservation's token in its field '' (never a queue name). An
+# acknowledgement applies only while that token is still there: a call retried after its reply was
+# lost cannot count a job twice, nor acknowledge the next job in its place.
 #
 # Returns {} when no queue has a job, {'paused'} when pause-all-workers is set, else
 # {'job', queue, payload, deliveries}. The job moves from its queue (or from the worker's landing
@@ -19,8 +24,8 @@ from __future__ import annotations
 CYCLE = r"""
 local p, wid = ARGV[1], ARGV[2]
 local inflight = p .. 'inflight:' .. wid
-if ARGV[4] ~= '' then
-  redis.call('HDEL', inflight, ARGV[4])
+if ARGV[4] ~= '' and (ARGV[9] == '' or redis.call('HGET', inflight, '') == ARGV[9]) then
+  redis.call('HDEL', inflight, ARGV[4], '')
   redis.call('DEL', p .. 'worker:' .. wid)
   if ARGV[5] ~= '' then redis.call('HDEL', p .. 'redeliveries', ARGV[5]) end
   if ARGV[6] ~= '' then
@@ -38,11 +43,15 @@ if ARGV[8] ~= '1' then return {} end
 local landed = redis.call('LPOP', p .. 'landing:' .. wid)
 local pause = redis.call('GET', p .. 'pause-all-workers')
 if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
-  if landed then redis.call('LPUSH', p .. 'queue:' .. ARGV[9], landed) end
+  if landed then redis.call('LPUSH', p .. 'queue:' .. ARGV[11], landed) end
   return {'paused'}
 end
 local function take(q, qjson, payload)
-  redis.call('HSET', inflight, q, payload)
+  if ARGV[10] ~= '' then
+    redis.call('HSET', inflight, q, payload, '', ARGV[10])
+  else
+    redis.call('HSET', inflight, q, payload)
+  end
   redis.call('SADD', p .. 'inflight-workers', wid)
   local ok, decoded = pcall(cjson.decode, payload)
   if ok and type(decoded) == 'table' then
@@ -55,8 +64,8 @@ local function take(q, qjson, payload)
   end
   return {'job', q, payload, delivered}
 end
-if landed then return take(ARGV[9], ARGV[10], landed) end
-for i = 9, #ARGV, 2 do
+if landed then return take(ARGV[11], ARGV[12], landed) end
+for i = 11, #ARGV, 2 do
   local payload = redis.call('LPOP', p .. 'queue:' .. ARGV[i])
   if payload then return take(ARGV[i], ARGV[i + 1], payload) end
 end
@@ -75,7 +84,7 @@ local p, wid, q = ARGV[1], ARGV[2], ARGV[3]
 local inflight = p .. 'inflight:' .. wid
 local payload = redis.call('HGET', inflight, q)
 if not payload or payload ~= ARGV[4] then return 'gone' end
-redis.call('HDEL', inflight, q)
+redis.call('HDEL', inflight, q, '')
 redis.call('DEL', p .. 'worker:' .. wid)
 if ARGV[5] == '1' then
   local sha = redis.sha1hex(payload)

@@ -36,6 +36,7 @@ class Reservation:
     queue: str
     payload: str
     deliveries: int
+    token: str = ""  # which reservation this is, for acknowledging it exactly once
 
     @property
     def sha(self) -> str:
@@ -122,6 +123,7 @@ class Store:
         now: float,
         ack: Ack | None = None,
         queues: Sequence[str] | None = None,
+        token: str = "",
     ) -> Reservation | str | None:
         """Acknowledge ``ack`` and reserve the first job of ``queues`` in priority order.
 
@@ -140,6 +142,7 @@ class Store:
                 "1" if ack.count_failed else "0",
             ]
         args.append("0" if queues is None else "1")
+        args += [ack.reservation.token if ack is not None else "", token]
         for q in queues or ():
             args += [q, protocol.dumps(q)]
         reply = self._cycle(args=args)
@@ -148,7 +151,7 @@ class Store:
         tag = _s(reply[0])
         if tag == PAUSED:
             return PAUSED
-        return Reservation(_s(reply[1]), _s(reply[2]), int(reply[3]))
+        return Reservation(_s(reply[1]), _s(reply[2]), int(reply[3]), token)
 
     def requeue(
         self,
@@ -184,15 +187,23 @@ class Store:
 
     def inflight(self, worker_id: str) -> dict[str, str]:
         """The jobs a worker holds, queue -> raw payload."""
-        return {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.inflight(worker_id)).items()}
+        return self.held(worker_id)[1]
+
+    def held(self, worker_id: str) -> tuple[str | None, dict[str, str]]:
+        """The token of a worker's current reservation, and its jobs (queue -> raw payload)."""
+        raw = {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.inflight(worker_id)).items()}
+        token = raw.pop("", None)
+        return token, raw
 
     def inflight_owners(self) -> set[str]:
         return {_s(w) for w in self.redis.smembers(self.keys.inflight_workers)}
 
     def forget_inflight_owner(self, worker_id: str) -> None:
-        """Drop a dead worker from the in-flight index once its hash is empty.
+        """Drop a worker from the in-flight index once its hash is empty.
 
-        Only the owner adds to its hash, and the owner is dead, so check-then-remove cannot race.
+        Called for a worker that unregistered itself or that was found dead; only the owner adds to
+        its hash, so check-then-remove can only race with an owner that was wrongly taken for dead,
+        and that one lists itself again with its next reservation.
         """
         if not self.redis.exists(self.keys.inflight(worker_id)):
             self.redis.srem(self.keys.inflight_workers, worker_id)
@@ -209,11 +220,20 @@ class Store:
         pipe.execute()
 
     def heartbeat(self, worker_ids: Iterable[str]) -> None:
-        """Stamp heartbeats with the Redis server's clock (as Ruby does), for many workers at once."""
+        """Stamp heartbeats with the Redis server's clock (as Ruby does), for many workers at once.
+
+        The workers are added to ``workers`` again too (a no-op when they are there): a live worker
+        that a prune took for dead (it stalled past the prune interval) registers itself again.
+        """
+        ids = list(worker_ids)
+        if not ids:
+            return
         stamp = protocol.heartbeat_time(self.server_time())
-        mapping: dict[FieldT, EncodableT] = dict.fromkeys(worker_ids, stamp)
-        if mapping:
-            self.redis.hset(self.keys.heartbeats, mapping=mapping)
+        mapping: dict[FieldT, EncodableT] = dict.fromkeys(ids, stamp)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.heartbeats, mapping=mapping)
+        pipe.sadd(self.keys.workers, *ids)
+        pipe.execute()
 
     def unregister_worker(self, worker_id: str) -> None:
         """Remove every trace of a worker, as Ruby's unregister_worker does (stats included)."""

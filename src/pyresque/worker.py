@@ -8,6 +8,7 @@ SIGKILL at any instant leaves it in Redis for recovery.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -20,14 +21,14 @@ from typing import Any, TypeVar
 
 from pyresque import child as job_child
 from pyresque import protocol
-from pyresque.connection import CONNECTION_ERRORS
-from pyresque.errors import DirtyExit, PyresqueError, TermException
+from pyresque.connection import RETRYABLE_ERRORS
+from pyresque.errors import DirtyExit, JobKilled, PyresqueError, TermException
 from pyresque.hooks import WorkerHooks, default_hooks
 from pyresque.job import Job, Outcome, Result, perform, run_failure_hooks
 from pyresque.procname import set_title
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
-from pyresque.recovery import WorkerId, prune_dead_workers
+from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
 from pyresque.registry import Registry, default_registry
 from pyresque.settings import WorkerSettings
 from pyresque.signals import SignalInbox, signal_name
@@ -98,6 +99,8 @@ class Worker:
         self._heartbeat_stop = threading.Event()
         self._signals_installed = False
         self.jobs_done = 0
+        self._nonce = os.urandom(4).hex()  # reservation tokens: <nonce>.<counter>
+        self._tokens = 0
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
 
@@ -110,7 +113,11 @@ class Worker:
             self._signals_installed = True
 
     def work(self) -> int:
-        """Run until told to stop (or, in burst mode, until the queues are empty). Returns 0."""
+        """Run until told to stop (or, in burst mode, until the queues are empty).
+
+        Returns 0, or 1 when the worker could not clean up after itself in Redis (so that a pool
+        master treats it as an unclean exit and cleans up for it).
+        """
         self.install_signals()
         try:
             set_title("Starting")
@@ -121,11 +128,19 @@ class Worker:
                 self.on_ready()
             self._loop()
         finally:
-            self._finish()
-        return 0
+            clean = self._finish()
+        return 0 if clean else 1
 
     def _startup(self) -> bool:
         now = time.time()
+        # Our id may be a dead predecessor's (a container restarted with the same hostname and
+        # pid): whatever it still holds is that worker's, and goes back before we take jobs.
+        reason = Failure(protocol.DIRTY_EXIT, f"Worker {self.id} died (its id is in use again)")
+        recovered = recover_worker(self.store, self.id, now, reason, self.settings.max_deliveries)
+        if recovered:
+            log.warning(
+                "Worker %s: a previous worker with this id left jobs: %s", self.id, recovered
+            )
         prune_dead_workers(
             self.store,
             self.identity,
@@ -146,8 +161,9 @@ class Worker:
             threading.Thread(target=self._heartbeat_thread, name="heartbeat", daemon=True).start()
         return True
 
-    def _finish(self) -> None:
-        """Acknowledge the last job, hand back anything still held, unregister."""
+    def _finish(self) -> bool:
+        """Acknowledge the last job, hand back anything still held, unregister. False if Redis
+        could not be reached to do it."""
         self._heartbeat_stop.set()
         try:
             if self._pending_ack is not None:
@@ -161,13 +177,15 @@ class Worker:
             self.store.unregister_worker(self.id)
             self.store.forget_inflight_owner(self.id)
             log.info("Worker %s exiting", self.id)
-        except CONNECTION_ERRORS as exc:
+            return True
+        except RETRYABLE_ERRORS as exc:
             log.error(
                 "Worker %s could not unregister: %s unreachable (%s); a later prune recovers it",
                 self.id,
                 self.redis_label,
                 exc,
             )
+            return False
         finally:
             self._wakeups.close()
             if self._blocking is not None:
@@ -184,6 +202,11 @@ class Worker:
                 return
             if self._paused:
                 set_title("Paused")
+                if self._blocking is not None:  # a job the blocking move took goes back for others
+                    self._retry_redis(
+                        "return",
+                        functools.partial(self.store.return_landed, self.id, self._blocking.queue),
+                    )
                 self._wait(self.settings.heartbeat_interval)
                 continue
             reply = self._retry_redis("reserve", self._reserve)
@@ -226,30 +249,35 @@ class Worker:
 
     def _reserve(self) -> Reservation | str | None:
         ack, self._pending_ack = self._pending_ack, None
+        self._tokens += 1
+        token = f"{self._nonce}.{self._tokens}"
         try:
-            return self.store.cycle(self.id, time.time(), ack=ack, queues=self._queues(False))
-        except CONNECTION_ERRORS:
+            return self.store.cycle(
+                self.id, time.time(), ack=ack, queues=self._queues(False), token=token
+            )
+        except RETRYABLE_ERRORS:
             self._pending_ack = ack
             raise
 
     def _reconcile_after_outage(self) -> None:
         """After a lost reply, learn from the in-flight hash what the server actually did.
 
-        If the acknowledged job is gone from it, the acknowledgement was applied; any other job in
-        it was reserved for us by a call whose reply never came: put it back at the front.
+        The hash carries the token of the reservation it holds. If that is still the token of the
+        job we were acknowledging, the acknowledgement was not applied (the retried call applies
+        it). Otherwise it was, and whatever the hash holds now was reserved for us by a call whose
+        reply never came: put it back at the front of its queue.
         """
         if self._registered and not self.store.is_registered(self.id):
             log.warning(
                 "Worker %s: registration lost (Redis restarted?); registering again", self.id
             )
             self.store.register_worker(self.id, time.time())
-        held = self.store.inflight(self.id)
+        token, held = self.store.held(self.id)
         ack = self._pending_ack
-        if ack is not None and held.get(ack.reservation.queue) != ack.reservation.payload:
-            self._pending_ack = None
+        if ack is not None and ack.reservation.token and token == ack.reservation.token:
+            return
+        self._pending_ack = None
         for queue, payload in held.items():
-            if ack is not None and queue == ack.reservation.queue:
-                continue
             self.store.requeue(self.id, queue, payload, count_delivery=False)
 
     def _wait_for_work(self, timeout: float) -> None:
@@ -278,7 +306,7 @@ class Worker:
             self._last_heartbeat = time.monotonic()
             try:
                 self.store.heartbeat([self.id])
-            except CONNECTION_ERRORS as exc:
+            except RETRYABLE_ERRORS as exc:
                 log.warning("heartbeat failed: %s unreachable (%s)", self.redis_label, exc)
 
     def _heartbeat_thread(self) -> None:
@@ -286,7 +314,7 @@ class Worker:
         while not self._heartbeat_stop.wait(self.settings.heartbeat_interval):
             try:
                 self.store.heartbeat([self.id])
-            except CONNECTION_ERRORS as exc:
+            except RETRYABLE_ERRORS as exc:
                 log.warning("heartbeat failed: %s unreachable (%s)", self.redis_label, exc)
 
     # --- running a job -------------------------------------------------------------------------
@@ -435,6 +463,8 @@ class Worker:
             result = perform(job.spec, job.args)
         except TermException:  # raised between perform's own handlers and here
             result = Result(Outcome.INTERRUPTED)
+        except JobKilled:
+            result = Result(Outcome.FAILED)
         finally:
             self._job_running = False
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -455,7 +485,7 @@ class Worker:
         elif signum == signal.SIGUSR1:
             self._job_running = False
             self._operator_kill = True
-            raise DirtyExit("job killed on request (USR1)")
+            raise JobKilled("job killed on request (USR1)")
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
         # in signal context: the one place a handler raises, to interrupt an in-process job
@@ -512,10 +542,10 @@ class Worker:
                 if outage:
                     log.warning("%s reachable again; resuming", self.redis_label)
                 return result
-            except CONNECTION_ERRORS as exc:
+            except RETRYABLE_ERRORS as exc:
                 outage = True
                 log.error(
-                    "%s: %s unreachable (%s: %s); retrying in %.1fs",
+                    "%s: %s unreachable or refusing (%s: %s); retrying in %.1fs",
                     what,
                     self.redis_label,
                     type(exc).__name__,

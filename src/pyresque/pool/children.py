@@ -31,6 +31,7 @@ class WorkerProcess:
     stopping_since: float | None = None
     killed_at: float | None = None
     ready: bool = False
+    for_memory: bool = False  # retired or killed by the memory governor
     ready_fd: int | None = None  # closed once the worker said it is ready, or died
 
     def read_ready(self) -> None:

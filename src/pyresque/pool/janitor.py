@@ -13,7 +13,7 @@ import socket
 import time
 
 from pyresque import protocol
-from pyresque.connection import CONNECTION_ERRORS, connect
+from pyresque.connection import RETRYABLE_ERRORS, connect
 from pyresque.keys import Keys
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
@@ -23,6 +23,9 @@ from pyresque.store import Store
 
 log = logging.getLogger("pyresque.pool")
 
+RETRY_FIRST = 0.5
+RETRY_MAX = 30.0
+
 
 class Janitor:
     def __init__(self, redis_url: str, namespace: str, settings: WorkerSettings) -> None:
@@ -30,24 +33,32 @@ class Janitor:
         self.namespace = namespace
         self.settings = settings
         self._store: Store | None = None
-        self._pending: list[tuple[str, str, bool]] = []
+        # worker id, why it died, count a delivery, next attempt (monotonic), delay before the next
+        self._pending: list[tuple[str, str, bool, float, float]] = []
         self._next_prune = 0.0
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(connect(self.redis_url), Keys(self.namespace))
+            # a short timeout: the master must not hang on a Redis that accepts but never answers
+            self._store = Store(connect(self.redis_url, socket_timeout=2.0), Keys(self.namespace))
         return self._store
 
     def worker_died(self, worker_id: str, why: str, count_delivery: bool) -> None:
         """Clean up after a worker that died uncleanly; ``count_delivery`` is False when the
         master itself killed it (its job did not cause the death)."""
-        self._pending.append((worker_id, why, count_delivery))
+        self._pending.append((worker_id, why, count_delivery, 0.0, RETRY_FIRST))
         self.retry_pending()
 
     def retry_pending(self) -> None:
+        """Clean up what is due; what fails waits longer each time (Redis may stay down a while,
+        and the master must keep reaping and answering signals meanwhile)."""
         pending, self._pending = self._pending, []
-        for worker_id, why, count in pending:
+        now = time.monotonic()
+        for worker_id, why, count, due, delay in pending:
+            if due > now:
+                self._pending.append((worker_id, why, count, due, delay))
+                continue
             try:
                 outcomes = recover_worker(
                     self.store,
@@ -59,9 +70,18 @@ class Janitor:
                 )
                 if outcomes:
                     log.info("cleaned up dead worker %s: job %s", worker_id, ", ".join(outcomes))
-            except CONNECTION_ERRORS as exc:
-                log.error("Redis unreachable (%s); will clean up %s later", exc, worker_id)
-                self._pending.append((worker_id, why, count))
+            except RETRYABLE_ERRORS as exc:
+                log.error(
+                    "Redis unreachable or refusing (%s); cleaning up %s in %.1fs",
+                    exc,
+                    worker_id,
+                    delay,
+                )
+                self._pending.append(
+                    (worker_id, why, count, time.monotonic() + delay, min(delay * 2, RETRY_MAX))
+                )
+            except Exception:  # malformed data must not take the master down
+                log.exception("cleaning up dead worker %s failed; giving up on it", worker_id)
 
     def prune(self, now: float) -> None:
         """Every heartbeat interval: Resque's prune, under its lock, as if by a '*' worker."""
@@ -79,8 +99,11 @@ class Janitor:
                 prune_interval=self.settings.prune_interval,
                 max_deliveries=self.settings.max_deliveries,
             )
-        except CONNECTION_ERRORS as exc:
-            log.warning("prune: Redis unreachable (%s); trying again later", exc)
+        except RETRYABLE_ERRORS as exc:
+            log.warning("prune: Redis unreachable or refusing (%s); trying again later", exc)
+            return
+        except Exception:  # malformed data written by someone else must not stop the master
+            log.exception("prune failed; trying again later")
             return
         if pruned:
             log.info("prune: recovered dead workers %s", ", ".join(pruned))
@@ -89,6 +112,6 @@ class Janitor:
         """worker id -> its busy record, for the INFO log (empty if Redis is unreachable)."""
         try:
             records = [self.store.busy_record(i) for i in worker_ids]
-        except CONNECTION_ERRORS:
+        except RETRYABLE_ERRORS:
             return {}
         return {w: r for w, r in zip(worker_ids, records, strict=True) if r}

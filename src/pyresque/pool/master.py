@@ -58,7 +58,6 @@ MASTER_SIGNALS = (
 )
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 TICK = 1.0
-_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass
@@ -116,15 +115,19 @@ class Master:
             log.info("Pool is empty (%s)", self.config.source)
         log.info("started; config %s: %s", self.config.source, self._describe_groups())
         while True:
-            for signum in self.inbox.drain():
-                self.dispatch(signum)
-            self.reap()
-            if self.shutdown is not None and not self.workers:
-                log.info("%s: all workers gone; exiting", self.shutdown.signal_name)
-                return 0
-            self.reconcile()
-            self.set_title()
-            self.wait()
+            try:
+                for signum in self.inbox.drain():
+                    self.dispatch(signum)
+                self.reap()
+                if self.shutdown is not None and not self.workers:
+                    log.info("%s: all workers gone; exiting", self.shutdown.signal_name)
+                    return 0
+                self.reconcile()
+                self.set_title()
+                self.wait()
+            except Exception:  # one bad tick (a hook, the system, a bug) must not end the pool
+                log.exception("master loop failed; carrying on")
+                self.inbox.wait(TICK)
 
     def wait(self) -> None:
         """Sleep until a signal, a worker reporting ready, or the next deadline."""
@@ -197,7 +200,10 @@ class Master:
 
     def handle_hup(self) -> None:
         log.info("HUP: reloading config, reopening logs, replacing every worker")
-        reopen_logs(self.options.stdout_path, self.options.stderr_path)
+        try:
+            reopen_logs(self.options.stdout_path, self.options.stderr_path)
+        except OSError as exc:
+            log.error("HUP: cannot reopen log files: %s", exc)
         if not self.reload_config():
             return
         if self.poller is not None:
@@ -324,10 +330,11 @@ class Master:
         level = logging.INFO if clean or expected else logging.WARNING
         log.log(level, "reaped worker %d [%s]: %s after %.1fs", w.pid, w.group, text, lifetime)
         if not clean:
-            if not self.options.single_process_group:
-                kill_worker(w.pid, own_process_group=True)  # its job child, if it outlived it
-            # a worker the master killed (shutdown deadline, kill timeout) did not die of its job
-            self.janitor.worker_died(w.worker_id, text, count_delivery=w.killed_at is None)
+            self._kill_orphaned_jobs(w)
+            # A worker the master killed (shutdown deadline, kill timeout) did not die of its job,
+            # unless memory was why: a job too big for the pool must not be retried for ever.
+            count = w.killed_at is None or w.for_memory
+            self.janitor.worker_died(w.worker_id, text, count_delivery=count)
         # a clean exit (max jobs reached, a signal) is no crash; only unclean ones back off
         if not clean and self.shutdown is None and self.backoff.record_exit(w.as_child(), now):
             log.warning(
@@ -352,6 +359,16 @@ class Master:
         """Workers for a group whose count is ``auto``: as many as fit, by the governor."""
         return self.governor.target(group) if self.governor is not None else 1
 
+    def _kill_orphaned_jobs(self, w: WorkerProcess) -> None:
+        """A dead worker's job child must not run on while its job is put back."""
+        if not self.options.single_process_group:
+            kill_worker(w.pid, own_process_group=True)  # the group outlives its leader
+            return
+        # one process group for all: the orphan was reparented to us (we are the subreaper)
+        for pid in child_pids(os.getpid()):
+            if pid not in self.workers:
+                signal_pid(pid, signal.SIGKILL)
+
     def govern_memory(self, now: float) -> None:
         """Sample memory when due; retire workers the governor names; kill jobs it must."""
         if self.governor is None:
@@ -366,11 +383,13 @@ class Master:
             if w is not None and w.stopping_since is None:
                 signal_pid(pid, signal.SIGQUIT)
                 w.stopping_since = now
+                w.for_memory = True
         for pid in decision.kill_jobs:
             jobs = child_pids(pid)
             for job_pid in jobs:
                 signal_pid(job_pid, signal.SIGKILL)
             if not jobs and pid in self.workers:
+                self.workers[pid].for_memory = True
                 self.kill(self.workers[pid])  # it runs its job in-process
 
     def reconcile(self) -> None:

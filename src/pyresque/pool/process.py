@@ -50,6 +50,10 @@ def _set_parent_death_signal(signum: int) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
 
 
+def _ignore(signum: int, frame: object) -> None:
+    """In signal context: the master's signals mean nothing to a worker."""
+
+
 def _tell_ready(fd: int) -> None:
     with contextlib.suppress(OSError):
         os.write(fd, b"R")
@@ -125,7 +129,7 @@ def _boot_and_work(boot: _Boot) -> int:
     for signum in boot.master_signals:
         signal.signal(signum, signal.SIG_DFL)
     for signum in (signal.SIGHUP, signal.SIGWINCH, signal.SIGIO):
-        signal.signal(signum, signal.SIG_IGN)
+        signal.signal(signum, _ignore)  # not SIG_IGN, which programs a job execs would inherit
     worker = boot.make_worker()
     worker.on_ready = lambda: _tell_ready(boot.ready_w)
     worker.install_signals()

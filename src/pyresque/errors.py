@@ -45,7 +45,3 @@ class JobKilled(BaseException):
 
 class DirtyExit(PyresqueError):
     """A job's process ended without reporting a result (killed by a signal, or exited early)."""
-
-
-class PruneDeadWorkerDirtyExit(DirtyExit):
-    """A job whose worker was found dead by pruning."""

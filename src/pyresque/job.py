@@ -69,7 +69,8 @@ class Job:
 
 
 def perform(spec: JobSpec, args: Sequence[Any]) -> Result:
-    """Run the job and its hooks; never raises except TermException's INTERRUPTED result."""
+    """Run the job and its hooks, and say how it ended; it does not raise (a TermException
+    becomes an INTERRUPTED result, any other exception a FAILED one)."""
     try:
         performed = _perform_with_hooks(spec, list(args))
     except TermException:

@@ -234,7 +234,11 @@ def mark_retried(record: str | bytes, now: float) -> str:
 
 
 def busy_record(queue: str, payload_raw: str, now: float) -> str:
-    """``worker:<id>`` while busy: ``{"queue":…,"run_at":…,"payload":{…}}``."""
+    """``worker:<id>`` while busy: ``{"queue":…,"run_at":…,"payload":{…}}``.
+
+    The CYCLE script writes this record itself, in the same call that reserves the job; this is
+    the reference encoding the golden tests hold both to.
+    """
     return dumps(
         {"queue": queue, "run_at": run_at_time(now), "payload": payload_for_record(payload_raw)}
     )

@@ -41,14 +41,6 @@ class SignalInbox:
         for signum in self.signals:
             signal.signal(signum, self._record)
 
-    def uninstall(self) -> None:
-        """Restore default dispositions and close the pipe (in a fresh child, or at exit)."""
-        for signum in self.signals:
-            signal.signal(signum, signal.SIG_DFL)
-        signal.set_wakeup_fd(-1)
-        os.close(self._read_fd)
-        os.close(self._write_fd)
-
     def close_fds(self) -> None:
         """In a forked child that will install its own inbox: drop this one's pipe."""
         os.close(self._read_fd)

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from pyresque import child as job_child
 from pyresque import protocol
 from pyresque.connection import RETRYABLE_ERRORS
 from pyresque.errors import DirtyExit, JobKilled, PyresqueError, TermException
+from pyresque.heartbeat import Heartbeat
 from pyresque.hooks import WorkerHooks, default_hooks
 from pyresque.job import Job, Outcome, Result, perform, run_failure_hooks
 from pyresque.procname import set_title
@@ -93,10 +93,9 @@ class Worker:
             if selector.blocks_on_one_queue
             else None
         )
-        self._last_heartbeat = 0.0
+        self._heartbeat = Heartbeat(store, self.id, settings.heartbeat_interval, self.redis_label)
         self._job_running = False
         self._registered = False
-        self._heartbeat_stop = threading.Event()
         self._signals_installed = False
         self.jobs_done = 0
         self._nonce = os.urandom(4).hex()  # reservation tokens: <nonce>.<counter>
@@ -152,19 +151,18 @@ class Worker:
         )
         self.store.register_worker(self.id, now)
         self._registered = True
-        self._last_heartbeat = time.monotonic()
         self.hooks.run("before_first_fork", self)
         if self.settings.fork_per_job:
             if self.settings.gc_freeze:
                 gc.freeze()  # objects loaded so far stay out of the collector: forks share them
         else:
-            threading.Thread(target=self._heartbeat_thread, name="heartbeat", daemon=True).start()
+            self._heartbeat.start_thread()
         return True
 
     def _finish(self) -> bool:
         """Acknowledge the last job, hand back anything still held, unregister. False if Redis
         could not be reached to do it."""
-        self._heartbeat_stop.set()
+        self._heartbeat.stop()
         try:
             if self._pending_ack is not None:
                 self.store.cycle(self.id, time.time(), ack=self._pending_ack)
@@ -283,7 +281,7 @@ class Worker:
     def _wait_for_work(self, timeout: float) -> None:
         """Sleep until a job may be there, a signal arrives, or ``timeout`` passes."""
         if self._blocking is not None:
-            due = self._last_heartbeat + self.settings.heartbeat_interval - time.monotonic()
+            due = self._heartbeat.seconds_left()
             if self._blocking.wait(min(timeout, max(due, 0.01)), self._wait):
                 return
         if self._wakeups.pending():
@@ -294,28 +292,9 @@ class Worker:
 
     def _wait(self, timeout: float, fds: list[int] | None = None) -> list[int]:
         """Block on signals and ``fds``, heartbeating on time; returns the readable fds."""
-        due = self._last_heartbeat + self.settings.heartbeat_interval - time.monotonic()
-        readable = self._inbox.wait(min(timeout, max(due, 0.0)), fds or [])
-        self._maybe_heartbeat()
+        readable = self._inbox.wait(min(timeout, self._heartbeat.seconds_left()), fds or [])
+        self._heartbeat.beat_if_due()
         return readable
-
-    def _maybe_heartbeat(self) -> None:
-        if not self.settings.fork_per_job:
-            return  # the heartbeat thread does it
-        if time.monotonic() - self._last_heartbeat >= self.settings.heartbeat_interval:
-            self._last_heartbeat = time.monotonic()
-            try:
-                self.store.heartbeat([self.id])
-            except RETRYABLE_ERRORS as exc:
-                log.warning("heartbeat failed: %s unreachable (%s)", self.redis_label, exc)
-
-    def _heartbeat_thread(self) -> None:
-        """In-process mode only: a long job runs in the main thread, so beat from another."""
-        while not self._heartbeat_stop.wait(self.settings.heartbeat_interval):
-            try:
-                self.store.heartbeat([self.id])
-            except RETRYABLE_ERRORS as exc:
-                log.warning("heartbeat failed: %s unreachable (%s)", self.redis_label, exc)
 
     # --- running a job -------------------------------------------------------------------------
 

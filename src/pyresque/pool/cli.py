@@ -26,7 +26,7 @@ from pyresque.pool.daemon import daemonize, pidfile, shared_lock
 from pyresque.pool.governor import MemoryGovernor
 from pyresque.pool.hooks import default_pool_hooks
 from pyresque.pool.master import Master
-from pyresque.pool.memory import detect_limit, format_mb, parse_size
+from pyresque.pool.memory import MemoryLimit, detect_limit, format_mb, parse_size
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import SizingPolicy, default_headroom
 from pyresque.registry import default_registry
@@ -250,13 +250,16 @@ def config_source(args: argparse.Namespace) -> Callable[[], PoolConfig]:
     return from_file
 
 
-def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGovernor:
+def memory_room(args: argparse.Namespace) -> tuple[MemoryLimit, int]:
+    """The memory limit (option, environment, cgroup, else physical) and the headroom under it."""
     limit = detect_limit(args.memory_limit)
-    headroom = (
-        parse_size(args.memory_headroom, "--memory-headroom")
-        if args.memory_headroom
-        else default_headroom(limit.bytes)
-    )
+    if args.memory_headroom:
+        return limit, parse_size(args.memory_headroom, "--memory-headroom")
+    return limit, default_headroom(limit.bytes)
+
+
+def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGovernor:
+    limit, headroom = memory_room(args)
     if args.min_workers < 0 or (
         args.max_workers is not None and args.max_workers < args.min_workers
     ):
@@ -351,12 +354,7 @@ def run(args: argparse.Namespace) -> int:
     if args.advise:
         from pyresque.pool.advise import advise
 
-        limit = detect_limit(args.memory_limit)
-        headroom = (
-            parse_size(args.memory_headroom, "--memory-headroom")
-            if args.memory_headroom
-            else default_headroom(limit.bytes)
-        )
+        limit, headroom = memory_room(args)
         print(
             advise(
                 limit,

@@ -94,8 +94,10 @@ def plan(
       rolling replacement, and a new generation that never becomes ready never displaces the old;
     - missing current children are spawned, but not before ``not_before[group]`` (crash-loop
       backoff), and with at most ``n + surge`` running children in the group: the rolling
-      replacement after a HUP adds ``surge`` workers at a time (default 1, so memory stays within
-      one extra worker per group). Stopping children, still draining a job, are not counted.
+      replacement after a HUP adds ``surge`` workers at a time (default 1). Stopping children,
+      still draining their last job, are not counted: while old workers finish long jobs a group
+      may briefly have more live processes than ``n + surge`` (capacity is kept, memory is not
+      capped by this; the memory governor is).
 
     Stopping children never count as running and are never stopped twice. One stopping for
     ``kill_timeout`` (None: never) is killed, once (``killed_at`` marks it).

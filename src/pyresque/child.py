@@ -139,12 +139,14 @@ def spawn(
                 _ShutdownState.job_running = False
             _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
         except BaseException as exc:
-            failure = Failure.from_exception(exc)
+            # interrupted before or around the job proper (an after_fork hook): it goes back
+            result = (
+                Result(Outcome.INTERRUPTED)
+                if isinstance(exc, TermException)
+                else Result(Outcome.FAILED, Failure.from_exception(exc))
+            )
             with contextlib.suppress(BaseException):
-                _write_all(
-                    result_w,
-                    json.dumps(Result(Outcome.FAILED, failure).to_wire()).encode() + b"\n",
-                )
+                _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
             code = 1
         finally:
             try:

@@ -27,7 +27,10 @@ class Heartbeat:
         self._thread_stop: threading.Event | None = None
 
     def seconds_left(self) -> float:
-        """Until the next beat is due (never negative)."""
+        """Until the loop's next beat is due (never negative); a full interval while a thread
+        does the beating, so that the loop never waits for a beat it will not make."""
+        if self._thread_stop is not None:
+            return self.interval
         return max(self._last + self.interval - time.monotonic(), 0.0)
 
     def beat_if_due(self) -> None:

@@ -39,6 +39,10 @@ if ARGV[4] ~= '' and (ARGV[9] == '' or redis.call('HGET', inflight, '') == ARGV[
   redis.call('INCRBY', p .. 'stat:processed:' .. wid, 1)
 end
 if ARGV[8] ~= '1' then return {} end
+-- A call delayed in the network may run after its worker gave up on it and moved on: it must not
+-- reserve over the worker's current reservation (whose token it does not know).
+local current = redis.call('HGET', inflight, '')
+if current and current ~= ARGV[9] and ARGV[10] ~= '' then return {} end
 -- a job a blocking BLMOVE dropped in this worker's landing list (single-queue workers only)
 local landed = redis.call('LPOP', p .. 'landing:' .. wid)
 local pause = redis.call('GET', p .. 'pause-all-workers')

@@ -205,7 +205,7 @@ class Store:
         its hash, so check-then-remove can only race with an owner that was wrongly taken for dead,
         and that one lists itself again with its next reservation.
         """
-        if not self.redis.exists(self.keys.inflight(worker_id)):
+        if not self.redis.exists(self.keys.inflight(worker_id), self.keys.landing(worker_id)):
             self.redis.srem(self.keys.inflight_workers, worker_id)
 
     # --- workers -------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class BlockingMove:
         self.queue = queue
         self._conn: Any = None  # a redis-py Connection (untyped there), used at the protocol edge
         self._marked = False
+        self.unsupported = False  # Redis before 6.2 has no BLMOVE: the worker waits another way
 
     def wait(self, timeout: float, wait_on: Callable[[float, list[int]], list[int]]) -> bool:
         """Block up to ``timeout`` for a job; True if the wait ran (False: Redis trouble, the
@@ -112,7 +113,11 @@ class BlockingMove:
                 self.close()  # a signal came first: abandon the command
             return True
         except _WAIT_ERRORS as exc:
-            log.warning("blocking wait failed (%s); polling instead", exc)
+            if isinstance(exc, redis.ResponseError) and "unknown command" in str(exc).lower():
+                log.warning("this Redis has no BLMOVE (%s); waiting for wake-ups instead", exc)
+                self.unsupported = True
+            else:
+                log.warning("blocking wait failed (%s); polling instead", exc)
             self.close()
             return False
 
@@ -121,7 +126,10 @@ class BlockingMove:
             self.store.mark_inflight_owner(self.worker_id)
             self._marked = True
         if self._conn is None:
-            self._conn = self.store.redis.connection_pool.make_connection()
+            # a connection of its own, outside the client's pool: an abandoned command closes it,
+            # and a pool would never get that slot back
+            pool = self.store.redis.connection_pool
+            self._conn = pool.connection_class(**pool.connection_kwargs)
             self._conn.connect()
         return self._conn
 

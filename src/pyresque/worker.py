@@ -200,6 +200,9 @@ class Worker:
                 return
             if self._paused:
                 set_title("Paused")
+                if self._pending_ack is not None:  # the finished job is acknowledged first
+                    ack = self._pending_ack
+                    self._retry_redis("ack", functools.partial(self._acknowledge, ack))
                 if self._blocking is not None:  # a job the blocking move took goes back for others
                     self._retry_redis(
                         "return",
@@ -257,6 +260,10 @@ class Worker:
             self._pending_ack = ack
             raise
 
+    def _acknowledge(self, ack: Ack) -> None:
+        self.store.cycle(self.id, time.time(), ack=ack)
+        self._pending_ack = None
+
     def _reconcile_after_outage(self) -> None:
         """After a lost reply, learn from the in-flight hash what the server actually did.
 
@@ -281,9 +288,15 @@ class Worker:
     def _wait_for_work(self, timeout: float) -> None:
         """Sleep until a job may be there, a signal arrives, or ``timeout`` passes."""
         if self._blocking is not None:
-            due = self._heartbeat.seconds_left()
-            if self._blocking.wait(min(timeout, max(due, 0.01)), self._wait):
+            # the server's timeout ends the command before our own deadline (its + 1 s): only a
+            # signal abandons it
+            block = min(timeout, max(self._heartbeat.seconds_left(), 0.01))
+            waited = self._blocking.wait(block, self._inbox.wait)
+            self._heartbeat.beat_if_due()
+            if waited:
                 return
+            if self._blocking.unsupported:
+                self._blocking = None
         if self._wakeups.pending():
             return
         fd = self._wakeups.fileno()
@@ -341,7 +354,7 @@ class Worker:
 
         def run_in_child() -> Result:  # in the child
             set_title(f"Processing {job.queue} since {started} [{job.payload.class_name}]")
-            self.hooks.run("after_fork", job)
+            self.hooks.run("after_fork", job)  # a TermException here puts the job back
             return perform(job.spec, job.args)
 
         try:

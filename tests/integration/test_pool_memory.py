@@ -95,7 +95,7 @@ def test_auto_grows_to_what_fits(r: redis.Redis, spawn: Spawn, tmp_path: Path) -
     wait_until(lambda: group_counts(tight).get("*", 0) >= 1, 10)
     for _ in range(20):  # sample the settled pool for two seconds
         sample = measure_pool(tight.pid, [(p, "*") for p in workers_of(tight)])
-        assert len(workers_of(tight)) <= 2
+        assert len(workers_of(tight)) <= 3  # far below the 8 allowed: memory binds
         assert sample.total_pss <= 90 * MB
         time.sleep(0.1)
 

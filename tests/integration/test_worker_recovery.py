@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from pyresque.queues import QueueSelector
 from pyresque.recovery import WorkerId, prune_dead_workers
 from pyresque.registry import Registry
 from pyresque.settings import WorkerSettings
-from pyresque.store import Store
+from pyresque.store import Ack, Reservation, Store
 from pyresque.worker import Worker
 from tests.helpers import Proc, wait_until
 from tests.integration.test_worker_outage import free_port
@@ -118,3 +119,57 @@ def test_pool_rides_out_a_read_only_redis(spawn: Callable[..., Proc], tmp_path: 
     finally:
         server.stop()
         primary.stop()
+
+
+def test_a_delayed_call_cannot_reserve_over_the_current_reservation(
+    r: redis.Redis, store: Store
+) -> None:
+    wid = "h:1:q"
+    for name in "ABCD":
+        store.push("q", protocol.encode_payload(name, []))
+    a = store.cycle(wid, time.time(), queues=["q"], token="n.1")
+    assert isinstance(a, Reservation)
+    # CYCLE(ack n.1, new n.2) is stuck in the network; the worker gives up, retries with n.3
+    b = store.cycle(wid, time.time(), ack=Ack(a), queues=["q"], token="n.3")
+    assert isinstance(b, Reservation) and b.payload == protocol.encode_payload("B", [])
+    # ... and then the delayed call reaches Redis: it must neither ack again nor reserve
+    assert store.cycle(wid, time.time(), ack=Ack(a), queues=["q"], token="n.2") is None
+    assert r.get("resque:stat:processed") == b"1"
+    d = store.cycle(wid, time.time(), ack=Ack(b), queues=["q"], token="n.4")
+    assert isinstance(d, Reservation) and d.payload == protocol.encode_payload("C", [])
+    assert r.get("resque:stat:processed") == b"2"
+    assert r.lrange("resque:queue:q", 0, -1) == [protocol.encode_payload("D", []).encode()]
+
+
+def test_an_idle_single_queue_worker_survives_many_abandoned_waits(
+    r: redis.Redis, spawn: Callable[..., Proc]
+) -> None:
+    """Each signal abandons the blocking command (closing its connection): none may leak."""
+    proc = spawn("work", "--queues", "q", "--app", "jobapp", env={"INTERVAL": "30"})
+    blocked = lambda: [c for c in r.client_list() if c.get("cmd") == "blmove"]  # noqa: E731
+    wait_until(blocked, 5)
+    for _ in range(120):  # more than redis-py's 100 connections per pool
+        proc.signal(signal.SIGCONT)
+        time.sleep(0.002)  # let the worker see each one separately
+    wait_until(blocked, 5)
+    r.sadd("resque:queues", "q")
+    r.rpush("resque:queue:q", protocol.encode_payload("Echo", ["still here"]))
+    wait_until(lambda: r.lrange("test:done", 0, -1) == [b'["still here"]'], 5)
+    assert len(r.client_list()) <= 3  # the test's, the worker's and its blocking one
+
+
+def test_an_idle_in_process_worker_does_not_spin(
+    r: redis.Redis, spawn: Callable[..., Proc]
+) -> None:
+    """The heartbeat thread beats; the loop must not wait for a beat it never makes."""
+    spawn(
+        "work", "--queues", "a,b", "--app", "jobapp",
+        env={"FORK_PER_JOB": "false", "RESQUE_HEARTBEAT_INTERVAL": "1", "INTERVAL": "1"},
+    )  # fmt: skip
+    wait_until(lambda: r.hlen("resque:workers:heartbeat") == 1, 5)
+    first = int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # three heartbeat intervals of idling
+        time.sleep(0.1)
+    calls = int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) - first
+    assert calls < 30, f"{calls} reserve calls in 3 s of idling: the loop spins"

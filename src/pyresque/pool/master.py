@@ -305,7 +305,7 @@ class Master:
         except OSError as exc:
             log.error("fork failed for [%s]: %s; retrying with backoff", group, exc)
             now = self.clock()
-            self.backoff.record_exit(Child(0, group, self.generation, now), now)
+            self.backoff.record_exit(Child(0, group, self.generation, now, ready=False), now)
             return
         now = self.clock()
         self._last_spawn = now

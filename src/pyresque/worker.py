@@ -16,14 +16,15 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pyresque import child as job_child
 from pyresque import protocol
 from pyresque.connection import RETRYABLE_ERRORS
-from pyresque.errors import DirtyExit, JobKilled, PyresqueError, TermException
+from pyresque.errors import DirtyExit, PyresqueError
 from pyresque.heartbeat import Heartbeat
 from pyresque.hooks import WorkerHooks, default_hooks
+from pyresque.inprocess import InProcessRunner
 from pyresque.job import Job, Outcome, Result, perform, run_failure_hooks
 from pyresque.procname import set_title
 from pyresque.protocol import Failure
@@ -78,8 +79,9 @@ class Worker:
         self.redis_label = redis_label or "Redis"
         self.identity = WorkerId(socket.gethostname(), os.getpid(), str(selector))
         self.id = str(self.identity)
+        self._in_process = None if settings.fork_per_job else InProcessRunner(settings)
         self._inbox = SignalInbox(
-            WORKER_SIGNALS, None if settings.fork_per_job else self._on_signal_in_process
+            WORKER_SIGNALS, None if self._in_process is None else self._in_process.on_signal
         )
         self._stopping = False  # exit after the current job
         self._stop_now: float | None = None  # monotonic time TERM/INT arrived
@@ -94,7 +96,6 @@ class Worker:
             else None
         )
         self._heartbeat = Heartbeat(store, self.id, settings.heartbeat_interval, self.redis_label)
-        self._job_running = False
         self._registered = False
         self._signals_installed = False
         self.jobs_done = 0
@@ -450,40 +451,13 @@ class Worker:
 
     def _run_in_process(self, job: Job, res: Reservation) -> Ack | None:
         set_title(f"Processing {job.queue} since {int(time.time())} [{job.payload.class_name}]")
-        self._job_running = True
-        try:
-            result = perform(job.spec, job.args)
-        except TermException:  # raised between perform's own handlers and here
-            result = Result(Outcome.INTERRUPTED)
-        except JobKilled:
-            result = Result(Outcome.FAILED)
-        finally:
-            self._job_running = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        if self._operator_kill:  # recorded as fork mode records it: Ruby's name, not counted
+        assert self._in_process is not None
+        result = self._in_process.run(job.spec, job.args)
+        if self._in_process.killed:  # recorded as fork mode records it: Ruby's name, not counted
             log.warning("job killed on request (USR1): %s", job)
             failure = Failure(protocol.DIRTY_EXIT, "Job killed on request (USR1)")
             return self._failed(res, failure, count_failed=False)
         return self._ack_for(job, res, result)
-
-    def _on_signal_in_process(self, signum: int) -> None:
-        # in signal context, in-process mode: interrupt the running job from the main thread
-        if not self._job_running:
-            return
-        if signum in (signal.SIGTERM, signal.SIGINT) and not self.settings.graceful_term:
-            delay = self.settings.pre_shutdown_timeout if self.settings.term_child else 0.0
-            signal.signal(signal.SIGALRM, self._on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, max(delay, 0.001))
-        elif signum == signal.SIGUSR1:
-            self._job_running = False
-            self._operator_kill = True
-            raise JobKilled("job killed on request (USR1)")
-
-    def _on_alarm(self, signum: int, frame: Any) -> None:
-        # in signal context: the one place a handler raises, to interrupt an in-process job
-        if self._job_running:
-            self._job_running = False
-            raise TermException("job interrupted by shutdown")
 
     # --- signals -------------------------------------------------------------------------------
 

@@ -26,15 +26,18 @@ HOOK_NAMES = (
 Hook = Callable[..., Any]
 
 
-class WorkerHooks:
-    """Named lists of callables, run in registration order."""
+class NamedHooks:
+    """Named lists of callables, run in registration order; subclasses say which names exist."""
+
+    names: tuple[str, ...] = ()
+    kind = "hook"
 
     def __init__(self) -> None:
-        self._hooks: dict[str, list[Hook]] = {name: [] for name in HOOK_NAMES}
+        self._hooks: dict[str, list[Hook]] = {name: [] for name in self.names}
 
     def add(self, name: str, hook: Hook) -> Hook:
         if name not in self._hooks:
-            raise ValueError(f"unknown worker hook {name!r}; known: {', '.join(HOOK_NAMES)}")
+            raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names)}")
         self._hooks[name].append(hook)
         return hook
 
@@ -43,12 +46,31 @@ class WorkerHooks:
         for hook in self._hooks[name]:
             hook(*args)
 
-    def run_logged(self, name: str, *args: Any) -> None:
-        """Run hooks where a failure must not stop the worker: log it with its traceback."""
+    def run_logged(self, name: str, *args: Any) -> bool:
+        """Run hooks whose failure must not stop the process: log it with its traceback.
+        False if one failed."""
         try:
             self.run(name, *args)
         except Exception:
             log.exception("%s hook failed", name)
+            return False
+        return True
+
+
+def decorator_for(registry: Callable[[], NamedHooks], name: str) -> Callable[[Hook], Hook]:
+    """``@registry.<name>``: a decorator that adds the function to the process-wide registry."""
+
+    def register(hook: Hook) -> Hook:
+        return registry().add(name, hook)
+
+    register.__name__ = name
+    register.__doc__ = f"Register a ``{name}`` hook."
+    return register
+
+
+class WorkerHooks(NamedHooks):
+    names = HOOK_NAMES
+    kind = "worker hook"
 
 
 class _DefaultHooks:
@@ -62,12 +84,7 @@ def default_hooks() -> WorkerHooks:
 
 
 def _decorator(name: str) -> Callable[[Hook], Hook]:
-    def register(hook: Hook) -> Hook:
-        return default_hooks().add(name, hook)
-
-    register.__name__ = name
-    register.__doc__ = f"Register a ``{name}`` worker hook."
-    return register
+    return decorator_for(default_hooks, name)
 
 
 before_first_fork = _decorator("before_first_fork")

@@ -89,6 +89,7 @@ class Worker:
         self._operator_kill = False
         self._pending_ack: Ack | None = None
         self._queues_cache: tuple[float, list[str]] = (-1e9, [])
+        self._static_queues = [] if selector.is_dynamic else selector.resolve()
         self._wakeups = WakeupListener(store, selector)
         self._blocking = (
             BlockingMove(store, self.id, selector.patterns[0])
@@ -240,8 +241,10 @@ class Worker:
     # --- reserving -----------------------------------------------------------------------------
 
     def _queues(self, refresh: bool) -> list[str]:
+        """The concrete queues, in priority order: fixed for a list of names, re-read from Redis
+        at most once a second for ``*`` and globs."""
         if not self.selector.is_dynamic:
-            return self.selector.resolve()
+            return self._static_queues
         stamp, cached = self._queues_cache
         now = time.monotonic()
         if refresh or now - stamp > QUEUE_REFRESH:

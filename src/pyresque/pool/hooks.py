@@ -9,40 +9,16 @@ failure, which the master answers with backoff.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import Any
 
-log = logging.getLogger(__name__)
+from pyresque.hooks import Hook, NamedHooks, decorator_for
 
 POOL_HOOK_NAMES = ("setup", "after_prefork", "after_spawn", "child_exit", "siginfo")
 
-Hook = Callable[..., Any]
 
-
-class PoolHooks:
-    def __init__(self) -> None:
-        self._hooks: dict[str, list[Hook]] = {name: [] for name in POOL_HOOK_NAMES}
-
-    def add(self, name: str, hook: Hook) -> Hook:
-        if name not in self._hooks:
-            raise ValueError(f"unknown pool hook {name!r}; known: {', '.join(POOL_HOOK_NAMES)}")
-        self._hooks[name].append(hook)
-        return hook
-
-    def run(self, name: str, *args: Any) -> None:
-        """Run the hooks of ``name``; the first exception propagates."""
-        for hook in self._hooks[name]:
-            hook(*args)
-
-    def run_logged(self, name: str, *args: Any) -> bool:
-        """Run master-side hooks: a failure is logged with its traceback. False if one failed."""
-        try:
-            self.run(name, *args)
-        except Exception:
-            log.exception("%s hook failed", name)
-            return False
-        return True
+class PoolHooks(NamedHooks):
+    names = POOL_HOOK_NAMES
+    kind = "pool hook"
 
 
 class _DefaultPoolHooks:
@@ -56,12 +32,7 @@ def default_pool_hooks() -> PoolHooks:
 
 
 def _decorator(name: str) -> Callable[[Hook], Hook]:
-    def register(hook: Hook) -> Hook:
-        return default_pool_hooks().add(name, hook)
-
-    register.__name__ = name
-    register.__doc__ = f"Register a ``{name}`` pool hook."
-    return register
+    return decorator_for(default_pool_hooks, name)
 
 
 setup = _decorator("setup")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
-import os
 import socket
 import sys
 import time
@@ -14,13 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyresque import __version__, protocol
+from pyresque.apps import app_modules, import_apps
 from pyresque.client import configure
-from pyresque.connection import CONNECTION_ERRORS, connect, redact, url_from_env
+from pyresque.connection import CONNECTION_ERRORS, connect, redact
 from pyresque.errors import ConfigError, PyresqueError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.queues import QueueSelector
 from pyresque.registry import default_registry
-from pyresque.settings import worker_settings
+from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
 
 Command = Callable[[argparse.Namespace], int]
@@ -33,18 +32,6 @@ def setup_logging(verbose: int) -> None:
         format="%(asctime)s pyresque[%(process)d] %(levelname)s: %(message)s",
         stream=sys.stdout,
     )
-
-
-def import_apps(modules: Sequence[str]) -> None:
-    """Import the application modules that register jobs and hooks (from the current directory
-    too, as ``python -m`` would)."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(f"--app {name}: cannot import it: {exc}") from exc
 
 
 def _store(args: argparse.Namespace) -> Store:
@@ -66,8 +53,8 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_connection(args: argparse.Namespace) -> None:
-    args.redis = args.redis or url_from_env()
-    args.namespace = args.namespace or os.environ.get("RESQUE_NAMESPACE") or DEFAULT_NAMESPACE
+    resolved = connection_settings(args.redis, args.namespace)
+    args.redis, args.namespace = resolved.redis_url, resolved.namespace
 
 
 # --- work --------------------------------------------------------------------------------------
@@ -88,7 +75,7 @@ def cmd_work(args: argparse.Namespace) -> int:
     settings = worker_settings(overrides=overrides)
     setup_logging(settings.verbose)
     default_registry().allow_modules(args.allow_module or ())
-    import_apps(args.app or [m for m in os.environ.get("PYRESQUE_APP", "").split(",") if m])
+    import_apps(app_modules(args.app))
     selector = QueueSelector.parse(settings.queues)
     client = configure(settings.redis_url, namespace=settings.namespace)
     store = Store(client.redis, Keys(settings.namespace))

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from pyresque import protocol
-from pyresque.connection import connect, url_from_env
+from pyresque.connection import connect
 from pyresque.errors import ConfigError
-from pyresque.keys import DEFAULT_NAMESPACE, Keys
+from pyresque.keys import Keys
 from pyresque.registry import JobSpec, Registry, default_registry
+from pyresque.settings import connection_settings
 from pyresque.store import Store
 
 JobRef = Callable[..., Any] | str
@@ -29,9 +29,9 @@ class Client:
         namespace: str | None = None,
         registry: Registry | None = None,
     ) -> None:
-        self.url = url or url_from_env()
+        resolved = connection_settings(url, namespace)
+        self.url, self.namespace = resolved.redis_url, resolved.namespace
         self.redis = redis_client if redis_client is not None else connect(self.url)
-        self.namespace = namespace or os.environ.get("RESQUE_NAMESPACE") or DEFAULT_NAMESPACE
         self.store = Store(self.redis, Keys(self.namespace))
         self.registry = registry or default_registry()
 

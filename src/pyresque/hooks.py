@@ -2,7 +2,10 @@
 
 ``before_first_fork`` (worker, once), ``before_fork(job)`` and ``after_fork(job)`` (fork mode: in the
 worker, and in the job child), ``before_pause(worker)`` / ``after_pause(worker)``, ``queue_empty``
-(the busy -> idle transition) and ``worker_exit``.
+(the busy -> idle transition) and ``worker_exit``; ``before_job(job)`` and ``after_job(job)`` run
+around every job in the process that runs it (the job child in fork mode, the worker in-process),
+so that an integration can do what a web framework does around each request (Django's
+``close_old_connections``). ``after_job`` runs however the job ended.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ HOOK_NAMES = (
     "after_pause",
     "queue_empty",
     "worker_exit",
+    "before_job",
+    "after_job",
 )
 
 Hook = Callable[..., Any]
@@ -94,3 +99,5 @@ before_pause = _decorator("before_pause")
 after_pause = _decorator("after_pause")
 queue_empty = _decorator("queue_empty")
 worker_exit = _decorator("worker_exit")
+before_job = _decorator("before_job")
+after_job = _decorator("after_job")

@@ -14,7 +14,9 @@ from types import FrameType
 from typing import Any
 
 from pyresque.errors import JobKilled, TermException
+from pyresque.hooks import WorkerHooks
 from pyresque.job import Outcome, Result, perform
+from pyresque.protocol import Failure
 from pyresque.registry import JobSpec
 from pyresque.settings import WorkerSettings
 
@@ -25,11 +27,19 @@ class InProcessRunner:
         self.killed = False  # the last job was killed on an operator's request (USR1)
         self._running = False
 
-    def run(self, spec: JobSpec, args: Sequence[Any]) -> Result:
+    def run(self, spec: JobSpec, args: Sequence[Any], hooks: WorkerHooks, job: object) -> Result:
+        """Run the job with the ``before_job``/``after_job`` worker hooks around it."""
         self.killed = False
         self._running = True
         try:
-            return perform(spec, args)
+            try:
+                hooks.run("before_job", job)
+            except Exception as exc:  # the job cannot run as the app wants it: it fails
+                return Result(Outcome.FAILED, Failure.from_exception(exc))
+            try:
+                return perform(spec, args)
+            finally:
+                hooks.run_logged("after_job", job)
         except TermException:  # raised between perform's own handlers and here
             return Result(Outcome.INTERRUPTED)
         except JobKilled:

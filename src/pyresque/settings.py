@@ -11,8 +11,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from pyresque.connection import url_from_env
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where the jobs live: a Redis URL and a key namespace."""
+
+    redis_url: str
+    namespace: str
+
+
+def connection_settings(
+    url: str | None = None, namespace: str | None = None, env: Mapping[str, str] | None = None
+) -> ConnectionSettings:
+    """The one statement of precedence for both: what the caller was given (an option, an
+    argument) < ``$REDIS_URL`` / ``$RESQUE_NAMESPACE`` < the defaults, read right to left."""
+    env = os.environ if env is None else env
+    return ConnectionSettings(
+        url or url_from_env(env), namespace or env.get("RESQUE_NAMESPACE") or DEFAULT_NAMESPACE
+    )
 
 
 @dataclass(frozen=True)

@@ -345,6 +345,13 @@ class Worker:
         log.debug("done: %s", job)
         return Ack(res)
 
+    def _perform_with_job_hooks(self, job: Job) -> Result:  # in the job's process
+        self.hooks.run("before_job", job)
+        try:
+            return perform(job.spec, job.args)
+        finally:
+            self.hooks.run_logged("after_job", job)
+
     def _put_back(self, res: Reservation) -> str:
         return self.store.requeue(self.id, res.queue, res.payload, count_delivery=False)
 
@@ -359,7 +366,7 @@ class Worker:
         def run_in_child() -> Result:  # in the child
             set_title(f"Processing {job.queue} since {started} [{job.payload.class_name}]")
             self.hooks.run("after_fork", job)  # a TermException here puts the job back
-            return perform(job.spec, job.args)
+            return self._perform_with_job_hooks(job)
 
         try:
             handle = job_child.spawn(run_in_child, WORKER_SIGNALS, freeze=self.settings.gc_freeze)
@@ -455,7 +462,7 @@ class Worker:
     def _run_in_process(self, job: Job, res: Reservation) -> Ack | None:
         set_title(f"Processing {job.queue} since {int(time.time())} [{job.payload.class_name}]")
         assert self._in_process is not None
-        result = self._in_process.run(job.spec, job.args)
+        result = self._in_process.run(job.spec, job.args, self.hooks, job)
         if self._in_process.killed:  # recorded as fork mode records it: Ruby's name, not counted
             log.warning("job killed on request (USR1): %s", job)
             failure = Failure(protocol.DIRTY_EXIT, "Job killed on request (USR1)")

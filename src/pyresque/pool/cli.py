@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pyresque.connection import connect, redact, url_from_env
+from pyresque.apps import app_modules, import_apps
+from pyresque.connection import connect, redact
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.pool.config import (
@@ -30,7 +31,7 @@ from pyresque.pool.memory import MemoryLimit, detect_limit, format_mb, parse_siz
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import SizingPolicy, default_headroom
 from pyresque.registry import default_registry
-from pyresque.settings import worker_settings
+from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
 
 
@@ -303,14 +304,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyresque.cli import import_apps
-
     if os.getcwd() not in sys.path:  # the app and a config loader live in the working directory
         sys.path.insert(0, os.getcwd())
     app_name = args.appname or Path.cwd().name
-    apps = args.app or [m for m in os.environ.get("PYRESQUE_APP", "").split(",") if m]
-    redis_url = args.redis or url_from_env()
-    namespace = args.namespace or os.environ.get("RESQUE_NAMESPACE") or DEFAULT_NAMESPACE
+    apps = app_modules(args.app)
+    connection = connection_settings(args.redis, args.namespace)
+    redis_url, namespace = connection.redis_url, connection.namespace
     options = PoolOptions(
         app_name=app_name,
         redis_url=redis_url,

@@ -279,7 +279,7 @@ class Master:
 
         def make_worker() -> Worker:  # in the child
             if not options.preload:
-                from pyresque.cli import import_apps
+                from pyresque.apps import import_apps
 
                 import_apps(options.apps)
             store = Store(connect(options.redis_url), Keys(options.namespace))

@@ -16,6 +16,7 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from pyresque import protocol, scripts
+from pyresque.jobmetrics import JobMetric
 from pyresque.keys import Keys
 
 
@@ -53,6 +54,103 @@ class Ack:
 
 
 PAUSED = "paused"
+REDELIVERY_MEMORY = 24 * 3600.0  # a redelivery count not raised for this long is forgotten
+
+
+@dataclass(frozen=True)
+class CycleRequest:
+    """One CYCLE call: acknowledge ``ack`` (if any), then reserve from ``queues`` (None: don't).
+
+    The one place where the call's fields meet the script's ``KEYS`` and ``ARGV`` order
+    (:data:`pyresque.scripts.CYCLE` documents it).
+    """
+
+    worker_id: str
+    run_at: str
+    ack: Ack | None = None
+    queues: Sequence[str] | None = None
+    token: str = ""
+    metric: JobMetric | None = None
+
+    def keys(self, k: Keys) -> list[str]:
+        wid = self.worker_id
+        minute = self.metric.minute if self.metric is not None else 0
+        return [
+            k.inflight(wid),
+            k.worker(wid),
+            k.redeliveries,
+            k.failed,
+            k.failed_count,
+            k.worker_failed_count(wid),
+            k.processed,
+            k.worker_processed(wid),
+            k.landing(wid),
+            k.pause_all,
+            k.inflight_workers,
+            k.metrics_jobs(minute),
+            *(k.queue(q) for q in self.queues or ()),
+        ]
+
+    def argv(self) -> list[EncodableT]:
+        ack, metric = self.ack, self.metric
+        args: list[EncodableT] = [self.worker_id, self.run_at]
+        if ack is None:
+            args += ["", "", "", "0"]
+        else:
+            res = ack.reservation
+            args += [
+                res.queue,
+                res.sha if res.deliveries else "",
+                ack.failure_record,
+                "1" if ack.count_failed else "0",
+            ]
+        args += [
+            "0" if self.queues is None else "1",
+            ack.reservation.token if ack is not None else "",
+            self.token,
+        ]
+        if ack is not None and metric is not None:
+            args += [metric.class_name, metric.ms, metric.bucket, metric.expire]
+        else:
+            args += ["", 0, 0, 0]
+        for q in self.queues or ():
+            args += [q, protocol.dumps(q)]
+        return args
+
+
+@dataclass(frozen=True)
+class RequeueRequest:
+    """One REQUEUE call: put ``payload`` back from a worker's in-flight hash (compare-and-move)."""
+
+    worker_id: str
+    queue: str
+    payload: str
+    count_delivery: bool
+    max_deliveries: int = 3
+    failure_record: str = ""
+    now: float = 0.0
+
+    def keys(self, k: Keys) -> list[str]:
+        wid = self.worker_id
+        return [
+            k.inflight(wid),
+            k.worker(wid),
+            k.redeliveries,
+            k.failed,
+            k.processed,
+            k.queues,
+            k.queue(self.queue),
+        ]
+
+    def argv(self) -> list[EncodableT]:
+        return [
+            self.queue,
+            _b(self.payload),
+            "1" if self.count_delivery else "0",
+            self.max_deliveries,
+            self.failure_record,
+            int(self.now),
+        ]
 
 
 class Store:
@@ -65,6 +163,8 @@ class Store:
         self._requeue = client.register_script(scripts.REQUEUE)
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
         self._return_landed = client.register_script(scripts.RETURN_LANDED)
+        self._retry_failure = client.register_script(scripts.RETRY_FAILURE)
+        self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
 
     # --- queues --------------------------------------------------------------------------------
 
@@ -121,31 +221,19 @@ class Store:
         self,
         worker_id: str,
         now: float,
+        *,
         ack: Ack | None = None,
         queues: Sequence[str] | None = None,
         token: str = "",
+        metric: JobMetric | None = None,
     ) -> Reservation | str | None:
         """Acknowledge ``ack`` and reserve the first job of ``queues`` in priority order.
 
         Returns a Reservation, :data:`PAUSED`, or None when every queue is empty (or ``queues`` is
-        None: acknowledge only).
+        None: acknowledge only). ``metric``, with ``ack``, is recorded in the same call.
         """
-        args: list[str] = [self.keys.prefix, worker_id, protocol.run_at_time(now)]
-        if ack is None:
-            args += ["", "", "", "0"]
-        else:
-            res = ack.reservation
-            args += [
-                res.queue,
-                res.sha if res.deliveries else "",
-                ack.failure_record,
-                "1" if ack.count_failed else "0",
-            ]
-        args.append("0" if queues is None else "1")
-        args += [ack.reservation.token if ack is not None else "", token]
-        for q in queues or ():
-            args += [q, protocol.dumps(q)]
-        reply = self._cycle(args=args)
+        request = CycleRequest(worker_id, protocol.run_at_time(now), ack, queues, token, metric)
+        reply = self._cycle(keys=request.keys(self.keys), args=request.argv())
         if not reply:
             return None
         tag = _s(reply[0])
@@ -164,22 +252,35 @@ class Store:
         failure_record: str = "",
     ) -> str:
         """Put an in-flight job back at the front of its queue: 'requeued', 'failed' or 'gone'."""
-        reply = self._requeue(
-            args=[
-                self.keys.prefix,
-                worker_id,
-                queue,
-                _b(payload),
-                "1" if count_delivery else "0",
-                str(max_deliveries),
-                failure_record,
-            ]
+        request = RequeueRequest(
+            worker_id,
+            queue,
+            payload,
+            count_delivery,
+            max_deliveries,
+            failure_record,
+            self.server_time() if count_delivery else 0.0,
         )
-        return _s(reply)
+        return _s(self._requeue(keys=request.keys(self.keys), args=request.argv()))
+
+    def prune_redeliveries(self, max_age: float = REDELIVERY_MEMORY) -> int:
+        """Forget redelivery counts not raised for ``max_age`` seconds (a job finished elsewhere,
+        or one that never reached the limit); returns how many were forgotten."""
+        now = self.server_time()
+        return int(
+            self._prune_redeliveries(
+                keys=[self.keys.redeliveries], args=[int(now), int(now - max_age)]
+            )
+        )
 
     def return_landed(self, worker_id: str, queue: str) -> int:
         """Put what a worker's landing list holds back at the front of ``queue``."""
-        return int(self._return_landed(args=[self.keys.landing(worker_id), self.keys.queue(queue)]))
+        return int(self._return_landed(keys=[self.keys.landing(worker_id), self.keys.queue(queue)]))
+
+    def landed(self, worker_id: str) -> list[str]:
+        """What a worker's landing list holds: a job its blocking move took that it has not
+        reserved yet (normally for microseconds; for as long as the worker is stalled)."""
+        return [_s(p) for p in self.redis.lrange(self.keys.landing(worker_id), 0, -1)]
 
     def mark_inflight_owner(self, worker_id: str) -> None:
         """List a worker among those that may hold a job (before its first blocking move)."""
@@ -317,26 +418,28 @@ class Store:
         return [_s(r) for r in self.redis.lrange(self.keys.failed, start, end)]
 
     def retry_failure(self, index: int, now: float) -> str:
-        """Mark record ``index`` retried and push its payload back to its queue; returns the queue."""
-        raw = self.redis.lindex(self.keys.failed, index)
-        if raw is None:
-            raise IndexError(f"no failure record at index {index}")
-        record = protocol.mark_retried(raw, now)
-        data = protocol.decode_failure(record)
-        payload = data["payload"]
-        queue = str(data["queue"])
-        text = payload if isinstance(payload, str) else protocol.dumps(payload)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.lset(self.keys.failed, index, record)
-        pipe.sadd(self.keys.queues, queue)
-        pipe.rpush(self.keys.queue(queue), text)
-        pipe.publish(self.keys.wakeup, queue)
-        pipe.execute()
-        return queue
+        """Mark record ``index`` retried and push its payload back to its queue, atomically;
+        returns the queue. A record changed meanwhile (removed, retried) is read again."""
+        for _ in range(10):
+            raw = self.redis.lindex(self.keys.failed, index)
+            if raw is None:
+                raise IndexError(f"no failure record at index {index}")
+            record = protocol.mark_retried(raw, now)
+            data = protocol.decode_failure(record)
+            payload = data["payload"]
+            queue = str(data["queue"])
+            text = payload if isinstance(payload, str) else protocol.dumps(payload)
+            done = self._retry_failure(
+                keys=[self.keys.failed, self.keys.queues, self.keys.queue(queue)],
+                args=[index, raw, record, _b(text), queue, self.keys.wakeup],
+            )
+            if done:
+                return queue
+        raise IndexError(f"failure record {index} keeps changing; try again")
 
     def remove_failure(self, index: int) -> bool:
         marker = f"__pyresque_delete__{uuid.uuid4().hex}"
-        return bool(self._remove_failure(args=[self.keys.failed, index, marker]))
+        return bool(self._remove_failure(keys=[self.keys.failed], args=[index, marker]))
 
     def clear_failures(self) -> int:
         return int(self.redis.delete(self.keys.failed))

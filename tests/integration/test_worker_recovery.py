@@ -39,9 +39,9 @@ def lose_reply_of_call(store: Store, n: int) -> None:
     real = store._cycle
     calls = {"n": 0}
 
-    def flaky(args: list[str]) -> Any:
+    def flaky(keys: list[str], args: list[Any]) -> Any:
         calls["n"] += 1
-        reply = real(args=args)
+        reply = real(keys=keys, args=args)
         if calls["n"] == n:
             raise redis.ConnectionError("reply lost")
         return reply

@@ -59,6 +59,14 @@ class WorkerSettings:
     max_jobs: int = 0
     namespace: str = DEFAULT_NAMESPACE
     redis_url: str = ""
+    # per-job metrics (count, failures, run time per class per minute) in the acknowledging call
+    job_metrics: bool = True
+    # job arguments may hold personal data: logs show a digest unless this is set
+    log_args: bool = False
+    # a job's time limit in seconds when its own decorator sets none (0: no limit)
+    job_timeout: float = 0.0
+    # a burst worker gives up after Redis has been unreachable this long (a cron job must end)
+    burst_outage_timeout: float = 30.0
 
 
 _FALSE = {"false", "0", "no", "off"}

@@ -16,6 +16,7 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from pyresque import protocol, scripts
+from pyresque.blocking import LandingMove, WakeupSubscription
 from pyresque.jobmetrics import JobMetric
 from pyresque.keys import Keys
 
@@ -51,6 +52,7 @@ class Ack:
     reservation: Reservation
     failure_record: str = ""
     count_failed: bool = True
+    metric: JobMetric | None = None  # recorded in the same call
 
 
 PAUSED = "paused"
@@ -70,11 +72,11 @@ class CycleRequest:
     ack: Ack | None = None
     queues: Sequence[str] | None = None
     token: str = ""
-    metric: JobMetric | None = None
 
     def keys(self, k: Keys) -> list[str]:
         wid = self.worker_id
-        minute = self.metric.minute if self.metric is not None else 0
+        metric = self.ack.metric if self.ack is not None else None
+        minute = metric.minute if metric is not None else 0
         return [
             k.inflight(wid),
             k.worker(wid),
@@ -92,7 +94,8 @@ class CycleRequest:
         ]
 
     def argv(self) -> list[EncodableT]:
-        ack, metric = self.ack, self.metric
+        ack = self.ack
+        metric = ack.metric if ack is not None else None
         args: list[EncodableT] = [self.worker_id, self.run_at]
         if ack is None:
             args += ["", "", "", "0"]
@@ -207,13 +210,13 @@ class Store:
         pipe.delete(self.keys.queue(queue))
         pipe.execute()
 
-    def subscribe_wakeups(self) -> redis.client.PubSub:
+    def wakeup_subscription(self) -> WakeupSubscription:
         """A subscription on the wake-up channel: enqueuers publish the queue name on each push."""
-        pubsub: redis.client.PubSub = self.redis.pubsub(  # type: ignore[no-untyped-call]
-            ignore_subscribe_messages=True
-        )
-        pubsub.subscribe(self.keys.wakeup)
-        return pubsub
+        return WakeupSubscription(self.redis, self.keys.wakeup)
+
+    def landing_move(self, worker_id: str, queue: str) -> LandingMove:
+        """The blocking move of an idle single-queue worker into its landing list."""
+        return LandingMove(self.redis, self.keys, worker_id, queue)
 
     # --- the job cycle -------------------------------------------------------------------------
 
@@ -225,14 +228,13 @@ class Store:
         ack: Ack | None = None,
         queues: Sequence[str] | None = None,
         token: str = "",
-        metric: JobMetric | None = None,
     ) -> Reservation | str | None:
         """Acknowledge ``ack`` and reserve the first job of ``queues`` in priority order.
 
         Returns a Reservation, :data:`PAUSED`, or None when every queue is empty (or ``queues`` is
-        None: acknowledge only). ``metric``, with ``ack``, is recorded in the same call.
+        None: acknowledge only). The ack's per-job metric is recorded in the same call.
         """
-        request = CycleRequest(worker_id, protocol.run_at_time(now), ack, queues, token, metric)
+        request = CycleRequest(worker_id, protocol.run_at_time(now), ack, queues, token)
         reply = self._cycle(keys=request.keys(self.keys), args=request.argv())
         if not reply:
             return None

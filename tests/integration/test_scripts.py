@@ -69,12 +69,12 @@ def test_the_acknowledging_call_records_per_job_metrics(r: redis.Redis, store: S
     recorder = MetricsRecorder()
     now = time.time()
     metric = recorder.metric("Echo", 0.012, now)
-    second = store.cycle("w:1:q", now, ack=Ack(first), queues=["q"], metric=metric)
+    second = store.cycle("w:1:q", now, ack=Ack(first, metric=metric), queues=["q"])
     assert isinstance(second, Reservation)
     record = protocol.failure_record(second.payload, Failure("E", "x"), "w:1:q", "q", now)
     again = recorder.metric("Echo", 0.3, now)
     assert again.expire == 0  # the minute's hash has its expiry already
-    store.cycle("w:1:q", now, ack=Ack(second, record), metric=again)
+    store.cycle("w:1:q", now, ack=Ack(second, record, metric=again))
     key = f"resque:metrics:jobs:{metric.minute}"
     fields = {k.decode(): int(v) for k, v in r.hgetall(key).items()}
     assert fields == {
@@ -89,7 +89,11 @@ def test_the_acknowledging_call_records_per_job_metrics(r: redis.Redis, store: S
 
 def test_no_metrics_without_an_acknowledgement(r: redis.Redis, store: Store) -> None:
     store.push("q", payload(1))
-    store.cycle("w:1:q", time.time(), queues=["q"], metric=JobMetric("Echo", 5, 2, 1, 60))
+    first = store.cycle("w:1:q", time.time(), queues=["q"])
+    assert isinstance(first, Reservation)
+    # an acknowledgement whose token no longer matches applies nothing, metrics included
+    stale = Reservation(first.queue, first.payload, 0, "old-token")
+    store.cycle("w:1:q", time.time(), ack=Ack(stale, metric=JobMetric("Echo", 5, 2, 1, 60)))
     assert r.keys("resque:metrics:*") == []
 
 

@@ -6,154 +6,27 @@ worker's hot path is :meth:`Store.cycle`, one script call per job.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import redis
 from redis.typing import EncodableT, FieldT
 
 from pyresque import protocol, scripts
 from pyresque.blocking import LandingMove, WakeupSubscription
-from pyresque.jobmetrics import JobMetric
 from pyresque.keys import Keys
+from pyresque.reservation import (
+    PAUSED,
+    REDELIVERY_MEMORY,
+    Ack,
+    CycleRequest,
+    RequeueRequest,
+    Reservation,
+    as_bytes,
+    as_text,
+)
 
-
-def _s(value: Any) -> str:
-    """Text from Redis; bytes that are not UTF-8 survive as surrogates, so that :func:`_b` gives
-    the exact bytes back (a payload must match its in-flight copy byte for byte)."""
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-
-
-def _b(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """A job moved into a worker's in-flight hash: its queue, raw payload and past deliveries."""
-
-    queue: str
-    payload: str
-    deliveries: int
-    token: str = ""  # which reservation this is, for acknowledging it exactly once
-
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(_b(self.payload)).hexdigest()
-
-
-@dataclass(frozen=True)
-class Ack:
-    """How a reserved job ended, for :meth:`Store.cycle` to record."""
-
-    reservation: Reservation
-    failure_record: str = ""
-    count_failed: bool = True
-    metric: JobMetric | None = None  # recorded in the same call
-
-
-PAUSED = "paused"
-REDELIVERY_MEMORY = 24 * 3600.0  # a redelivery count not raised for this long is forgotten
-
-
-@dataclass(frozen=True)
-class CycleRequest:
-    """One CYCLE call: acknowledge ``ack`` (if any), then reserve from ``queues`` (None: don't).
-
-    The one place where the call's fields meet the script's ``KEYS`` and ``ARGV`` order
-    (:data:`pyresque.scripts.CYCLE` documents it).
-    """
-
-    worker_id: str
-    run_at: str
-    ack: Ack | None = None
-    queues: Sequence[str] | None = None
-    token: str = ""
-
-    def keys(self, k: Keys) -> list[str]:
-        wid = self.worker_id
-        metric = self.ack.metric if self.ack is not None else None
-        minute = metric.minute if metric is not None else 0
-        return [
-            k.inflight(wid),
-            k.worker(wid),
-            k.redeliveries,
-            k.failed,
-            k.failed_count,
-            k.worker_failed_count(wid),
-            k.processed,
-            k.worker_processed(wid),
-            k.landing(wid),
-            k.pause_all,
-            k.inflight_workers,
-            k.metrics_jobs(minute),
-            *(k.queue(q) for q in self.queues or ()),
-        ]
-
-    def argv(self) -> list[EncodableT]:
-        ack = self.ack
-        metric = ack.metric if ack is not None else None
-        args: list[EncodableT] = [self.worker_id, self.run_at]
-        if ack is None:
-            args += ["", "", "", "0"]
-        else:
-            res = ack.reservation
-            args += [
-                res.queue,
-                res.sha if res.deliveries else "",
-                ack.failure_record,
-                "1" if ack.count_failed else "0",
-            ]
-        args += [
-            "0" if self.queues is None else "1",
-            ack.reservation.token if ack is not None else "",
-            self.token,
-        ]
-        if ack is not None and metric is not None:
-            args += [metric.class_name, metric.ms, metric.bucket, metric.expire]
-        else:
-            args += ["", 0, 0, 0]
-        for q in self.queues or ():
-            args += [q, protocol.dumps(q)]
-        return args
-
-
-@dataclass(frozen=True)
-class RequeueRequest:
-    """One REQUEUE call: put ``payload`` back from a worker's in-flight hash (compare-and-move)."""
-
-    worker_id: str
-    queue: str
-    payload: str
-    count_delivery: bool
-    max_deliveries: int = 3
-    failure_record: str = ""
-    now: float = 0.0
-
-    def keys(self, k: Keys) -> list[str]:
-        wid = self.worker_id
-        return [
-            k.inflight(wid),
-            k.worker(wid),
-            k.redeliveries,
-            k.failed,
-            k.processed,
-            k.queues,
-            k.queue(self.queue),
-        ]
-
-    def argv(self) -> list[EncodableT]:
-        return [
-            self.queue,
-            _b(self.payload),
-            "1" if self.count_delivery else "0",
-            self.max_deliveries,
-            self.failure_record,
-            int(self.now),
-        ]
+__all__ = ["PAUSED", "Ack", "Reservation", "Store"]
 
 
 class Store:
@@ -180,7 +53,7 @@ class Store:
         pipe.execute()
 
     def queue_names(self) -> list[str]:
-        return sorted(_s(q) for q in self.redis.smembers(self.keys.queues))
+        return sorted(as_text(q) for q in self.redis.smembers(self.keys.queues))
 
     def queue_size(self, queue: str) -> int:
         return int(self.redis.llen(self.keys.queue(queue)))
@@ -192,10 +65,12 @@ class Store:
         return {q: int(n) for q, n in zip(queues, pipe.execute(), strict=True)}
 
     def peek(self, queue: str, start: int = 0, count: int = 1) -> list[str]:
-        return [_s(p) for p in self.redis.lrange(self.keys.queue(queue), start, start + count - 1)]
+        return [
+            as_text(p) for p in self.redis.lrange(self.keys.queue(queue), start, start + count - 1)
+        ]
 
     def all_payloads(self, queue: str) -> list[str]:
-        return [_s(p) for p in self.redis.lrange(self.keys.queue(queue), 0, -1)]
+        return [as_text(p) for p in self.redis.lrange(self.keys.queue(queue), 0, -1)]
 
     def remove_payloads(self, queue: str, payloads: Iterable[str]) -> int:
         """LREM every copy of each payload (Resque's dequeue); returns how many were removed."""
@@ -238,10 +113,10 @@ class Store:
         reply = self._cycle(keys=request.keys(self.keys), args=request.argv())
         if not reply:
             return None
-        tag = _s(reply[0])
+        tag = as_text(reply[0])
         if tag == PAUSED:
             return PAUSED
-        return Reservation(_s(reply[1]), _s(reply[2]), int(reply[3]), token)
+        return Reservation(as_text(reply[1]), as_text(reply[2]), int(reply[3]), token)
 
     def requeue(
         self,
@@ -263,7 +138,7 @@ class Store:
             failure_record,
             self.server_time() if count_delivery else 0.0,
         )
-        return _s(self._requeue(keys=request.keys(self.keys), args=request.argv()))
+        return as_text(self._requeue(keys=request.keys(self.keys), args=request.argv()))
 
     def prune_redeliveries(self, max_age: float = REDELIVERY_MEMORY) -> int:
         """Forget redelivery counts not raised for ``max_age`` seconds (a job finished elsewhere,
@@ -282,7 +157,7 @@ class Store:
     def landed(self, worker_id: str) -> list[str]:
         """What a worker's landing list holds: a job its blocking move took that it has not
         reserved yet (normally for microseconds; for as long as the worker is stalled)."""
-        return [_s(p) for p in self.redis.lrange(self.keys.landing(worker_id), 0, -1)]
+        return [as_text(p) for p in self.redis.lrange(self.keys.landing(worker_id), 0, -1)]
 
     def mark_inflight_owner(self, worker_id: str) -> None:
         """List a worker among those that may hold a job (before its first blocking move)."""
@@ -294,12 +169,15 @@ class Store:
 
     def held(self, worker_id: str) -> tuple[str | None, dict[str, str]]:
         """The token of a worker's current reservation, and its jobs (queue -> raw payload)."""
-        raw = {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.inflight(worker_id)).items()}
+        raw = {
+            as_text(k): as_text(v)
+            for k, v in self.redis.hgetall(self.keys.inflight(worker_id)).items()
+        }
         token = raw.pop("", None)
         return token, raw
 
     def inflight_owners(self) -> set[str]:
-        return {_s(w) for w in self.redis.smembers(self.keys.inflight_workers)}
+        return {as_text(w) for w in self.redis.smembers(self.keys.inflight_workers)}
 
     def forget_inflight_owner(self, worker_id: str) -> None:
         """Drop a worker from the in-flight index once its hash is empty.
@@ -353,7 +231,7 @@ class Store:
         return bool(self.redis.sismember(self.keys.workers, worker_id))
 
     def worker_ids(self) -> list[str]:
-        return sorted(_s(w) for w in self.redis.smembers(self.keys.workers))
+        return sorted(as_text(w) for w in self.redis.smembers(self.keys.workers))
 
     def worker_details(self, worker_ids: Sequence[str]) -> list[tuple[str | None, str | None, int]]:
         """For each worker: its busy record (or None), its started time, its processed count."""
@@ -368,8 +246,8 @@ class Store:
             job, started, processed = raw[3 * i : 3 * i + 3]
             out.append(
                 (
-                    _s(job) if job is not None else None,
-                    _s(started) if started is not None else None,
+                    as_text(job) if job is not None else None,
+                    as_text(started) if started is not None else None,
                     int(processed or 0),
                 )
             )
@@ -377,10 +255,10 @@ class Store:
 
     def busy_record(self, worker_id: str) -> str | None:
         value = self.redis.get(self.keys.worker(worker_id))
-        return None if value is None else _s(value)
+        return None if value is None else as_text(value)
 
     def heartbeats(self) -> dict[str, str]:
-        return {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.heartbeats).items()}
+        return {as_text(k): as_text(v) for k, v in self.redis.hgetall(self.keys.heartbeats).items()}
 
     def acquire_prune_lock(self, worker_id: str, ttl: int) -> bool:
         return bool(self.redis.set(self.keys.prune_lock, worker_id, nx=True, ex=ttl))
@@ -397,7 +275,7 @@ class Store:
 
     def paused_all(self) -> bool:
         value = self.redis.get(self.keys.pause_all)
-        return value is not None and _s(value).strip().lower() == "true"
+        return value is not None and as_text(value).strip().lower() == "true"
 
     def set_paused_all(self, paused: bool) -> None:
         if paused:
@@ -417,7 +295,7 @@ class Store:
 
     def failures(self, start: int = 0, count: int = -1) -> list[str]:
         end = -1 if count < 0 else start + count - 1
-        return [_s(r) for r in self.redis.lrange(self.keys.failed, start, end)]
+        return [as_text(r) for r in self.redis.lrange(self.keys.failed, start, end)]
 
     def retry_failure(self, index: int, now: float) -> str:
         """Mark record ``index`` retried and push its payload back to its queue, atomically;
@@ -433,7 +311,7 @@ class Store:
             text = payload if isinstance(payload, str) else protocol.dumps(payload)
             done = self._retry_failure(
                 keys=[self.keys.failed, self.keys.queues, self.keys.queue(queue)],
-                args=[index, raw, record, _b(text), queue, self.keys.wakeup],
+                args=[index, raw, record, as_bytes(text), queue, self.keys.wakeup],
             )
             if done:
                 return queue

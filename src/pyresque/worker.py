@@ -19,21 +19,21 @@ import time
 from collections.abc import Callable
 
 from pyresque import protocol
-from pyresque.errors import DirtyExit, JobTimeout, PyresqueError
+from pyresque.errors import PyresqueError
 from pyresque.escalation import Policy, Reason, WorkerFlags, on_signals
 from pyresque.heartbeat import Heartbeat
 from pyresque.hooks import WorkerHooks, default_hooks
 from pyresque.inprocess import InProcessRunner
-from pyresque.job import Job, run_failure_hooks
-from pyresque.jobmetrics import MetricsRecorder
+from pyresque.job import Job
 from pyresque.outage import BootFailure, RedisOutage
 from pyresque.procname import set_title
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
 from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
 from pyresque.registry import Registry, default_registry
-from pyresque.runner import Ending, ForkedRunner, JobRunner, RunOutcome
+from pyresque.runner import ForkedRunner, JobRunner
 from pyresque.settings import WorkerSettings
+from pyresque.settle import Settlement
 from pyresque.signals import SignalInbox
 from pyresque.store import PAUSED, Ack, Reservation, Store
 from pyresque.wakeup import BlockingWait, WakeupListener
@@ -114,8 +114,8 @@ class Worker:
             else None
         )
         self._heartbeat = Heartbeat(store, self.id, settings.heartbeat_interval, self.redis_label)
-        self._metrics = MetricsRecorder() if settings.job_metrics else None
         self._outage = RedisOutage(self, settings.burst, settings.burst_outage_timeout)
+        self._settlement = Settlement(store, self.id, settings, self._outage)
         self._registered = False
         self._signals_installed = False
         self._parent_checked = 0.0
@@ -393,7 +393,7 @@ class Worker:
                 spec = self.registry.resolve(payload.class_name)
             except PyresqueError as exc:
                 log.error("job from %s rejected: %s", res.queue, protocol.shorten(str(exc)))
-                return self._failed(res, Failure(protocol.exception_name(exc), str(exc)))
+                return self._settlement.failed(res, Failure(protocol.exception_name(exc), str(exc)))
             job = Job(res.queue, payload, spec)
             log.debug("got: %s", job.describe(self.settings.log_args))
             self._job_kill = None
@@ -401,76 +401,10 @@ class Worker:
                 outcome = self.runner.run(job, spec.timeout or self.settings.job_timeout or None)
             except OSError as exc:  # fork failed
                 log.error("fork failed (%s); job put back", exc)
-                self._outage.retry("requeue", lambda: self._put_back(res))
+                self._outage.retry("requeue", lambda: self._settlement.put_back(res))
                 self.wait(1.0, [])
                 return None
-            return self._settle(job, res, outcome)
+            return self._settlement.settle(job, res, outcome)
         except Exception as exc:
             log.exception("job from %s could not be handled; recording it as failed", res.queue)
-            return self._failed(res, Failure.from_exception(exc))
-
-    def _settle(self, job: Job, res: Reservation, outcome: RunOutcome) -> Ack | None:
-        """The acknowledgement for how a job ended (None: it was put back)."""
-        shown = job.describe(self.settings.log_args)
-        ending, failure = outcome.ending, outcome.failure
-        if ending is Ending.INTERRUPTED:
-            log.info("job interrupted by shutdown, put back: %s", shown)
-            self._outage.retry("requeue", lambda: self._put_back(res))
-            return None
-        if ending is Ending.DIED and failure is not None:
-            self._requeue_counted(job, res, failure, shown)
-            return None
-        if ending is Ending.DONE:
-            log.log(logging.INFO if self.settings.verbose else logging.DEBUG, "done: %s", shown)
-            return self._ack(job, res, outcome)
-        assert failure is not None
-        if ending is Ending.KILLED:
-            log.warning("job killed on request (USR1): %s", shown)
-            run_failure_hooks(job.spec, DirtyExit(failure.error), job.args)
-            return self._ack(job, res, outcome, count_failed=False)
-        if ending is Ending.TIMED_OUT:
-            log.warning("job timed out: %s: %s", shown, failure.error)
-            run_failure_hooks(job.spec, JobTimeout(failure.error), job.args)
-            return self._ack(job, res, outcome)
-        error = protocol.shorten(failure.error, 500)
-        log.info("failed: %s: %s: %s", shown, failure.exception, error)
-        return self._ack(job, res, outcome)
-
-    def _requeue_counted(self, job: Job, res: Reservation, failure: Failure, shown: str) -> None:
-        """The job's process died unasked: put it back, counting a delivery (or fail it once it
-        has killed its process too often)."""
-        record = protocol.failure_record(res.payload, failure, self.id, res.queue, time.time())
-        outcome = self._outage.retry(
-            "requeue",
-            lambda: self.store.requeue(
-                self.id,
-                res.queue,
-                res.payload,
-                count_delivery=True,
-                max_deliveries=self.settings.max_deliveries,
-                failure_record=record,
-            ),
-        )
-        log.warning("%s: %s; %s", failure.error, shown, outcome)
-        if outcome == "failed":
-            run_failure_hooks(job.spec, DirtyExit(failure.error), job.args)
-
-    def _ack(
-        self, job: Job, res: Reservation, outcome: RunOutcome, count_failed: bool = True
-    ) -> Ack:
-        metric = None
-        if self._metrics is not None:
-            metric = self._metrics.metric(job.payload.short_class, outcome.seconds, time.time())
-        record = ""
-        if outcome.failure is not None:
-            record = protocol.failure_record(
-                res.payload, outcome.failure, self.id, res.queue, time.time()
-            )
-        return Ack(res, record, count_failed, metric)
-
-    def _failed(self, res: Reservation, failure: Failure, count_failed: bool = True) -> Ack:
-        record = protocol.failure_record(res.payload, failure, self.id, res.queue, time.time())
-        return Ack(res, record, count_failed)
-
-    def _put_back(self, res: Reservation) -> str:
-        return self.store.requeue(self.id, res.queue, res.payload, count_delivery=False)
+            return self._settlement.failed(res, Failure.from_exception(exc))

@@ -10,7 +10,8 @@ Two functions, each a table in its tests, as :func:`pyresque.pool.plan.plan` is 
 - :func:`decide` says, for a running job at ``now``, whether to interrupt it (``TermException``),
   kill it, or wait, and until when: ``TERM_CHILD`` gives a job ``RESQUE_PRE_SHUTDOWN_TIMEOUT`` to
   finish, then interrupts it and kills it ``RESQUE_TERM_TIMEOUT`` later; without ``TERM_CHILD``
-  a shutdown kills it at once; a time limit interrupts it at the limit and kills it a grace later.
+  a shutdown kills it at once; a time limit interrupts it at the limit and kills it
+  ``RESQUE_TERM_TIMEOUT`` later.
 
 The worker and the runners own the clock and the processes; these functions only decide.
 """
@@ -60,7 +61,6 @@ class JobClock:
     stop_at: float | None = None
     kill: Reason | None = None
     limit: float | None = None
-    limit_grace: float = 4.0
     interrupted_at: float | None = None
     killed_at: float | None = None
     reason: Reason | None = None
@@ -86,10 +86,9 @@ def decide(now: float, clock: JobClock, policy: Policy) -> Decision:
     if clock.kill is not None:
         return Decision(Action.KILL, clock.kill)
     if clock.interrupted_at is not None:
-        grace = clock.limit_grace if clock.reason is Reason.TIMEOUT else policy.term_timeout
         if clock.stop_at is not None and not policy.term_child:
             return Decision(Action.KILL, Reason.SHUTDOWN)
-        kill_at = clock.interrupted_at + grace
+        kill_at = clock.interrupted_at + policy.term_timeout
         if now >= kill_at:
             return Decision(Action.KILL, clock.reason)
         return Decision(Action.WAIT, wake_at=kill_at)

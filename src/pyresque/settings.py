@@ -127,6 +127,16 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
         out["max_jobs"] = int(
             _number("RESQUE_MAX_JOBS_PER_WORKER", env["RESQUE_MAX_JOBS_PER_WORKER"])
         )
+    if "RESQUE_BURST_REDIS_TIMEOUT" in env:
+        out["burst_outage_timeout"] = _number(
+            "RESQUE_BURST_REDIS_TIMEOUT", env["RESQUE_BURST_REDIS_TIMEOUT"]
+        )
+    if "RESQUE_JOB_TIMEOUT" in env:
+        out["job_timeout"] = _number("RESQUE_JOB_TIMEOUT", env["RESQUE_JOB_TIMEOUT"])
+    if env.get("PYRESQUE_LOG_ARGS"):
+        out["log_args"] = env["PYRESQUE_LOG_ARGS"].strip().lower() not in _FALSE
+    if "PYRESQUE_JOB_METRICS" in env:
+        out["job_metrics"] = env["PYRESQUE_JOB_METRICS"].strip().lower() not in _FALSE
     if env.get("VVERBOSE"):
         out["verbose"] = 2
     elif env.get("VERBOSE"):

@@ -217,8 +217,11 @@ class Store:
         pipe.execute()
 
     def unregister_worker(self, worker_id: str) -> None:
-        """Remove every trace of a worker, as Ruby's unregister_worker does (stats included)."""
-        pipe = self.redis.pipeline(transaction=True)
+        """Remove every trace of a worker, as Ruby's unregister_worker does (stats included).
+
+        Not a MULTI: under ``maxmemory`` Redis refuses every command queued in a transaction,
+        while these deletions on their own are allowed (they free memory)."""
+        pipe = self.redis.pipeline(transaction=False)
         pipe.srem(self.keys.workers, worker_id)
         pipe.delete(self.keys.worker(worker_id))
         pipe.delete(self.keys.worker_started(worker_id))

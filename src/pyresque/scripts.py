@@ -177,6 +177,16 @@ redis.call('PUBLISH', ARGV[6], ARGV[5])
 return 1
 """
 
+# Enqueue as Resque does (SADD queues, RPUSH queue:<q>), then publish the wake-up, in one call (a
+# cluster pipeline cannot carry a PUBLISH). KEYS: 1 queues, 2 queue:<q>. ARGV: 1 queue name,
+# 2 payload, 3 wake-up channel.
+PUSH = r"""
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return 1
+"""
+
 # Put back what a worker's landing list holds, at the front of its queue, oldest first.
 # KEYS: 1 landing:<id>, 2 queue:<q>. Returns how many.
 RETURN_LANDED = r"""

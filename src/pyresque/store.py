@@ -40,17 +40,16 @@ class Store:
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
         self._return_landed = client.register_script(scripts.RETURN_LANDED)
         self._retry_failure = client.register_script(scripts.RETRY_FAILURE)
+        self._push = client.register_script(scripts.PUSH)
         self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
 
     # --- queues --------------------------------------------------------------------------------
 
     def push(self, queue: str, payload: str) -> None:
         """Enqueue as Resque does (SADD queues, RPUSH), then wake idle pyresque workers."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(self.keys.queues, queue)
-        pipe.rpush(self.keys.queue(queue), payload)
-        pipe.publish(self.keys.wakeup, queue)
-        pipe.execute()
+        self._push(
+            keys=[self.keys.queues, self.keys.queue(queue)], args=[queue, payload, self.keys.wakeup]
+        )
 
     def queue_names(self) -> list[str]:
         return sorted(as_text(q) for q in self.redis.smembers(self.keys.queues))

@@ -16,7 +16,17 @@ from typing import Any, TypeVar
 
 from pyresque._version import __version__
 from pyresque.child import shutdown_requested
-from pyresque.client import Client, configure, default_client, dequeue, enqueue, enqueue_to
+from pyresque.client import (
+    Batch,
+    Client,
+    batch,
+    configure,
+    default_client,
+    dequeue,
+    enqueue,
+    enqueue_many,
+    enqueue_to,
+)
 from pyresque.errors import (
     ConfigError,
     DirtyExit,
@@ -71,6 +81,7 @@ def allow_job_module(prefix: str) -> None:
 
 
 __all__ = [
+    "Batch",
     "Client",
     "ConfigError",
     "DirtyExit",
@@ -85,6 +96,7 @@ __all__ = [
     "after_job",
     "after_pause",
     "allow_job_module",
+    "batch",
     "before_first_fork",
     "before_fork",
     "before_job",
@@ -93,6 +105,7 @@ __all__ = [
     "default_client",
     "dequeue",
     "enqueue",
+    "enqueue_many",
     "enqueue_to",
     "job",
     "queue_empty",

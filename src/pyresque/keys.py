@@ -28,6 +28,23 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
 ``redeliveries``                       hash    sha1(payload) -> times its process died with it
 ``wakeup``                             pubsub  channel; a queue name is published on each push
 =====================================  ======  ==================================================
+
+resque-scheduler 5.0's keys (delayed jobs, recurring schedules, its master lock), shared with a Ruby
+resque-scheduler on the same Redis:
+
+======================================  ======  =================================================
+``delayed_queue_schedule``              zset    integer epoch seconds, member = score
+``delayed:<ts>``                        list    ``{"class":…,"args":[…],"queue":…}`` due at ts
+``timestamps:<item JSON>``              set     ``delayed:<ts>`` of each list holding the item
+``schedules_changed``                   set     names of dynamic schedules changed
+``persistent_schedules``                hash    name -> JSON schedule entry (dynamic schedules)
+``delayed:last_enqueued_at``            hash    name -> ``2026-11-29 16:21:00 +0000``
+``<ns>:[<prefix>:]resque_scheduler_``   string  ``host:pid`` of the one active scheduler, with
+``master_lock``                                 a TTL (the namespace appears twice, as in Ruby)
+``scheduler-wakeup``                    pubsub  channel (pyresque only); a timestamp is published
+                                                when a job is delayed, so a sleeping scheduler
+                                                wakes for a time sooner than it knew
+======================================  ======  =================================================
 """
 
 from __future__ import annotations
@@ -114,3 +131,37 @@ class Keys:
     @property
     def wakeup(self) -> str:
         return self._k("wakeup")
+
+    # --- resque-scheduler: delayed jobs, recurring schedules, master lock ----------------------
+
+    @property
+    def delayed_schedule(self) -> str:
+        return self._k("delayed_queue_schedule")
+
+    def delayed(self, timestamp: int) -> str:
+        return self._k(f"delayed:{timestamp}")
+
+    def timestamps(self, item: str) -> str:
+        return self._k(f"timestamps:{item}")
+
+    @property
+    def schedules_changed(self) -> str:
+        return self._k("schedules_changed")
+
+    @property
+    def persistent_schedules(self) -> str:
+        return self._k("persistent_schedules")
+
+    @property
+    def last_enqueued_at(self) -> str:
+        return self._k("delayed:last_enqueued_at")
+
+    def scheduler_lock(self, prefix: str = "") -> str:
+        """resque-scheduler builds ``<namespace>:<prefix>:resque_scheduler_master_lock`` itself,
+        then redis-namespace prefixes it again: the namespace appears twice."""
+        middle = f"{prefix}:" if prefix else ""
+        return self._k(f"{self.namespace}:{middle}resque_scheduler_master_lock")
+
+    @property
+    def scheduler_wakeup(self) -> str:
+        return self._k("scheduler-wakeup")

@@ -149,6 +149,48 @@ class Delayed:
         name, queue, _spec = self._resolve(job, queue)
         return self.store.remove_item_at(timestamp_of(when), encode_item(name, args, queue))
 
+    def delay_or_enqueue_at(self, when: When, job: JobRef, *args: Any) -> bool:
+        """Move already-delayed copies of ``job(*args)`` to ``when`` (Ruby's
+        ``delay_or_enqueue_at``): remove them, then delay one."""
+        self.remove_delayed(job, *args)
+        return self.enqueue_at(when, job, *args)
+
+    def find_selection(
+        self, matches: Callable[[list[Any]], bool], class_name: str | None = None
+    ) -> list[DelayedJob]:
+        """Delayed jobs whose args ``matches`` accepts (of ``class_name`` only, when given)."""
+        return [
+            job
+            for job in self.jobs()
+            if job.class_name and (class_name is None or job.class_name == class_name)
+            if matches(job.args)
+        ]
+
+    def remove_selection(
+        self, matches: Callable[[list[Any]], bool], class_name: str | None = None
+    ) -> int:
+        """Remove the delayed jobs :meth:`find_selection` finds; how many were removed."""
+        return sum(self.store.remove_item(job.item) for job in self._distinct(matches, class_name))
+
+    def enqueue_selection(
+        self, matches: Callable[[list[Any]], bool], class_name: str | None = None
+    ) -> int:
+        """Enqueue the selected delayed jobs now (removing them from the schedule); how many."""
+        count = 0
+        for job in self._distinct(matches, class_name):
+            for _ in range(self.store.remove_item(job.item)):
+                self.store.push_now(job.queue, protocol.encode_payload(job.class_name, job.args))
+                count += 1
+        return count
+
+    def _distinct(
+        self, matches: Callable[[list[Any]], bool], class_name: str | None
+    ) -> list[DelayedJob]:
+        seen: dict[str, DelayedJob] = {}
+        for job in self.find_selection(matches, class_name):
+            seen.setdefault(job.item, job)
+        return list(seen.values())
+
     def scheduled_at(self, job: JobRef, *args: Any, queue: str | None = None) -> list[int]:
         """The timestamps ``job(*args)`` is delayed to (only byte-identical items match)."""
         name, queue, _spec = self._resolve(job, queue)

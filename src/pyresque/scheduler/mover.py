@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from pyresque import protocol
 from pyresque.errors import PayloadError
+from pyresque.keys import Keys
 from pyresque.scheduler.store import Move, ScheduleStore
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ DEFAULT_BATCH_SIZE = 100  # resque-scheduler's DELAYED_REQUEUE_BATCH_SIZE
 MAX_BATCHES_PER_CALL = 1000  # then give the loop a turn; the next call goes on
 
 
-def plan_move(store: ScheduleStore, timestamp: int, item: str, now: float) -> Move:
+def plan_move(keys: Keys, timestamp: int, item: str, now: float) -> Move:
     """Where one delayed item goes: its queue, with ``queue`` dropped from the item (other extra
     keys are kept); an item that is not a job (bad JSON, no class, no queue) becomes a failure
     record instead, so it neither blocks the schedule nor is lost."""
@@ -37,8 +38,8 @@ def plan_move(store: ScheduleStore, timestamp: int, item: str, now: float) -> Mo
         failure = protocol.Failure(type(exc).__name__, str(exc))
         worker = f"{socket.gethostname()}:scheduler"
         record = protocol.failure_record(item, failure, worker, "", now)
-        return Move(item, store.keys.failed, record, "")
-    return Move(item, store.keys.queue(queue), payload.encode(), queue)
+        return Move(item, keys.failed, record, "")
+    return Move(item, keys.queue(queue), payload.encode(), queue)
 
 
 def move_due(
@@ -54,7 +55,7 @@ def move_due(
         if ts is None:
             return moved
         items = store.items_at(ts, 0, batch_size)
-        result = store.move(ts, [plan_move(store, ts, item, clock()) for item in items])
+        result = store.move(ts, [plan_move(store.keys, ts, item, clock()) for item in items])
         if result < 0:
             log.debug("delayed list %d changed while being moved; reading it again", ts)
             continue

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pyresque.apps import app_modules, import_apps
 from pyresque.client import Client, configure
-from pyresque.pool.config import environment_name
 from pyresque.registry import default_registry
 from pyresque.scheduler.delayed import Delayed
 from pyresque.scheduler.recurring import MISSED_POLICIES, parse_enqueued_at
 from pyresque.scheduler.schedule import (
     Schedule,
-    find_schedule_file,
     load_schedule_file,
     parse_dynamic,
 )
-from pyresque.scheduler.service import SchedulerOptions, SchedulerService
+from pyresque.scheduler.service import SchedulerOptions, SchedulerService, scheduler_for
 from pyresque.scheduler.store import ScheduleStore
 
 AddOptions = Callable[[argparse.ArgumentParser], None]
@@ -48,12 +44,13 @@ def _client(args: argparse.Namespace) -> Client:
     return configure(args.redis, namespace=args.namespace)
 
 
-def _options(args: argparse.Namespace) -> SchedulerOptions:
-    return SchedulerOptions.from_env(
-        os.environ,
+def _service(args: argparse.Namespace, client: Client) -> SchedulerService:
+    return scheduler_for(
+        client.redis,
+        client.namespace,
+        schedule=args.schedule,
+        environment=args.environment,
         poll_interval=getattr(args, "interval", None),
-        schedule_file=find_schedule_file(args.schedule, Path.cwd()),
-        env_name=environment_name(args.environment, os.environ),
         dynamic=False if getattr(args, "no_dynamic", False) else None,
         missed=args.missed,
     )
@@ -63,9 +60,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from pyresque.cli import setup_logging
 
     setup_logging(args.verbose)
-    client = _client(args)
-    service = SchedulerService(ScheduleStore(client.redis, client.store.keys), _options(args))
-    return service.run()
+    return _service(args, _client(args)).run()
 
 
 def schedule_rows(store: ScheduleStore, options: SchedulerOptions, now: float) -> list[Any]:
@@ -101,9 +96,8 @@ def schedule_rows(store: ScheduleStore, options: SchedulerOptions, now: float) -
 
 
 def cmd_schedule_list(args: argparse.Namespace) -> int:
-    client = _client(args)
-    store = ScheduleStore(client.redis, client.store.keys)
-    rows = schedule_rows(store, _options(args), time.time())
+    service = _service(args, _client(args))
+    rows = schedule_rows(service.store, service.options, time.time())
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0

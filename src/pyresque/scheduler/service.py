@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ import redis
 from pyresque import protocol
 from pyresque.connection import CONNECTION_ERRORS
 from pyresque.errors import PayloadError, PyresqueError
+from pyresque.keys import Keys
 from pyresque.registry import Registry, default_registry
 from pyresque.scheduler.lock import DEFAULT_TIMEOUT, MasterLock
 from pyresque.scheduler.mover import DEFAULT_BATCH_SIZE, move_due
@@ -247,3 +249,29 @@ class SchedulerService:
             inbox.wait(wake - self.clock(), [fd] if fd is not None else [])
         self.stop()
         return 0
+
+
+def scheduler_for(
+    redis_client: redis.Redis,
+    namespace: str,
+    *,
+    schedule: str | None = None,
+    environment: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    **overrides: object,
+) -> SchedulerService:
+    """A scheduler as ``pyresque scheduler`` and the pool master build it: resque-scheduler's
+    variables from ``env``, the schedule file (``schedule`` or config/resque-schedule.yml) and
+    the environment section (``environment`` or RACK_ENV, RAILS_ENV, RESQUE_ENV)."""
+    from pyresque.pool.config import environment_name
+    from pyresque.scheduler.schedule import find_schedule_file
+
+    env = os.environ if env is None else env
+    options = SchedulerOptions.from_env(
+        env,
+        schedule_file=find_schedule_file(schedule, cwd or Path.cwd()),
+        env_name=environment_name(environment, env),
+        **overrides,
+    )
+    return SchedulerService(ScheduleStore(redis_client, Keys(namespace)), options)

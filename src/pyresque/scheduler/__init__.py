@@ -7,10 +7,13 @@ Ruby's. The functions here use the default client (``pyresque.configure``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from pyresque import protocol
 from pyresque.client import JobRef, default_client
 from pyresque.scheduler.delayed import Delayed, DelayedJob, When
+from pyresque.scheduler.recurring import parse_entry
 
 
 def delayed() -> Delayed:
@@ -50,6 +53,20 @@ def delayed_count() -> int:
     return delayed().count()
 
 
+def set_schedule(name: str, config: Mapping[str, Any]) -> None:
+    """Add or replace a dynamic recurring schedule (``persistent_schedules``), in
+    resque-scheduler's format; a running scheduler (ours, or Ruby's with DYNAMIC_SCHEDULE) picks
+    it up within a poll. ConfigError if the entry is not valid."""
+    parse_entry(name, config)
+    body = {str(k): v for k, v in config.items() if k != "persist"}
+    delayed().store.set_persistent_schedule(name, protocol.dumps(body))
+
+
+def remove_schedule(name: str) -> None:
+    """Remove a dynamic recurring schedule."""
+    delayed().store.remove_persistent_schedule(name)
+
+
 __all__ = [
     "Delayed",
     "DelayedJob",
@@ -61,4 +78,6 @@ __all__ = [
     "enqueue_in",
     "enqueue_in_with_queue",
     "remove_delayed",
+    "remove_schedule",
+    "set_schedule",
 ]

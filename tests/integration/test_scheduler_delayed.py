@@ -1,0 +1,78 @@
+"""The delayed-job API beyond Ruby's calls: raw payloads (retries), dynamic schedules as Ruby writes
+them, and the wake-up that makes a sleeping scheduler punctual for short-notice jobs."""
+
+from __future__ import annotations
+
+import select
+from typing import Any
+
+import pytest
+import redis
+
+import pyresque
+from pyresque.client import Client
+from pyresque.errors import ConfigError
+from pyresque.keys import Keys
+from pyresque.registry import Registry
+from pyresque.scheduler import remove_schedule, set_schedule
+from pyresque.scheduler.delayed import Delayed
+from pyresque.scheduler.service import SchedulerOptions, SchedulerService
+from pyresque.scheduler.store import ScheduleStore
+from tests.scheduler_fixtures import call
+
+
+def _noop(*_args: Any) -> None:
+    return None
+
+
+def test_a_raw_payload_is_delayed_and_comes_back_with_its_extra_keys(r: redis.Redis) -> None:
+    now = [1_800_000_000.0]
+    api = Delayed(Client(r, namespace="resque", registry=Registry()), lambda: now[0])
+    payload = '{"class":"Ruby::Job","args":[1,2.0],"id":"abc"}'
+    api.enqueue_payload_at(now[0] + 30, "retry", payload)
+    [job] = api.jobs()
+    assert job.item == '{"class":"Ruby::Job","args":[1,2.0],"queue":"retry","id":"abc"}'
+    assert (job.timestamp, job.queue) == (1_800_000_030, "retry")
+    service = SchedulerService(
+        ScheduleStore(r, Keys("resque")), registry=Registry(), clock=lambda: now[0]
+    )
+    now[0] += 30
+    service.tick(now[0])
+    assert r.lrange("resque:queue:retry", 0, -1) == [payload.encode()]
+    api.enqueue_payload_at(now[0] - 5, "retry", payload)  # not in the future: at once
+    assert r.llen("resque:queue:retry") == 2
+
+
+def test_dynamic_schedules_are_written_as_ruby_writes_them(r: redis.Redis) -> None:
+    pyresque.configure(redis_client=r, namespace="resque")
+    ruby = call(
+        "s4_recurring_schedules",
+        'Resque.set_schedule("dyn", {"class"=>"SomeJob", "every"=>"3s", "queue"=>"dynq", '
+        '"args"=>{"h"=>1}, "persist"=>true})',
+    )
+    config = {"class": "SomeJob", "every": "3s", "queue": "dynq", "args": {"h": 1}, "persist": True}
+    set_schedule("dyn", config)
+    assert r.hget("resque:persistent_schedules", "dyn").decode() == ruby["redis"][0][3]
+    assert r.smembers("resque:schedules_changed") == {b"dyn"}
+    remove_schedule("dyn")
+    assert not r.hexists("resque:persistent_schedules", "dyn")
+    with pytest.raises(ConfigError):
+        set_schedule("bad", {"class": "X"})
+
+
+def test_a_short_notice_job_wakes_the_sleeping_scheduler(r: redis.Redis) -> None:
+    service = SchedulerService(
+        ScheduleStore(r, Keys("resque")), SchedulerOptions(), registry=Registry()
+    )
+    registry = Registry()
+    registry.register("SomeJob", _noop, "mail")
+    api = Delayed(Client(r, namespace="resque", registry=registry))
+    now = api.clock()
+    service.tick(now)
+    fd = service.fileno()
+    assert fd is not None
+    assert select.select([fd], [], [], 0)[0] == []
+    api.enqueue_at(int(now) + 2, "SomeJob", 1)
+    assert select.select([fd], [], [], 5)[0] == [fd]  # the wake-up arrives
+    assert service.tick(now + 0.01) == int(now) + 2  # and the next wake is the job's second
+    service.stop()

@@ -61,9 +61,8 @@ def test_dynamic_schedules_are_written_as_ruby_writes_them(r: redis.Redis) -> No
 
 
 def test_a_short_notice_job_wakes_the_sleeping_scheduler(r: redis.Redis) -> None:
-    service = SchedulerService(
-        ScheduleStore(r, Keys("resque")), SchedulerOptions(), registry=Registry()
-    )
+    options = SchedulerOptions(poll_interval=30)  # the poll alone would come far too late
+    service = SchedulerService(ScheduleStore(r, Keys("resque")), options, registry=Registry())
     registry = Registry()
     registry.register("SomeJob", _noop, "mail")
     api = Delayed(Client(r, namespace="resque", registry=registry))

@@ -84,3 +84,15 @@ def lock_script_shas(scenario_name: str) -> set[str]:
         for line in phase.get("monitor", []) + phase.get("monitor_head", []):
             shas.update(re.findall(r'"evalsha" "([0-9a-f]{40})"', line))
     return shas
+
+
+def ruby_lock_scripts(scenario_name: str = "s3_scheduler_moves_due_items") -> list[str]:
+    """The Lua texts Ruby's scheduler loaded (SCRIPT LOAD in its MONITOR lines): acquire, then
+    refresh."""
+    texts: list[str] = []
+    for phase in scenario(scenario_name)["monitor_timeline"]:
+        for line in phase.get("monitor", []) + phase.get("monitor_head", []):
+            match = re.match(r'^sched\w*: "script" "load" (".*")$', line)
+            if match and (text := json.loads(match.group(1))) not in texts:
+                texts.append(text)
+    return texts

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 import pyresque
+from pyresque import client as client_module
 from pyresque.client import Client
 from pyresque.errors import ConfigError
 from pyresque.keys import Keys
@@ -43,7 +44,10 @@ def test_a_raw_payload_is_delayed_and_comes_back_with_its_extra_keys(r: redis.Re
     assert r.llen("resque:queue:retry") == 2
 
 
-def test_dynamic_schedules_are_written_as_ruby_writes_them(r: redis.Redis) -> None:
+def test_dynamic_schedules_are_written_as_ruby_writes_them(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module._DefaultClient, "client", None)  # restored after the test
     pyresque.configure(redis_client=r, namespace="resque")
     ruby = call(
         "s4_recurring_schedules",

@@ -110,3 +110,21 @@ def test_a_killed_masters_lock_is_taken_over_within_its_ttl(
     second.signal(signal.SIGTERM)
     assert second.wait() == 0
     assert r.get(LOCK_KEY) is None  # a stopping master gives the lock up
+
+
+def test_while_ours_is_master_rubys_own_scripts_do_not_make_ruby_master(r: redis.Redis) -> None:
+    from tests.scheduler_fixtures import ruby_lock_scripts
+
+    acquire, refresh = ruby_lock_scripts()
+    assert "SETNX" in acquire and "GET" in refresh
+    now = [1_800_000_000.0]
+    ours = _service(r, "vm:4242", now)
+    ours.tick(now[0])
+    assert ours.lock.held
+    ruby_value = scenario("s3_scheduler_moves_due_items")["lock_value_after_start"]
+    assert r.eval(acquire, 1, LOCK_KEY, ruby_value) == 0
+    assert r.eval(refresh, 1, LOCK_KEY, ruby_value) == 0
+    assert r.get(LOCK_KEY) == b"vm:4242"
+    ours.stop()
+    assert r.eval(acquire, 1, LOCK_KEY, ruby_value) == 1  # released: Ruby's next loop takes it
+    assert r.ttl(LOCK_KEY) == 180

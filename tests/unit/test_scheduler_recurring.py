@@ -157,3 +157,20 @@ def test_last_enqueued_at_in_rubys_time_to_s(monkeypatch: pytest.MonkeyPatch) ->
     assert text == "2026-11-29 16:21:00 +0000"
     assert parse_enqueued_at(text) == utc("2026-11-29 16:21:00")
     assert parse_enqueued_at("yesterday") is None
+
+
+def test_options_from_resque_schedulers_variables() -> None:
+    from pathlib import Path
+
+    from pyresque.scheduler.service import SchedulerOptions
+
+    env = {
+        "RESQUE_SCHEDULER_INTERVAL": "0.5",
+        "LOCK_TIMEOUT": "5",
+        "RESQUE_SCHEDULER_MASTER_LOCK_PREFIX": "MyApp:",
+        "DELAYED_REQUEUE_BATCH_SIZE": "2",
+    }
+    options = SchedulerOptions.from_env(env, schedule_file=Path("s.yml"), missed=None)
+    assert (options.poll_interval, options.lock_timeout, options.lock_prefix) == (0.5, 5, "MyApp:")
+    assert (options.batch_size, options.schedule_file, options.missed) == (2, Path("s.yml"), "once")
+    assert SchedulerOptions.from_env({}) == SchedulerOptions()

@@ -83,3 +83,16 @@ def test_an_item_that_is_not_a_job_becomes_a_failure_record(item: str) -> None:
 def test_listing_reads_items_back() -> None:
     job = parse_item(7, '{"class":"SomeJob","args":[2],"queue":"mail"}')
     assert (job.timestamp, job.queue, job.class_name, job.args) == (7, "mail", "SomeJob", [2])
+
+
+def test_a_raw_payload_becomes_a_delayed_item_for_its_queue() -> None:
+    from pyresque.scheduler.delayed import payload_item
+
+    assert payload_item("mail", '{"class":"SomeJob","args":[2]}') == (
+        '{"class":"SomeJob","args":[2],"queue":"mail"}'  # Ruby's bytes for enqueue_at(…, 2)
+    )
+    assert payload_item("q", '{"class":"K","args":[],"queue":"old","id":1}') == (
+        '{"class":"K","args":[],"queue":"q","id":1}'
+    )
+    with pytest.raises(PayloadError):
+        payload_item("q", "[1]")

@@ -38,6 +38,35 @@ def encode_item(class_name: str, args: list[Any] | tuple[Any, ...], queue: str) 
         raise PayloadError(f"arguments of {class_name} are not JSON-serialisable: {exc}") from exc
 
 
+def payload_item(queue: str, payload: str) -> str:
+    """The delayed item for a raw queue payload: class, args, queue, then its extra keys (which
+    pyresque's scheduler pushes back; Ruby's pushes only class and args). PayloadError if the
+    payload is not a job."""
+    decoded = protocol.decode_payload(payload)
+    item = {"class": decoded.class_name, "args": decoded.args, "queue": queue}
+    item.update({k: v for k, v in decoded.extra.items() if k != "queue"})
+    return protocol.dumps(item)
+
+
+def delay_payload(
+    store: ScheduleStore, when: When, queue: str, payload: str, now: float
+) -> int | None:
+    """Put a raw queue payload back on ``queue`` at ``when`` (retries use this); returns the
+    timestamp, or None when ``when`` is not after ``now``'s second and it was pushed at once.
+
+    No hooks run and the job need not be registered: the payload is already a job. It is stored
+    as any delayed job, so resque-web, Ruby's scheduler and ``pyresque schedule delayed`` see it,
+    and it survives restarts.
+    """
+    item = payload_item(queue, payload)
+    ts = timestamp_of(when)
+    if ts <= int(now):
+        store.push_now(queue, payload)
+        return None
+    store.push_delayed(ts, item)
+    return ts
+
+
 @dataclass(frozen=True)
 class DelayedJob:
     """One delayed item as listed: when, where to, what, and the raw item."""
@@ -121,21 +150,9 @@ class Delayed:
             hook(*args)
         return True
 
-    def enqueue_payload_at(self, when: When, queue: str, payload: str) -> None:
-        """Put a raw queue payload back on ``queue`` at ``when`` (retries use this).
-
-        No hooks run and the job need not be registered: the payload is already a job. Its extra
-        keys are kept in the item after ``queue``, and pyresque's scheduler pushes them back
-        (Ruby's pushes only class and args).
-        """
-        decoded = protocol.decode_payload(payload)
-        ts = timestamp_of(when)
-        if ts <= int(self.clock()):
-            self.store.push_now(queue, payload)
-            return
-        item = {"class": decoded.class_name, "args": decoded.args, "queue": queue}
-        item.update({k: v for k, v in decoded.extra.items() if k != "queue"})
-        self.store.push_delayed(ts, protocol.dumps(item))
+    def enqueue_payload_at(self, when: When, queue: str, payload: str) -> int | None:
+        """Put a raw queue payload back on ``queue`` at ``when``: see :func:`delay_payload`."""
+        return delay_payload(self.store, when, queue, payload, self.clock())
 
     def remove_delayed(self, job: JobRef, *args: Any, queue: str | None = None) -> int:
         """Remove every delayed copy of ``job(*args)`` on its queue (or ``queue``); how many."""

@@ -74,9 +74,10 @@ def _sleep_until(t: float) -> None:
 
 
 def delay_jobs(
-    server: PrivateRedis, jobs: int, seconds: int, mode: str, due: dict[int, int]
+    server: PrivateRedis, jobs: int, seconds: int, mode: str, *, due: dict[int, int], late: set[int]
 ) -> None:
-    """Delay the jobs, recording job number -> its timestamp in ``due`` before each write."""
+    """Delay the jobs, recording job number -> its timestamp in ``due`` before each write, and
+    in ``late`` the jobs whose write ended after their second had begun (a busy machine)."""
     client = server.client()
     delayed = Delayed(Client(client, namespace=NAMESPACE))
     raw = ScheduleStore(client, Keys(NAMESPACE))
@@ -98,6 +99,8 @@ def delay_jobs(
                 pipe.execute()
             else:
                 delayed.enqueue_at_with_queue(QUEUE, ts, "Bench::Noop", n)
+            if time.time() >= ts:
+                late.add(n)
 
 
 def collect(client: redis.Redis, due: dict[int, int], timeout: float) -> list[float]:
@@ -122,7 +125,10 @@ def measure_latency(server: PrivateRedis, jobs: int, seconds: int, mode: str) ->
     each off its queue as it arrives."""
     client = server.client()
     due: dict[int, int] = {}
-    writer = threading.Thread(target=delay_jobs, args=(server, jobs, seconds, mode, due))
+    late: set[int] = set()
+    writer = threading.Thread(
+        target=delay_jobs, args=(server, jobs, seconds, mode), kwargs={"due": due, "late": late}
+    )
     writer.start()
     if mode == "ahead":
         writer.join()
@@ -137,6 +143,7 @@ def measure_latency(server: PrivateRedis, jobs: int, seconds: int, mode: str) ->
         f"  {mode:<8} {len(ms):5d} jobs  median {median(ms):7.2f} ms  p99 "
         f"{percentile(ms, 99):7.2f} ms  max {max(ms, default=float('nan')):7.2f} ms"
         + (f"  ({lost} not seen)" if lost else "")
+        + (f"  ({len(late)} written after their second began)" if late else "")
     )
 
 

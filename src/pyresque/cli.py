@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action_parser in (flist, fretry, fremove, fclear):
         _add_connection_options(action_parser)
     failures.set_defaults(func=cmd_failures)
-    scheduler_cli.add_commands(sub, _add_connection_options)  # scheduler, schedule
+    scheduler_cli.add_commands(sub)  # scheduler, schedule
     return parser
 
 

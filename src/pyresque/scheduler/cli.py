@@ -125,8 +125,13 @@ def cmd_schedule_delayed(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(subparsers: Any, add_connection_options: AddOptions) -> None:
-    """Register ``scheduler`` and ``schedule`` on the ``pyresque`` command's subparsers."""
+def add_commands(subparsers: Any, add_connection_options: AddOptions | None = None) -> None:
+    """Register ``scheduler`` and ``schedule`` on the ``pyresque`` command's subparsers
+    (``add_connection_options`` adds ``--redis``/``--namespace``; default: the main command's)."""
+    if add_connection_options is None:
+        from pyresque.cli import _add_connection_options
+
+        add_connection_options = _add_connection_options
     run = subparsers.add_parser("scheduler", help="move delayed jobs, enqueue recurring ones")
     add_connection_options(run)
     _schedule_options(run)

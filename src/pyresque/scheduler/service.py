@@ -108,7 +108,14 @@ class SchedulerService:
                 self._poll(now)
             if self.lock.held:
                 if self._next_due is not None and now >= self._next_due:
-                    self.moved += move_due(self.store, now, self.options.batch_size, self.clock)
+                    moved = move_due(self.store, now, self.options.batch_size, self.clock)
+                    log.debug(
+                        "moved %d due job(s), %.1f ms after %d",
+                        moved,
+                        (now - self._next_due) * 1000,
+                        self._next_due,
+                    )
+                    self.moved += moved
                     self._next_due = self.store.next_timestamp()
                 for entry in self.schedule.take_due(now):
                     self._fire(entry, now)

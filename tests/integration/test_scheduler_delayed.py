@@ -4,6 +4,7 @@ them, and the wake-up that makes a sleeping scheduler punctual for short-notice 
 from __future__ import annotations
 
 import select
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from pyresque.keys import Keys
 from pyresque.registry import Registry
 from pyresque.scheduler import remove_schedule, set_schedule
 from pyresque.scheduler.delayed import Delayed
-from pyresque.scheduler.service import SchedulerOptions, SchedulerService
+from pyresque.scheduler.service import SchedulerOptions, SchedulerService, scheduler_connection
 from pyresque.scheduler.store import ScheduleStore
 from tests.scheduler_fixtures import call
 
@@ -79,3 +80,42 @@ def test_a_short_notice_job_wakes_the_sleeping_scheduler(r: redis.Redis) -> None
     assert select.select([fd], [], [], 5)[0] == [fd]  # the wake-up arrives
     assert service.tick(now + 0.01) == int(now) + 2  # and the next wake is the job's second
     service.stop()
+
+
+def test_a_scheduler_without_redis_waits_and_holds_nothing(tmp_path: Any) -> None:
+    gone = scheduler_connection(f"unix://{tmp_path / 'no-such.sock'}")
+    service = SchedulerService(ScheduleStore(gone, Keys("resque")), registry=Registry())
+    now = 1_800_000_000.0
+    started = time.monotonic()
+    assert service.tick(now) == now + 1.0  # tries again in a second, does not raise
+    assert not service.lock.held
+    assert service.fileno() is None
+    assert time.monotonic() - started < 1.0  # no backoff inside redis-py: the loop stays live
+
+
+def test_schedule_hooks_run_and_can_cancel(r: redis.Redis) -> None:
+    calls: list[str] = []
+
+    class Mailer:
+        queue = "mail"
+
+        @staticmethod
+        def perform(*_args: Any) -> None:
+            return None
+
+        @staticmethod
+        def before_schedule_check(user: int) -> bool:
+            calls.append(f"before {user}")
+            return user != 0
+
+        @staticmethod
+        def after_schedule_log(user: int) -> None:
+            calls.append(f"after {user}")
+
+    registry = Registry()
+    registry.register("Mailer", Mailer)
+    api = Delayed(Client(r, namespace="resque", registry=registry), lambda: 1_800_000_000.0)
+    assert api.enqueue_in(60, Mailer, 5) is True
+    assert api.enqueue_in(60, Mailer, 0) is False
+    assert calls == ["before 5", "after 5", "before 0"]
+    assert api.count() == 1

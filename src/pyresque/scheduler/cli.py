@@ -46,7 +46,7 @@ def _client(args: argparse.Namespace) -> Client:
 
 def _service(args: argparse.Namespace, client: Client) -> SchedulerService:
     return scheduler_for(
-        client.redis,
+        client.url,
         client.namespace,
         schedule=args.schedule,
         environment=args.environment,

@@ -134,8 +134,8 @@ class Delayed:
         """Run ``job(*args)`` on ``queue`` at ``when``; False if a before_schedule hook said no.
 
         The job's ``before_schedule*``/``after_schedule*`` hooks run around it, as
-        resque-scheduler's do; a time not after the current second enqueues at once (with the
-        enqueue hooks).
+        resque-scheduler's do; a time not after the current second enqueues at once. Enqueue hooks
+        do not run, on this path or when the scheduler moves the job (Ruby's ``Job.create``).
         """
         name, queue, spec = self._resolve(job, queue)
         hooks = spec.hooks if spec else (lambda _prefix: [])
@@ -143,7 +143,7 @@ class Delayed:
             return False
         ts = timestamp_of(when)
         if ts <= int(self.clock()):
-            self.client.enqueue_to(queue, name, *args)
+            self.store.push_now(queue, protocol.encode_payload(name, args))  # as Job.create
         else:
             self.store.push_delayed(ts, encode_item(name, args, queue))
         for hook in hooks("after_schedule"):
@@ -218,7 +218,7 @@ class Delayed:
 
     def count(self) -> int:
         """Delayed jobs in all (Ruby's ``count_all_scheduled_jobs``)."""
-        return sum(self.store.timestamp_size(ts) for ts in self.store.timestamps())
+        return self.store.count_items()
 
     def timestamp_count(self) -> int:
         """Timestamps with delayed jobs (Ruby's ``delayed_queue_schedule_size``)."""

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pyresque import protocol
-from pyresque.connection import CONNECTION_ERRORS
+from pyresque.connection import CONNECTION_ERRORS, connect
 from pyresque.errors import PayloadError, PyresqueError
 from pyresque.keys import Keys
 from pyresque.registry import Registry, default_registry
@@ -38,6 +40,8 @@ from pyresque.scheduler.store import ScheduleStore
 from pyresque.signals import SignalInbox
 
 log = logging.getLogger(__name__)
+
+SOCKET_TIMEOUT = 2.0  # seconds; every scheduler command is small
 
 
 @dataclass(frozen=True)
@@ -258,19 +262,30 @@ class SchedulerService:
         return 0
 
 
+def scheduler_connection(redis_url: str) -> redis.Redis:
+    """A client for the scheduler alone: no retries inside redis-py and a short socket timeout,
+    so that a Redis outage costs a tick one quick error (logged; the next poll tries again)
+    instead of seconds of backoff inside the pool master's loop."""
+    client = connect(redis_url, socket_timeout=SOCKET_TIMEOUT)
+    client.set_retry(Retry(NoBackoff(), 0))
+    return client
+
+
 def scheduler_for(
-    redis_client: redis.Redis,
+    redis_url: str,
     namespace: str,
     *,
     schedule: str | None = None,
     environment: str | None = None,
+    registry: Registry | None = None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     **overrides: object,
 ) -> SchedulerService:
-    """A scheduler as ``pyresque scheduler`` and the pool master build it: resque-scheduler's
-    variables from ``env``, the schedule file (``schedule`` or config/resque-schedule.yml) and
-    the environment section (``environment`` or RACK_ENV, RAILS_ENV, RESQUE_ENV)."""
+    """A scheduler as ``pyresque scheduler`` and the pool master build it: its own connection
+    (:func:`scheduler_connection`), resque-scheduler's variables from ``env``, the schedule file
+    (``schedule`` or config/resque-schedule.yml) and the environment section (``environment`` or
+    RACK_ENV, RAILS_ENV, RESQUE_ENV)."""
     from pyresque.pool.config import environment_name
     from pyresque.scheduler.schedule import find_schedule_file
 
@@ -281,4 +296,5 @@ def scheduler_for(
         env_name=environment_name(environment, env),
         **overrides,
     )
-    return SchedulerService(ScheduleStore(redis_client, Keys(namespace)), options)
+    store = ScheduleStore(scheduler_connection(redis_url), Keys(namespace))
+    return SchedulerService(store, options, registry=registry)

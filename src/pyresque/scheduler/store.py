@@ -92,6 +92,13 @@ class ScheduleStore:
     def timestamp_size(self, timestamp: int) -> int:
         return int(self.redis.llen(self.keys.delayed(timestamp)))
 
+    def count_items(self) -> int:
+        """Items in every delayed list (one LLEN per timestamp, pipelined)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for ts in self.timestamps():
+            pipe.llen(self.keys.delayed(ts))
+        return sum(int(n) for n in pipe.execute())
+
     def timestamps(self, start: int = 0, count: int = -1) -> list[int]:
         """Delayed timestamps, soonest first (``count`` -1: all)."""
         stop = -1 if count < 0 else start + count - 1

@@ -123,3 +123,20 @@ def test_schedule_list_shows_file_and_dynamic_entries(
     assert rows["dyn"]["source"] == "dynamic"
     assert rows["dyn"]["args"] == [{"h": 1}]
     assert rows["each_second_by_cron"]["when"] == "cron * * * * * * UTC"
+
+
+def test_hup_reloads_the_schedule_file(
+    r: redis.Redis, spawn: Callable[..., Proc], tmp_path: Path
+) -> None:
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text("one:\n  every: 1s\n  class: One\n  queue: one\n")
+    proc = spawn("scheduler", "--schedule", str(schedule), name="sched")
+    wait_until(lambda: r.llen("resque:queue:one") >= 1, timeout=10)
+    schedule.write_text("two:\n  every: 1s\n  class: Two\n  queue: two\n")
+    proc.signal(signal.SIGHUP)
+    wait_until(lambda: r.llen("resque:queue:two") >= 1, timeout=10)
+    settled = r.llen("resque:queue:one")
+    wait_until(lambda: r.llen("resque:queue:two") >= 2, timeout=10)
+    assert r.llen("resque:queue:one") == settled  # "one" is gone from the schedule
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0

@@ -32,19 +32,20 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
 resque-scheduler 5.0's keys (delayed jobs, recurring schedules, its master lock), shared with a Ruby
 resque-scheduler on the same Redis:
 
-======================================  ======  =================================================
-``delayed_queue_schedule``              zset    integer epoch seconds, member = score
-``delayed:<ts>``                        list    ``{"class":…,"args":[…],"queue":…}`` due at ts
-``timestamps:<item JSON>``              set     ``delayed:<ts>`` of each list holding the item
-``schedules_changed``                   set     names of dynamic schedules changed
-``persistent_schedules``                hash    name -> JSON schedule entry (dynamic schedules)
-``delayed:last_enqueued_at``            hash    name -> ``2026-11-29 16:21:00 +0000``
-``<ns>:[<prefix>:]resque_scheduler_``   string  ``host:pid`` of the one active scheduler, with
-``master_lock``                                 a TTL (the namespace appears twice, as in Ruby)
-``scheduler-wakeup``                    pubsub  channel (pyresque only); a timestamp is published
-                                                when a job is delayed, so a sleeping scheduler
-                                                wakes for a time sooner than it knew
-======================================  ======  =================================================
+================================================  ======  =======================================
+``delayed_queue_schedule``                        zset    epoch seconds (integers), member = score
+``delayed:<ts>``                                  list    ``{"class":…,"args":[…],"queue":…}``
+``timestamps:<item JSON>``                        set     ``delayed:<ts>`` of lists holding it
+``schedules_changed``                             set     names of changed dynamic schedules
+``persistent_schedules``                          hash    name -> JSON entry (dynamic schedules)
+``delayed:last_enqueued_at``                      hash    name -> ``2026-11-29 16:21:00 +0000``
+``<ns>:[<prefix>:]resque_scheduler_master_lock``  string  ``host:pid`` of the active scheduler,
+                                                          with a TTL (Ruby names the namespace
+                                                          twice)
+``scheduler-wakeup``                              pubsub  channel (pyresque only): the timestamp
+                                                          of each delayed job, to wake a sleeping
+                                                          scheduler
+================================================  ======  =======================================
 """
 
 from __future__ import annotations

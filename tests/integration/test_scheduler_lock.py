@@ -128,3 +128,19 @@ def test_while_ours_is_master_rubys_own_scripts_do_not_make_ruby_master(r: redis
     ours.stop()
     assert r.eval(acquire, 1, LOCK_KEY, ruby_value) == 1  # released: Ruby's next loop takes it
     assert r.ttl(LOCK_KEY) == 180
+
+
+def test_a_killed_ruby_masters_lock_expires_and_ours_moves_what_became_due(r: redis.Redis) -> None:
+    import time
+
+    s5 = scenario("s5_two_schedulers")
+    # a Ruby master killed with kill -9: its lock stays until the TTL runs out (here 0.5 s)
+    r.set(LOCK_KEY, s5["timing"]["lock_value_right_after_kill"], px=500)
+    store = ScheduleStore(r, Keys("resque"))
+    ours = SchedulerService(store, SchedulerOptions(poll_interval=0.05), registry=Registry())
+    _delay(r, int(time.time()), "during-gap")  # due while there is no live master
+    assert ours.tick(time.time()) and not ours.lock.held
+    wait_until(lambda: ours.tick(time.time()) and ours.lock.held, timeout=2)
+    ours.tick(time.time())
+    assert r.lrange("resque:queue:mail", 0, -1) == [b'{"class":"SomeJob","args":["during-gap"]}']
+    ours.stop()

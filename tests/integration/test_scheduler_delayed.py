@@ -119,3 +119,21 @@ def test_schedule_hooks_run_and_can_cancel(r: redis.Redis) -> None:
     assert api.enqueue_in(60, Mailer, 0) is False
     assert calls == ["before 5", "after 5", "before 0"]
     assert api.count() == 1
+
+
+def test_a_refused_move_changes_nothing_and_is_retried_at_the_next_poll(r: redis.Redis) -> None:
+    store = ScheduleStore(r, Keys("resque"))
+    store.push_delayed(1_800_000_000, '{"class":"K","args":[1],"queue":"fine"}')
+    store.push_delayed(1_800_000_000, '{"class":"K","args":[2],"queue":"broken"}')
+    r.set("resque:queue:broken", "not a list")  # an RPUSH to it would fail inside the script
+    service = SchedulerService(store, SchedulerOptions(poll_interval=5), registry=Registry())
+    now = 1_800_000_001.0
+    assert service.tick(now) == now + 5  # no spin: the next try is the next poll
+    assert r.llen("resque:delayed:1800000000") == 2  # the batch changed nothing at all
+    assert not r.exists("resque:queue:fine")
+    assert r.smembers('resque:timestamps:{"class":"K","args":[1],"queue":"fine"}')
+    r.delete("resque:queue:broken")
+    service.tick(now + 5)
+    assert r.lrange("resque:queue:fine", 0, -1) == [b'{"class":"K","args":[1]}']
+    assert r.lrange("resque:queue:broken", 0, -1) == [b'{"class":"K","args":[2]}']
+    assert not r.exists("resque:delayed:1800000000")

@@ -60,12 +60,27 @@ return 0
 # reads again. So an item is either still delayed or queued, never both and never neither, and
 # a scheduler killed at any point leaves Redis in one of those two states.
 MOVE_BATCH = """
+local function is_type(key, wanted)
+  local t = redis.call('TYPE', key).ok
+  return t == wanted or t == 'none'
+end
 local n = tonumber(ARGV[3])
 if n > 0 then
   local head = redis.call('LRANGE', KEYS[1], 0, n - 1)
   if #head ~= n then return -1 end
   for i = 1, n do
     if head[i] ~= ARGV[3 + 3 * (i - 1) + 1] then return -1 end
+  end
+  -- Redis does not undo a script's writes when a later command fails: check every key's type
+  -- first, so that a refused batch changes nothing (never queued and still delayed).
+  if not is_type(KEYS[3], 'set') then return redis.error_reply('WRONGTYPE ' .. KEYS[3]) end
+  for i = 1, n do
+    if not is_type(KEYS[3 + i], 'list') then
+      return redis.error_reply('WRONGTYPE ' .. KEYS[3 + i] .. ' is not a list')
+    end
+    if not is_type(KEYS[3 + n + i], 'set') then
+      return redis.error_reply('WRONGTYPE ' .. KEYS[3 + n + i] .. ' is not a set')
+    end
   end
   local member = 'delayed:' .. ARGV[1]
   local woken = {}

@@ -104,7 +104,8 @@ class SchedulerService:
         """Do what is due at ``now`` (epoch seconds); returns when to call again.
 
         Never blocks beyond its Redis round trips; a Redis error is logged and retried at the
-        next poll (the lock then counts as not held, so nothing moves on stale mastership).
+        next poll (after a lost connection the lock counts as not held, so nothing moves on stale
+        mastership), so a caller's loop never spins on it.
         """
         try:
             self._drain_wakeups()
@@ -128,6 +129,10 @@ class SchedulerService:
             self.lock.held = False
             self._close_sub()
             self._next_poll = now + min(self.options.poll_interval, 1.0)
+        except redis.RedisError:  # e.g. a key of the wrong type: log, retry at the next poll
+            log.exception("scheduler: Redis refused a command; retrying at the next poll")
+            self._next_due = None
+            self._next_poll = now + self.options.poll_interval
         return self.next_wake()
 
     def next_wake(self) -> float:

@@ -144,3 +144,15 @@ def test_a_killed_ruby_masters_lock_expires_and_ours_moves_what_became_due(r: re
     ours.tick(time.time())
     assert r.lrange("resque:queue:mail", 0, -1) == [b'{"class":"SomeJob","args":["during-gap"]}']
     ours.stop()
+
+
+def test_the_lock_key_and_value_have_rubys_shape(r: redis.Redis) -> None:
+    import socket
+
+    store = ScheduleStore(r, Keys("resque"))
+    lock = MasterLock(store)
+    assert lock.key == scenario("s3_scheduler_moves_due_items")["lock_key"]
+    assert lock.value == f"{socket.gethostname()}:{os.getpid()}"  # Ruby's "host:pid"
+    assert MasterLock(store, prefix="MyApp:").key == scenario("s7_non_default_env")["lock_key"]
+    assert lock.try_acquire()
+    assert r.ttl(lock.key) == 180

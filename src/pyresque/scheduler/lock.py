@@ -23,14 +23,15 @@ DEFAULT_TIMEOUT = 180  # resque-scheduler's LOCK_TIMEOUT
 
 
 def lock_hostname() -> str:
-    """The host part of the lock value, found as Ruby finds it: the canonical name of the
-    host name's first address (``localhost`` on many machines, not the host name itself)."""
-    name = socket.gethostname()
-    try:
-        addr = socket.getaddrinfo(name, None)[0][4]
-        return socket.getnameinfo((str(addr[0]), 0), 0)[0]
-    except OSError:
-        return name
+    """The host part of the lock value: the host name.
+
+    Ruby uses the canonical name of the host name's first address, which is ``localhost`` on many
+    machines (the fixture's, and containers whose host name maps to 127.0.0.1): two containers
+    whose scheduler runs as PID 1 would then write the same ``localhost:1`` and both believe they
+    hold the lock. The host name is unique per container, pod and dyno, and keeps Ruby's
+    ``host:pid`` shape (Ruby only ever compares the value with its own).
+    """
+    return socket.gethostname()
 
 
 class MasterLock:

@@ -88,6 +88,8 @@ def test_cron_honours_its_time_zone() -> None:
     # 03:00 in Berlin is 02:00 UTC in winter and 01:00 UTC in summer
     assert berlin.next_after(utc("2026-01-10 12:00:00")) == utc("2026-01-11 02:00:00")
     assert berlin.next_after(utc("2026-07-10 12:00:00")) == utc("2026-07-11 01:00:00")
+    daily = Cron.parse("@daily America/New_York")
+    assert daily.next_after(utc("2026-01-10 12:00:00")) == utc("2026-01-11 05:00:00")
     seconds = Cron.parse("*/10 * * * * * UTC")  # rufus: six fields, seconds first
     assert seconds.next_after(utc("2026-01-10 12:00:01")) == utc("2026-01-10 12:00:10")
 

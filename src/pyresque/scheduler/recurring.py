@@ -84,13 +84,14 @@ class Cron:
     def parse(cls, text: str) -> Cron:
         fields = text.split()
         zone = None
-        if len(fields) in (6, 7) and re.search("[A-Za-z]", fields[-1]):
+        if len(fields) in (2, 6, 7) and re.search("[A-Za-z]", fields[-1]):
             try:
                 zoneinfo.ZoneInfo(fields[-1])
                 zone = fields.pop()
             except (ValueError, zoneinfo.ZoneInfoNotFoundError):
                 pass
-        if len(fields) not in (5, 6):
+        nicknamed = len(fields) == 1 and fields[0].startswith("@")  # @daily, @hourly, …
+        if len(fields) not in (5, 6) and not nicknamed:
             raise ConfigError(f"cron {text!r}: expected 5 or 6 fields and an optional time zone")
         cron = cls(" ".join(fields), zone)
         cron.next_after(0.0)  # validate now, not at the first fire

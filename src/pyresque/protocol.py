@@ -123,8 +123,20 @@ class Payload:
     def to_dict(self) -> dict[str, JSONValue]:
         return {"class": self.class_name, "args": self.args, **self.extra}
 
+    @property
+    def short_class(self) -> str:
+        """The class name as logs and process titles show it: a hostile 1 MB name is cut."""
+        return shorten(self.class_name)
+
     def encode(self) -> str:
         return dumps(self.to_dict())
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…(+{len(text) - limit} chars)"
 
 
 def encode_payload(class_name: str, args: list[JSONValue] | tuple[JSONValue, ...]) -> str:

@@ -57,9 +57,7 @@ def _service(args: argparse.Namespace, client: Client) -> SchedulerService:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from pyresque.cli import setup_logging
-
-    setup_logging(args.verbose)
+    args.setup_logging(args.verbose)
     return _service(args, _client(args)).run()
 
 
@@ -125,13 +123,12 @@ def cmd_schedule_delayed(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(subparsers: Any, add_connection_options: AddOptions | None = None) -> None:
-    """Register ``scheduler`` and ``schedule`` on the ``pyresque`` command's subparsers
-    (``add_connection_options`` adds ``--redis``/``--namespace``; default: the main command's)."""
-    if add_connection_options is None:
-        from pyresque.cli import _add_connection_options
-
-        add_connection_options = _add_connection_options
+def add_commands(
+    subparsers: Any, add_connection_options: AddOptions, setup_logging: Callable[[int], None]
+) -> None:
+    """Register ``scheduler`` and ``schedule`` on the ``pyresque`` command's subparsers, with the
+    main command's ``--redis``/``--namespace`` options and logging set-up (passed in: nothing
+    imports ``pyresque.cli``)."""
     run = subparsers.add_parser("scheduler", help="move delayed jobs, enqueue recurring ones")
     add_connection_options(run)
     _schedule_options(run)
@@ -140,7 +137,7 @@ def add_commands(subparsers: Any, add_connection_options: AddOptions | None = No
     run.add_argument("--interval", type=float, help="poll period, seconds (default 1)")
     run.add_argument("--no-dynamic", action="store_true", help="ignore persistent_schedules")
     run.add_argument("--verbose", "-v", action="count", default=0)
-    run.set_defaults(func=cmd_scheduler)
+    run.set_defaults(func=cmd_scheduler, setup_logging=setup_logging)
 
     schedule = subparsers.add_parser("schedule", help="show recurring schedules and delayed jobs")
     actions = schedule.add_subparsers(dest="action", required=True)
@@ -174,18 +171,17 @@ def parse_time(text: str) -> float:
 
 
 def cmd_enqueue_later(args: argparse.Namespace) -> int:
-    from pyresque.cli import _json_arg
-
     delayed = Delayed(Client(url=args.redis, namespace=args.namespace))
     when = args.at if args.at is not None else delayed.clock() + args.in_seconds
-    job_args = [_json_arg(a) for a in args.args]
+    job_args = [args.json_arg(a) for a in args.args]
     delayed.enqueue_at_with_queue(args.queue, when, args.job_class, *job_args)
     print(f"delayed to {args.queue} at {int(when)}: {args.job_class} {json.dumps(job_args)}")
     return 0
 
 
-def add_delay_options(enqueue: argparse.ArgumentParser) -> None:
-    """``--at TIME`` / ``--in SECONDS`` on ``pyresque enqueue``: delay the job instead."""
+def add_delay_options(enqueue: argparse.ArgumentParser, json_arg: Callable[[str], Any]) -> None:
+    """``--at TIME`` / ``--in SECONDS`` on ``pyresque enqueue``: delay the job instead
+    (``json_arg`` parses an argument as ``enqueue`` does)."""
     when = enqueue.add_mutually_exclusive_group()
     when.add_argument("--at", type=parse_time, metavar="TIME", help="run at TIME (epoch or ISO)")
     when.add_argument("--in", dest="in_seconds", type=float, metavar="SECONDS", help="run later")
@@ -196,4 +192,4 @@ def add_delay_options(enqueue: argparse.ArgumentParser) -> None:
             return enqueue_now(args)
         return cmd_enqueue_later(args)
 
-    enqueue.set_defaults(func=cmd_enqueue)
+    enqueue.set_defaults(func=cmd_enqueue, json_arg=json_arg)

@@ -103,3 +103,29 @@ if redis.call('LLEN', KEYS[1]) == 0 then
 end
 return n
 """
+
+# Delay one item (Ruby's delayed_push: RPUSH, SADD, ZADD) and wake sleeping schedulers; one call,
+# so that it also runs on a cluster, where a pipeline cannot carry a PUBLISH.
+# KEYS[1] delayed:<ts>  KEYS[2] timestamps:<item>  KEYS[3] delayed_queue_schedule
+# ARGV[1] item  ARGV[2] ts  ARGV[3] the scheduler wake-up channel
+DELAY = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], 'delayed:' .. ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return 1
+"""
+
+# A recurring job's fire: the push as Resque.enqueue does it (none when ARGV[1] is ""), then
+# resque-scheduler's last_enqueued_at record, written even when nothing could be pushed.
+# KEYS[1] queues  KEYS[2] queue:<q>  KEYS[3] delayed:last_enqueued_at
+# ARGV[1] queue  ARGV[2] payload  ARGV[3] schedule name  ARGV[4] time text  ARGV[5] wake-up channel
+FIRE = """
+if ARGV[1] ~= '' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+end
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[1]) end
+return 1
+"""

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import redis
 
 from pyresque.keys import Keys
+from pyresque.reservation import as_text
 from pyresque.scheduler import scripts
-from pyresque.store import Store, _s
+from pyresque.store import Store
 
 
 def member(timestamp: int) -> str:
@@ -44,18 +45,20 @@ class ScheduleStore:
         self.queues = Store(client, self.keys)
         self._move = client.register_script(scripts.MOVE_BATCH)
         self._release = client.register_script(scripts.RELEASE_LOCK)
+        self._delay = client.register_script(scripts.DELAY)
+        self._fire = client.register_script(scripts.FIRE)
 
     # --- delayed items -------------------------------------------------------------------------
 
     def push_delayed(self, timestamp: int, item: str) -> None:
-        """Ruby's ``delayed_push``: RPUSH the item, SADD its timestamps set, ZADD the timestamp;
-        here in one transaction, and a wake-up for a sleeping scheduler."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(self.keys.delayed(timestamp), item)
-        pipe.sadd(self.keys.timestamps(item), member(timestamp))
-        pipe.zadd(self.keys.delayed_schedule, {str(timestamp): timestamp})
-        pipe.publish(self.keys.scheduler_wakeup, str(timestamp))
-        pipe.execute()
+        """Ruby's ``delayed_push`` (RPUSH the item, SADD its timestamps set, ZADD the timestamp)
+        in one script call, with a wake-up for a sleeping scheduler."""
+        keys = [
+            self.keys.delayed(timestamp),
+            self.keys.timestamps(item),
+            self.keys.delayed_schedule,
+        ]
+        self._delay(keys=keys, args=[item, str(timestamp), self.keys.scheduler_wakeup])
 
     def push_now(self, queue: str, payload: str) -> None:
         self.queues.push(queue, payload)
@@ -63,7 +66,7 @@ class ScheduleStore:
     def timestamps_of(self, item: str) -> list[int]:
         """The timestamps an item is delayed to (SMEMBERS order, as Ruby's ``scheduled_at``)."""
         found = self.redis.smembers(self.keys.timestamps(item))
-        return [int(_s(m).removeprefix("delayed:")) for m in found]
+        return [int(as_text(m).removeprefix("delayed:")) for m in found]
 
     def remove_item(self, item: str) -> int:
         """Ruby's ``remove_delayed``: LREM the item from each of its lists, SREM each timestamp;
@@ -76,7 +79,7 @@ class ScheduleStore:
 
     def remove_item_at(self, timestamp: int, item: str) -> int:
         """Remove an item from one timestamp only; the timestamp goes if it is left empty."""
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=False)
         pipe.srem(self.keys.timestamps(item), member(timestamp))
         pipe.lrem(self.keys.delayed(timestamp), 0, item)
         removed = int(pipe.execute()[1])
@@ -102,23 +105,23 @@ class ScheduleStore:
     def timestamps(self, start: int = 0, count: int = -1) -> list[int]:
         """Delayed timestamps, soonest first (``count`` -1: all)."""
         stop = -1 if count < 0 else start + count - 1
-        return [int(_s(t)) for t in self.redis.zrange(self.keys.delayed_schedule, start, stop)]
+        return [int(as_text(t)) for t in self.redis.zrange(self.keys.delayed_schedule, start, stop)]
 
     def items_at(self, timestamp: int, start: int = 0, count: int = -1) -> list[str]:
         stop = -1 if count < 0 else start + count - 1
-        return [_s(i) for i in self.redis.lrange(self.keys.delayed(timestamp), start, stop)]
+        return [as_text(i) for i in self.redis.lrange(self.keys.delayed(timestamp), start, stop)]
 
     def items_by_timestamp(self, timestamps: Sequence[int]) -> list[list[str]]:
         pipe = self.redis.pipeline(transaction=False)
         for ts in timestamps:
             pipe.lrange(self.keys.delayed(ts), 0, -1)
-        return [[_s(i) for i in items] for items in pipe.execute()]
+        return [[as_text(i) for i in items] for items in pipe.execute()]
 
     def next_timestamp(self, at_or_before: float | None = None) -> int | None:
         """The soonest timestamp (only one at or before ``at_or_before`` when given)."""
         high = "+inf" if at_or_before is None else str(int(at_or_before))
         found = self.redis.zrangebyscore(self.keys.delayed_schedule, "-inf", high, start=0, num=1)
-        return int(_s(found[0])) if found else None
+        return int(as_text(found[0])) if found else None
 
     def move(self, timestamp: int, moves: Sequence[Move]) -> int:
         """Move ``moves`` (the head of ``delayed:<timestamp>``) in one script call; -1 if the list
@@ -159,29 +162,24 @@ class ScheduleStore:
 
     def lock_holder(self, key: str) -> str | None:
         value = self.redis.get(key)
-        return None if value is None else _s(value)
+        return None if value is None else as_text(value)
 
     # --- recurring schedules -------------------------------------------------------------------
 
     def push_recurring(self, name: str, queue: str | None, payload: str, enqueued_at: str) -> None:
         """A recurring job's fire: the push (none without a queue), then Ruby's
         ``last_enqueued_at`` record, written even when nothing could be pushed."""
-        pipe = self.redis.pipeline(transaction=False)
-        if queue:
-            pipe.sadd(self.keys.queues, queue)
-            pipe.rpush(self.keys.queue(queue), payload)
-        pipe.hset(self.keys.last_enqueued_at, name, enqueued_at)
-        if queue:
-            pipe.publish(self.keys.wakeup, queue)
-        pipe.execute()
+        keys = [self.keys.queues, self.keys.queue(queue or ""), self.keys.last_enqueued_at]
+        args = [queue or "", payload, name, enqueued_at, self.keys.wakeup]
+        self._fire(keys=keys, args=args)
 
     def last_enqueued(self) -> dict[str, str]:
         raw = self.redis.hgetall(self.keys.last_enqueued_at)
-        return {_s(k): _s(v) for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}
 
     def persistent_schedules(self) -> dict[str, str]:
         raw = self.redis.hgetall(self.keys.persistent_schedules)
-        return {_s(k): _s(v) for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}
 
     def set_persistent_schedule(self, name: str, config_json: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -201,7 +199,7 @@ class ScheduleStore:
             return []
         names = []
         while (name := self.redis.spop(self.keys.schedules_changed)) is not None:
-            names.append(_s(name))
+            names.append(as_text(name))
         return names
 
     def clear_schedule_changes(self) -> None:

@@ -49,6 +49,15 @@ from pyresque.hooks import (
     worker_exit,
 )
 from pyresque.registry import JobSpec, default_name, default_registry
+from pyresque.scheduler import (
+    delayed_count,
+    delayed_jobs,
+    enqueue_at,
+    enqueue_at_with_queue,
+    enqueue_in,
+    enqueue_in_with_queue,
+    remove_delayed,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,13 +112,20 @@ __all__ = [
     "before_pause",
     "configure",
     "default_client",
+    "delayed_count",
+    "delayed_jobs",
     "dequeue",
     "enqueue",
+    "enqueue_at",
+    "enqueue_at_with_queue",
+    "enqueue_in",
+    "enqueue_in_with_queue",
     "enqueue_many",
     "enqueue_to",
     "job",
     "queue_empty",
     "register",
+    "remove_delayed",
     "shutdown_requested",
     "worker_exit",
 ]

@@ -43,6 +43,7 @@ class RunOutcome:
     ending: Ending
     failure: Failure | None = None  # FAILED; the DirtyExit of KILLED/DIED; the timeout's
     seconds: float = 0.0  # how long the job ran (for per-job metrics)
+    retryable: bool = False  # FAILED: the job's retry policy (or the default) covers it
 
 
 class Supervision(Protocol):
@@ -76,7 +77,7 @@ def perform_with_job_hooks(job: Job, hooks: WorkerHooks) -> Result:
 def outcome_of(result: Result, seconds: float) -> RunOutcome:
     """A job's own Result (it reported one) as a RunOutcome."""
     if result.outcome is Outcome.FAILED:
-        return RunOutcome(Ending.FAILED, result.failure, seconds)
+        return RunOutcome(Ending.FAILED, result.failure, seconds, result.retryable)
     if result.outcome is Outcome.INTERRUPTED:
         return RunOutcome(Ending.INTERRUPTED, seconds=seconds)
     return RunOutcome(Ending.DONE, seconds=seconds)

@@ -99,7 +99,7 @@ class Master:
         self.shutdown: Shutdown | None = None
         self.winched = False
         self.inbox = SignalInbox(MASTER_SIGNALS)
-        self.janitor = Janitor(options.redis_url, options.namespace, worker_settings)
+        self.janitor = Janitor(options.redis_url, options.namespace, worker_settings, clock)
         self._last_spawn = -1e9
         self._title = ""
         self._wake_at: float | None = None
@@ -120,7 +120,7 @@ class Master:
                     self.dispatch(signum)
                 self.reap()
                 if self.shutdown is not None and not self.workers:
-                    log.info("%s: all workers gone; exiting", self.shutdown.signal_name)
+                    self._exit_report()
                     return 0
                 self.reconcile()
                 self.set_title()
@@ -128,6 +128,17 @@ class Master:
             except Exception:  # one bad tick (a hook, the system, a bug) must not end the pool
                 log.exception("master loop failed; carrying on")
                 self.inbox.wait(TICK)
+
+    def _exit_report(self) -> None:
+        assert self.shutdown is not None
+        undone = self.janitor.left_undone()
+        if undone:
+            log.warning(
+                "%s: no time left to clean up after %s; the next prune recovers their jobs",
+                self.shutdown.signal_name,
+                ", ".join(undone),
+            )
+        log.info("%s: all workers gone; exiting", self.shutdown.signal_name)
 
     def wait(self) -> None:
         """Sleep until a signal, a worker reporting ready, or the next deadline."""
@@ -180,9 +191,12 @@ class Master:
             self.workers.clear()
             self.shutdown = Shutdown(name, deadline=self.clock())
             return
-        # kill what is left a little before the deadline, so reaping and clean-up fit under it
+        # kill what is left a little before the deadline, so reaping and clean-up fit under it;
+        # clean-up ends before the deadline whatever Redis does (the next prune does the rest)
         margin = min(1.0, self.options.shutdown_timeout * 0.1)
-        deadline = self.clock() + self.options.shutdown_timeout - margin
+        exit_by = self.clock() + self.options.shutdown_timeout
+        deadline = exit_by - margin
+        self.janitor.finish_by(exit_by - margin / 2)
         log.info(
             "%s: shutting down within %.1fs (workers interrupt their jobs and put them back)",
             name,

@@ -407,3 +407,37 @@ def test_lock_is_held_shared_while_the_pool_runs(
     assert master.wait(10) == 0
     with open(lock) as f:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def state_of(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_ttin_and_ttou_change_every_group_by_one_until_hup(spawn: Spawn, tmp_path: Path) -> None:
+    config = tmp_path / "two.yml"
+    config.write_text("oracle: 1\nother: 2\n")
+    master = start_pool(spawn, config)
+    wait_until(lambda: group_counts(master) == {"oracle": 1, "other": 2})
+
+    def send(signum: int, seen: str) -> None:
+        """One at a time: signals of one kind sent faster than they are handled merge."""
+        before = master.log().count(seen)
+        master.signal(signum)
+        wait_until(lambda: master.log().count(seen) > before)
+
+    send(signal.SIGTTIN, "TTIN:")
+    wait_until(lambda: group_counts(master) == {"oracle": 2, "other": 3}, 10)
+    assert state_of(master.pid) != "T"  # not stopped, as the default action would
+    for _ in range(3):
+        send(signal.SIGTTOU, "TTOU:")
+    wait_until(lambda: group_counts(master) == {"other": 1}, 10)
+    send(signal.SIGTTOU, "TTOU:")
+    wait_until(lambda: group_counts(master) == {}, 10)
+    send(signal.SIGTTOU, "TTOU: every group is already at 0 workers")
+    send(signal.SIGTTIN, "TTIN:")  # counts again from the lowest useful delta
+    wait_until(lambda: group_counts(master) == {"other": 1}, 10)
+    master.signal(signal.SIGHUP)  # the config again
+    wait_until(lambda: group_counts(master) == {"oracle": 1, "other": 2}, 10)
+    master.signal(signal.SIGTERM)
+    assert master.wait(10) == 0

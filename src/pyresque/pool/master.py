@@ -55,6 +55,8 @@ MASTER_SIGNALS = (
     signal.SIGCONT,
     signal.SIGIO,
     signal.SIGCHLD,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
 )
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 TICK = 1.0
@@ -95,6 +97,7 @@ class Master:
         self.config = PoolConfig(groups={}, source="(none)")
         self.workers: dict[int, WorkerProcess] = {}
         self.generation = 0
+        self.delta = 0  # TTIN/TTOU: workers added to (removed from) every group until HUP
         self.backoff = Backoff()
         self.shutdown: Shutdown | None = None
         self.winched = False
@@ -224,6 +227,7 @@ class Master:
             self.poller.reset()
             self.poller.record_call(self.clock())
         self.winched = False
+        self.delta = 0
         self.generation += 1
 
     def handle_winch(self) -> None:
@@ -231,6 +235,18 @@ class Master:
             return
         log.info("WINCH: stopping every worker until HUP")
         self.winched = True
+
+    def handle_ttin(self) -> None:
+        self.delta += 1
+        log.info("TTIN: one more worker per group: %s", self._describe_desired())
+
+    def handle_ttou(self) -> None:
+        largest = max(self._configured().values(), default=0)
+        if self.delta <= -largest:
+            log.info("TTOU: every group is already at 0 workers")
+            return
+        self.delta -= 1
+        log.info("TTOU: one worker less per group: %s", self._describe_desired())
 
     def handle_usr1(self) -> None:
         self._forward(signal.SIGUSR1)
@@ -362,12 +378,20 @@ class Master:
     # --- reconciling ---------------------------------------------------------------------------
 
     def desired(self) -> Mapping[str, int]:
+        """Workers wanted per group now: the config plus the TTIN/TTOU delta, never below 0."""
         if self.shutdown is not None or self.winched:
             return {}
+        return {group: max(0, count + self.delta) for group, count in self._configured().items()}
+
+    def _configured(self) -> dict[str, int]:
         return {
             group: self.auto_count(group) if count is AUTO else count
             for group, count in self.config.groups.items()
         }
+
+    def _describe_desired(self) -> str:
+        counts = ", ".join(f"{g}: {n}" for g, n in self.desired().items()) or "no groups"
+        return f"{counts} ({self.delta:+d} on the config until HUP)"
 
     def auto_count(self, group: str) -> int:
         """Workers for a group whose count is ``auto``: as many as fit, by the governor."""

@@ -128,7 +128,7 @@ def _boot_and_work(boot: _Boot) -> int:
     boot.in_child()
     for signum in boot.master_signals:
         signal.signal(signum, signal.SIG_DFL)
-    for signum in (signal.SIGHUP, signal.SIGWINCH, signal.SIGIO):
+    for signum in (signal.SIGHUP, signal.SIGWINCH, signal.SIGIO, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(signum, _ignore)  # not SIG_IGN, which programs a job execs would inherit
     worker = boot.make_worker()
     worker.on_ready = lambda: _tell_ready(boot.ready_w)

@@ -429,7 +429,7 @@ def test_ttin_and_ttou_change_every_group_by_one_until_hup(spawn: Spawn, tmp_pat
     send(signal.SIGTTIN, "TTIN:")
     wait_until(lambda: group_counts(master) == {"oracle": 2, "other": 3}, 10)
     assert state_of(master.pid) != "T"  # not stopped, as the default action would
-    for _ in range(3):
+    for _ in range(2):
         send(signal.SIGTTOU, "TTOU:")
     wait_until(lambda: group_counts(master) == {"other": 1}, 10)
     send(signal.SIGTTOU, "TTOU:")
@@ -441,3 +441,15 @@ def test_ttin_and_ttou_change_every_group_by_one_until_hup(spawn: Spawn, tmp_pat
     wait_until(lambda: group_counts(master) == {"oracle": 1, "other": 2}, 10)
     master.signal(signal.SIGTERM)
     assert master.wait(10) == 0
+
+
+def test_hup_with_the_file_emptied_keeps_the_workers(spawn: Spawn, config: Path) -> None:
+    master = start_pool(spawn, config)
+    wait_until(lambda: group_counts(master) == {"oracle": 2, "other,oracle": 1})
+    before = set(workers_of(master))
+    config.write_text("")  # a deploy rewriting it, caught half way
+    master.signal(signal.SIGHUP)
+    wait_until(lambda: "HUP: keeping the old config and workers" in master.log())
+    assert "replacing every worker" not in master.log()
+    time.sleep(0.3)  # give a wrong reconcile the chance to happen
+    assert set(workers_of(master)) == before

@@ -8,21 +8,14 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyresque.apps import app_modules, import_apps
 from pyresque.connection import connect, redact
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
-from pyresque.pool.config import (
-    LoaderPoller,
-    PoolConfig,
-    environment_name,
-    find_config_file,
-    load_config,
-    load_loader,
-)
+from pyresque.pool.config import LoaderPoller
 from pyresque.pool.daemon import daemonize, pidfile, shared_lock
 from pyresque.pool.governor import MemoryGovernor
 from pyresque.pool.hooks import default_pool_hooks
@@ -30,6 +23,7 @@ from pyresque.pool.master import Master
 from pyresque.pool.memory import MemoryLimit, detect_limit, format_mb, parse_size
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import SizingPolicy, default_headroom
+from pyresque.pool.source import config_source
 from pyresque.registry import default_registry
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
@@ -236,21 +230,6 @@ def term_mode(args: argparse.Namespace) -> TermMode:
     return TermMode.DEADLINE
 
 
-def config_source(args: argparse.Namespace) -> Callable[[], PoolConfig]:
-    """The function the master calls to (re)load its config: a file or a custom loader."""
-    environment = environment_name(args.environment, os.environ)
-    if args.config_loader:
-        loader = load_loader(args.config_loader)
-        return lambda: loader.load(environment)
-    explicit = args.config
-
-    def from_file() -> PoolConfig:
-        path = find_config_file(explicit, os.environ, Path.cwd())
-        return load_config(path, environment, os.environ)
-
-    return from_file
-
-
 def memory_room(args: argparse.Namespace) -> tuple[MemoryLimit, int]:
     """The memory limit (option, environment, cgroup, else physical) and the headroom under it."""
     limit = detect_limit(args.memory_limit)
@@ -340,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
             "max_jobs": args.max_jobs_per_worker,
         },
     )
-    load = config_source(args)
+    load = config_source(args.config, args.environment, args.config_loader)
     load()  # a broken config fails here, before anything is forked
     if args.daemon:
         daemonize(args.stdout, args.stderr)

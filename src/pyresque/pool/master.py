@@ -35,6 +35,7 @@ from pyresque.pool.memory import child_pids, format_mb, read_usage
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.plan import Backoff, Child, plan
 from pyresque.pool.process import SpawnOptions, spawn_worker
+from pyresque.pool.source import NoUsableConfig
 from pyresque.procname import set_raw_title
 from pyresque.queues import QueueSelector
 from pyresque.settings import WorkerSettings
@@ -216,13 +217,14 @@ class Master:
         self.signal_all(signal.SIGQUIT)
 
     def handle_hup(self) -> None:
-        log.info("HUP: reloading config, reopening logs, replacing every worker")
+        log.info("HUP: reopening logs, reloading config")
         try:
             reopen_logs(self.options.stdout_path, self.options.stderr_path)
         except OSError as exc:
             log.error("HUP: cannot reopen log files: %s", exc)
         if not self.reload_config():
             return
+        log.info("HUP: replacing every worker (rolling, one per group at a time)")
         if self.poller is not None:
             self.poller.reset()
             self.poller.record_call(self.clock())
@@ -501,10 +503,16 @@ class Master:
         """Load the config again; on error keep the old one (and the workers) and say why."""
         try:
             self.config = self._load_config()
-        except Exception as exc:
+        except NoUsableConfig as exc:
+            log.warning("HUP: keeping the old config and workers: %s", exc)
+            return False
+        except ConfigError as exc:
             log.error("HUP: keeping the old config and workers: %s", exc)
             return False
-        log.info("config %s: %s", self.config.source, self._describe_groups())
+        except Exception:  # a loader's own bug: keep running, and show where it broke
+            log.exception("HUP: keeping the old config and workers: loading it failed")
+            return False
+        log.info("HUP: config %s: %s", self.config.source, self._describe_groups())
         return True
 
     def set_title(self) -> None:

@@ -204,6 +204,33 @@ def child_pids(pid: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class WorkerUsage:
+    """A worker's own usage and its job children's, summed."""
+
+    worker: Usage
+    job: Usage
+
+    @property
+    def total(self) -> Usage:
+        return self.worker + self.job
+
+
+def read_worker_usage(pid: int) -> WorkerUsage | None:
+    """USS/PSS/RSS of a worker and, separately, of its job children; None if it is gone.
+
+    The one place that knows a worker's cost includes its job child (fork mode): the governor,
+    ``--advise``, the INFO report and ``pyresque status`` all read it here.
+    """
+    own = read_usage(pid)
+    if own is None:
+        return None
+    job = Usage()
+    for child in child_pids(pid):
+        job = job + (read_usage(child) or Usage())
+    return WorkerUsage(own, job)
+
+
+@dataclass(frozen=True)
 class WorkerMemory:
     """A worker and its job child, if one is running."""
 
@@ -241,11 +268,7 @@ def measure_pool(master_pid: int, workers: Iterable[tuple[int, str]]) -> PoolMem
     """Sample the master and every (pid, group) worker with its job children."""
     out = []
     for pid, group in workers:
-        own = read_usage(pid)
-        if own is None:
-            continue
-        job = Usage()
-        for child in child_pids(pid):
-            job = job + (read_usage(child) or Usage())
-        out.append(WorkerMemory(pid, group, own, job))
+        usage = read_worker_usage(pid)
+        if usage is not None:
+            out.append(WorkerMemory(pid, group, usage.worker, usage.job))
     return PoolMemory(read_usage(master_pid) or Usage(), tuple(out))

@@ -7,6 +7,7 @@ that finds no usable file raises :class:`NoUsableConfig`, and the master keeps w
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +20,8 @@ from pyresque.pool.config import (
     load_config,
     load_loader,
 )
+
+log = logging.getLogger("pyresque.pool")
 
 
 class NoUsableConfig(ConfigError):
@@ -65,3 +68,16 @@ def config_source(
         loader = load_loader(config_loader)
         return lambda: loader.load(name)
     return FileSource(explicit, name, env)
+
+
+def reload_config(load: Callable[[], PoolConfig]) -> PoolConfig | None:
+    """Load the config again for a HUP; None, after saying why, when the old one must stay."""
+    try:
+        return load()
+    except NoUsableConfig as exc:
+        log.warning("HUP: keeping the old config and workers: %s", exc)
+    except ConfigError as exc:
+        log.error("HUP: keeping the old config and workers: %s", exc)
+    except Exception:  # a loader's own bug: keep running, and show where it broke
+        log.exception("HUP: keeping the old config and workers: loading it failed")
+    return None

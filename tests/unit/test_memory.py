@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 
 from pyresque.errors import ConfigError
+from pyresque.pool.governor import MemoryGovernor
 from pyresque.pool.memory import (
     MB,
+    MemoryLimit,
     PoolMemory,
     Usage,
     WorkerMemory,
     cgroup_limit,
     parse_size,
     read_usage,
+    read_worker_usage,
 )
 from pyresque.pool.sizing import (
     FootprintTracker,
@@ -187,3 +190,24 @@ def test_near_the_hard_limit_the_largest_job_is_killed() -> None:
     got = retirements(s, policy(), set(), None)
     assert got.kill_jobs == (1,)
     assert any("killing the job" in r for r in got.reasons)
+
+
+def test_read_worker_usage_sums_its_job_children() -> None:
+    usage = read_worker_usage(os.getpid())
+    assert usage is not None
+    assert usage.total == usage.worker + usage.job
+    assert read_worker_usage(2**22 + 12345) is None
+
+
+def test_the_metrics_line_keeps_one_token_per_queue_whatever_its_name() -> None:
+    governor = MemoryGovernor(
+        MemoryLimit(512 * MB, "test"),
+        policy(),
+        app_name="app",
+        queue_depths=lambda: {"my queue": 3, "a=b": 1, "mail": 2},
+    )
+    line = governor.metrics_line(sample(10, worker(7, 30)), 1)
+    pairs = dict(token.split("=") for token in line.split(" "))
+    assert pairs["sample#queue.my%20queue"] == "3"
+    assert pairs["sample#queue.a%3Db"] == "1"
+    assert pairs["sample#queue.mail"] == "2"

@@ -13,7 +13,7 @@ from pyresque.pool.config import AUTO, PoolConfig
 from pyresque.pool.governor import MemoryGovernor, WorkerView
 from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.master import Master
-from pyresque.pool.memory import MB, MemoryLimit
+from pyresque.pool.memory import MB, MemoryLimit, OomWatch
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import Retirements, SizingPolicy
 from pyresque.settings import WorkerSettings
@@ -315,3 +315,27 @@ def test_no_clean_up_starts_after_its_deadline(pool: Callable[..., Pool], r: red
     assert p.step(0.06)  # past the clean-up deadline: exit, and leave it to the next prune
     assert p.master.janitor.left_undone() == [wid]
     assert r.hlen(f"resque:inflight:{wid}") == 1
+
+
+def test_a_sigkill_is_called_oom_only_when_the_kernel_or_the_governor_says_so(
+    pool: Callable[..., Pool], caplog: pytest.LogCaptureFixture
+) -> None:
+    governor = FakeGovernor()
+    p = pool({"a": 3}, governor=governor)
+    oom_kills = [7]
+    p.master.crew.oom = OomWatch(lambda: oom_kills[0])
+    p.step()
+    first, second, third = p.pids()
+    p.processes.exit(first, KILLED)  # an operator's kill -9
+    p.step(1)
+    oom_kills[0] = 8
+    p.processes.exit(second, KILLED)  # the kernel's OOM killer
+    p.step(1)
+    governor.next = Retirements(kill_jobs=(third,))  # in-process: the worker itself is killed
+    p.step(1)
+    p.step(0)
+    lines = {line.split(":")[0]: line for line in caplog.messages if line.startswith("reaped")}
+    assert lines[f"reaped worker {first} [a]"].endswith("killed by SIGKILL after 1.0s")
+    assert "by the kernel's OOM killer" in lines[f"reaped worker {second} [a]"]
+    assert "killed by SIGKILL — by the memory governor" in lines[f"reaped worker {third} [a]"]
+    assert not any("out of memory?" in m for m in caplog.messages)

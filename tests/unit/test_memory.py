@@ -12,10 +12,12 @@ from pyresque.pool.governor import MemoryGovernor
 from pyresque.pool.memory import (
     MB,
     MemoryLimit,
+    OomWatch,
     PoolMemory,
     Usage,
     WorkerMemory,
     cgroup_limit,
+    oom_kill_count,
     parse_size,
     read_usage,
     read_worker_usage,
@@ -211,3 +213,26 @@ def test_the_metrics_line_keeps_one_token_per_queue_whatever_its_name() -> None:
     assert pairs["sample#queue.my%20queue"] == "3"
     assert pairs["sample#queue.a%3Db"] == "1"
     assert pairs["sample#queue.mail"] == "2"
+
+
+def test_oom_kill_count_from_cgroup_v2_and_v1(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n")
+    assert oom_kill_count("0::/a\n", mountinfo(tmp_path, None)) == 2
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "memory.oom_control").write_text(
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"
+    )
+    assert oom_kill_count("4:memory:/job\n", mountinfo(None, tmp_path)) == 5
+    assert oom_kill_count("0::/gone\n", mountinfo(tmp_path, None)) is None
+    assert oom_kill_count("", "") is None
+
+
+def test_oom_watch_explains_one_sigkill_per_oom_kill() -> None:
+    counts = iter([4, 4, 6, 6, 6, None])
+    watch = OomWatch(lambda: next(counts))  # 4 at the start
+    assert not watch.claim()  # still 4: a SIGKILL from someone else
+    assert watch.claim()  # 6: two OOM kills, this death is one
+    assert watch.claim()  # ... and this one the other
+    assert not watch.claim()  # none left
+    assert not watch.claim()  # no counter readable: never a guess

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pyresque.pool.children import WorkerProcess, describe_status
 from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.janitor import Janitor
+from pyresque.pool.memory import OomWatch
 from pyresque.pool.options import PoolOptions
 from pyresque.pool.plan import Backoff, Child, Plan
 from pyresque.pool.process import worker_factory
@@ -49,6 +50,7 @@ class Crew:
         self.workers: dict[int, WorkerProcess] = {}
         self.backoff = Backoff()
         self.last_spawn = -1e9
+        self.oom = OomWatch()
 
     def children(self) -> list[Child]:
         return [w.as_child() for w in self.workers.values()]
@@ -152,7 +154,7 @@ class Crew:
         w.close_ready_fd()
         now = self.clock()
         lifetime = now - w.started_at
-        text = describe_status(status)
+        text = describe_status(status, self._cause(w, status))
         clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         expected = w.stopping_since is not None or shutting_down
         level = logging.INFO if clean or expected else logging.WARNING
@@ -172,6 +174,16 @@ class Crew:
                 self.backoff.not_before()[w.group] - now,
             )
         self.hooks.run_logged("child_exit", w, status)
+
+    def _cause(self, w: WorkerProcess, status: int) -> str:
+        """Why a worker was SIGKILLed, when someone can say: never a guess."""
+        if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
+            return ""
+        if w.killed_at is not None:
+            return "by the memory governor" if w.for_memory else "by the master"
+        if self.oom.claim():
+            return "by the kernel's OOM killer (the cgroup's oom_kill count went up)"
+        return ""
 
     def _kill_orphaned_jobs(self, w: WorkerProcess) -> None:
         """A dead worker's job child must not run on while its job is put back."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +121,58 @@ def cgroup_limit(
                 limit, f"cgroup v1 memory.limit_in_bytes ({v1_root / v1_path.lstrip('/')})"
             )
     return None
+
+
+def oom_kill_count(proc_cgroup: str | None = None, mountinfo: str | None = None) -> int | None:
+    """How many processes the kernel's OOM killer has killed in this process's cgroup (v2
+    ``memory.events``, v1 ``memory.oom_control``: ``oom_kill N``); None where it cannot tell.
+
+    A worker killed by SIGKILL may have been killed by the OOM killer, by an operator or by a
+    platform; only this counter going up says it was memory.
+    """
+    if proc_cgroup is None:
+        proc_cgroup = _read_text("/proc/self/cgroup")
+    if mountinfo is None:
+        mountinfo = _read_text("/proc/self/mountinfo")
+    v2_root, v1_root = _mounts(mountinfo)
+    v2_path, v1_path = _own_cgroups(proc_cgroup)
+    if v2_root is not None and v2_path is not None:
+        path = v2_root / v2_path.lstrip("/") / "memory.events"
+    elif v1_root is not None and v1_path is not None:
+        path = v1_root / v1_path.lstrip("/") / "memory.oom_control"
+    else:
+        return None
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if key == "oom_kill" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+class OomWatch:
+    """Tells, one SIGKILLed process at a time, whether the kernel's OOM killer did it: each rise
+    of the cgroup's ``oom_kill`` counter since the watch began explains one such death."""
+
+    def __init__(self, counter: Callable[[], int | None] = oom_kill_count) -> None:
+        self.counter = counter
+        self._seen = counter()
+        self._unexplained = 0
+
+    def claim(self) -> bool:
+        """Whether an OOM kill not yet attributed explains a SIGKILL just reaped."""
+        count = self.counter()
+        if count is not None:
+            if self._seen is not None and count > self._seen:
+                self._unexplained += count - self._seen
+            self._seen = count
+        if self._unexplained > 0:
+            self._unexplained -= 1
+            return True
+        return False
 
 
 def _read_text(path: str) -> str:

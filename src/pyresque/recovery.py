@@ -96,27 +96,31 @@ def recover_worker(
         )
         log.warning("recovered job of dead worker %s from %s: %s", worker_id, queue, outcome)
         outcomes.append(outcome)
-    if not jobs and fail_busy_record:
-        busy = store.busy_record(worker_id)
-        if busy:  # a Ruby worker's job: Ruby fails it, and so do we
-            data: Any
-            try:
-                data = json.loads(busy)
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):  # not what Resque writes: keep it as it is
-                data = {"payload": busy, "queue": "unknown"}
-            payload = data.get("payload")
-            payload_text = payload if isinstance(payload, str) else protocol.dumps(payload)
-            store.push_failure(
-                protocol.failure_record(
-                    payload_text, reason, worker_id, str(data.get("queue")), now
-                )
-            )
-            outcomes.append("failed")
+    if not jobs and fail_busy_record and _fail_busy_job(store, worker_id, reason, now):
+        outcomes.append("failed")
     store.unregister_worker(worker_id)
     store.forget_inflight_owner(worker_id)
     return outcomes
+
+
+def _fail_busy_job(store: Store, worker_id: str, reason: Failure, now: float) -> bool:
+    """A Ruby worker's job (a busy record, no in-flight hash): Ruby fails it, and so do we."""
+    busy = store.busy_record(worker_id)
+    if not busy:
+        return False
+    data: Any
+    try:
+        data = json.loads(busy)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):  # not what Resque writes: keep it as it is
+        data = {"payload": busy, "queue": "unknown"}
+    payload = data.get("payload")
+    payload_text = payload if isinstance(payload, str) else protocol.dumps(payload)
+    store.push_failure(
+        protocol.failure_record(payload_text, reason, worker_id, str(data.get("queue")), now)
+    )
+    return True
 
 
 def _blocks_on_one_queue(queues: str) -> bool:

@@ -73,6 +73,29 @@ def setup_pool_logging(app_name: str, as_json: bool, verbose: bool) -> None:
 
 def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Pre-forking Resque worker pool")
+    _add_config_options(p)
+    _add_process_options(p)
+    _add_shutdown_options(p)
+    _add_worker_options(p)
+    _add_memory_options(p.add_argument_group("memory"))
+    p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    p.add_argument(
+        "--advise",
+        action="store_true",
+        help="load the app, measure a worker, print how many fit the memory limit",
+    )
+    p.add_argument("--advise-job", default="", metavar="CLASS", help="with --advise: a sample job")
+    p.add_argument("--advise-args", default="[]", metavar="JSON", help="its arguments (a list)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--redis", metavar="URL", help="Redis URL (default $REDIS_URL)")
+    p.add_argument(
+        "--namespace", help=f"key namespace (default $RESQUE_NAMESPACE or {DEFAULT_NAMESPACE})"
+    )
+    return p
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """Where the config and the app come from."""
     p.add_argument(
         "-c",
         "--config",
@@ -104,6 +127,10 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="call the config loader at most this often",
     )
+
+
+def _add_process_options(p: argparse.ArgumentParser) -> None:
+    """The master as a process: pidfile, lock, daemon, spawning."""
     p.add_argument("-p", "--pidfile")
     p.add_argument("--lock", metavar="FILE", help="hold a shared lock on FILE while running")
     p.add_argument("-d", "--daemon", action="store_true", help="run in the background")
@@ -122,6 +149,10 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         action="store_true",
         help="keep workers in the master's process group",
     )
+
+
+def _add_shutdown_options(p: argparse.ArgumentParser) -> None:
+    """What TERM means and how long a shutdown may take."""
     term = p.add_mutually_exclusive_group()
     term.add_argument(
         "--term-graceful-wait",
@@ -148,6 +179,10 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="kill a stopping worker after this long (default 60)",
     )
+
+
+def _add_worker_options(p: argparse.ArgumentParser) -> None:
+    """How workers are made and replaced."""
     p.add_argument(
         "--handle-winch",
         action="store_true",
@@ -170,58 +205,47 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         metavar="N",
         help="replace a worker after N jobs",
     )
-    mem = p.add_argument_group("memory")
-    mem.add_argument(
+
+
+def _add_memory_options(p: argparse._ArgumentGroup) -> None:
+    """The memory limit, auto sizing and retirements."""
+    p.add_argument(
         "--memory-limit",
         metavar="SIZE",
         help="the pool's memory limit, e.g. 512M (default: $RESQUE_POOL_MEMORY_LIMIT, "
         "the cgroup's limit, else physical memory)",
     )
-    mem.add_argument(
+    p.add_argument(
         "--memory-headroom",
         metavar="SIZE",
         help="memory kept free under the limit (default 10%% of it, at least 32M)",
     )
-    mem.add_argument("--min-workers", type=int, default=1, help="least workers per auto group")
-    mem.add_argument(
+    p.add_argument("--min-workers", type=int, default=1, help="least workers per auto group")
+    p.add_argument(
         "--max-workers",
         type=int,
         default=None,
         help="most workers per auto group (default 8 per core)",
     )
-    mem.add_argument(
+    p.add_argument(
         "--max-worker-memory",
         metavar="SIZE",
         help="retire a worker (after its job) whose USS, job included, exceeds this",
     )
-    mem.add_argument(
+    p.add_argument(
         "--memory-interval",
         type=float,
         default=5.0,
         metavar="SECONDS",
         help="how often to measure USS/PSS of every process (default 5; a cheap RSS check runs every second and measures at once near the limit)",
     )
-    mem.add_argument(
+    p.add_argument(
         "--metrics-interval",
         type=float,
         default=60.0,
         metavar="SECONDS",
         help="how often to log the sample# metrics line (0: never; default 60)",
     )
-    p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
-    p.add_argument(
-        "--advise",
-        action="store_true",
-        help="load the app, measure a worker, print how many fit the memory limit",
-    )
-    p.add_argument("--advise-job", default="", metavar="CLASS", help="with --advise: a sample job")
-    p.add_argument("--advise-args", default="[]", metavar="JSON", help="its arguments (a list)")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.add_argument("--redis", metavar="URL", help="Redis URL (default $REDIS_URL)")
-    p.add_argument(
-        "--namespace", help=f"key namespace (default $RESQUE_NAMESPACE or {DEFAULT_NAMESPACE})"
-    )
-    return p
 
 
 def term_mode(args: argparse.Namespace) -> TermMode:

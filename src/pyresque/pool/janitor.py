@@ -18,6 +18,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from pyresque import protocol
 from pyresque.connection import RETRYABLE_ERRORS, connect
@@ -37,6 +38,21 @@ PRUNE_RETRY = 5.0  # after a failed prune, sooner than the next heartbeat interv
 MIN_CALL_TIME = 0.05  # below this, a call to Redis cannot usefully fit before the deadline
 
 
+@dataclass(frozen=True)
+class _Cleanup:
+    """A dead worker to clean up after, and when to try (again)."""
+
+    worker_id: str
+    why: str
+    count_delivery: bool
+    due: float = 0.0  # monotonic, by the janitor's clock
+    delay: float = RETRY_FIRST  # before the attempt after this one
+
+    def later(self, now: float) -> _Cleanup:
+        """The next attempt, after a failed one: each waits twice as long, up to RETRY_MAX."""
+        return replace(self, due=now + self.delay, delay=min(self.delay * 2, RETRY_MAX))
+
+
 class Janitor:
     def __init__(
         self,
@@ -52,8 +68,7 @@ class Janitor:
         self.deadline: float | None = None  # monotonic, by the clock: no Redis I/O after it
         self._base: Store | None = None
         self._store: Store | None = None
-        # worker id, why it died, count a delivery, next attempt (monotonic), delay before the next
-        self._pending: list[tuple[str, str, bool, float, float]] = []
+        self._pending: list[_Cleanup] = []
         self._next_prune = 0.0
 
     @property
@@ -96,53 +111,54 @@ class Janitor:
     def worker_died(self, worker_id: str, why: str, count_delivery: bool) -> None:
         """Clean up after a worker that died uncleanly; ``count_delivery`` is False when the
         master itself killed it (its job did not cause the death)."""
-        self._pending.append((worker_id, why, count_delivery, 0.0, RETRY_FIRST))
+        self._pending.append(_Cleanup(worker_id, why, count_delivery))
         self.retry_pending()
 
     def retry_pending(self) -> None:
         """Clean up what is due; what fails waits longer each time (Redis may stay down a while,
         and the master must keep reaping and answering signals meanwhile)."""
         pending, self._pending = self._pending, []
-        for entry in pending:
-            if entry[3] > self.clock() or not self._try_recover(*entry):
-                self._pending.append(entry)
+        for cleanup in pending:
+            if cleanup.due > self.clock() or not self._try_recover(cleanup):
+                self._pending.append(cleanup)
 
-    def _try_recover(self, worker_id: str, why: str, count: bool, due: float, delay: float) -> bool:
+    def _try_recover(self, cleanup: _Cleanup) -> bool:
         """One attempt; False when no call fits before the deadline (kept as it is)."""
         with self._session() as store:
             if store is None:
                 return False
             try:
-                self._recover(store, worker_id, why, count)
+                self._recover(store, cleanup)
             except RETRYABLE_ERRORS as exc:
                 log.error(
                     "Redis unreachable or refusing (%s); cleaning up %s in %.1fs",
                     exc,
-                    worker_id,
-                    delay,
+                    cleanup.worker_id,
+                    cleanup.delay,
                 )
-                self._pending.append(
-                    (worker_id, why, count, self.clock() + delay, min(delay * 2, RETRY_MAX))
-                )
+                self._pending.append(cleanup.later(self.clock()))
             except Exception:  # malformed data must not take the master down
-                log.exception("cleaning up dead worker %s failed; giving up on it", worker_id)
+                log.exception(
+                    "cleaning up dead worker %s failed; giving up on it", cleanup.worker_id
+                )
         return True
 
-    def _recover(self, store: Store, worker_id: str, why: str, count: bool) -> None:
+    def _recover(self, store: Store, cleanup: _Cleanup) -> None:
+        worker_id = cleanup.worker_id
         outcomes = recover_worker(
             store,
             worker_id,
             time.time(),
-            Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {why}"),
+            Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {cleanup.why}"),
             self.settings.max_deliveries,
-            count_delivery=count,
+            count_delivery=cleanup.count_delivery,
         )
         if outcomes:
             log.info("cleaned up dead worker %s: job %s", worker_id, ", ".join(outcomes))
 
     def left_undone(self) -> list[str]:
         """Dead workers not cleaned up yet (the next prune, by any pool or worker, recovers them)."""
-        return [entry[0] for entry in self._pending]
+        return [cleanup.worker_id for cleanup in self._pending]
 
     def prune(self, now: float) -> None:
         """Every heartbeat interval: Resque's prune, under its lock, as if by a '*' worker."""

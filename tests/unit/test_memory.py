@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyresque.errors import ConfigError
-from pyresque.pool.governor import MemoryGovernor
+from pyresque.pool.governor import MemoryGovernor, WorkerView
 from pyresque.pool.memory import (
     MB,
     MemoryLimit,
@@ -24,6 +24,7 @@ from pyresque.pool.memory import (
 )
 from pyresque.pool.sizing import (
     FootprintTracker,
+    Retirements,
     SizingPolicy,
     auto_counts,
     default_headroom,
@@ -236,3 +237,21 @@ def test_oom_watch_explains_one_sigkill_per_oom_kill() -> None:
     assert watch.claim()  # ... and this one the other
     assert not watch.claim()  # none left
     assert not watch.claim()  # no counter readable: never a guess
+
+
+def test_the_governor_samples_on_time_sizes_auto_and_names_workers_to_retire() -> None:
+    gb = 1024 * MB
+    governor = MemoryGovernor(
+        MemoryLimit(64 * gb, "test"),
+        SizingPolicy(64 * gb, gb, min_workers=1, max_workers=4),
+        interval=5.0,
+        max_worker_memory=1 * MB,  # this test process is far bigger: it must retire
+        metrics_interval=0,
+    )
+    me = [WorkerView(os.getpid(), "q", stopping=False)]
+    first = governor.tick(0.0, me, ["q"])
+    assert first.stop == (os.getpid(),)
+    assert governor.target("q") == 2  # one running, measured: at most doubled
+    assert governor.tick(1.0, me, ["q"]) == Retirements()  # only the cheap RSS check is due
+    assert governor.next_at() == 2.0
+    assert governor.tick(5.0, me, ["q"]).stop == (os.getpid(),)  # the next full sample

@@ -100,16 +100,25 @@ def _tightest(root: Path, cgroup: str, filename: str) -> int | None:
         path = path.parent
 
 
-def cgroup_limit(
-    proc_cgroup: str | None = None, mountinfo: str | None = None
-) -> MemoryLimit | None:
-    """The memory limit of this process's cgroup (v2 first, then v1), or None if unlimited."""
+def _where(
+    proc_cgroup: str | None, mountinfo: str | None
+) -> tuple[Path | None, str | None, Path | None, str | None]:
+    """This process's cgroups: the v2 mount and path, the v1 memory mount and path (read from
+    /proc/self unless given)."""
     if proc_cgroup is None:
         proc_cgroup = _read_text("/proc/self/cgroup")
     if mountinfo is None:
         mountinfo = _read_text("/proc/self/mountinfo")
     v2_root, v1_root = _mounts(mountinfo)
     v2_path, v1_path = _own_cgroups(proc_cgroup)
+    return v2_root, v2_path, v1_root, v1_path
+
+
+def cgroup_limit(
+    proc_cgroup: str | None = None, mountinfo: str | None = None
+) -> MemoryLimit | None:
+    """The memory limit of this process's cgroup (v2 first, then v1), or None if unlimited."""
+    v2_root, v2_path, v1_root, v1_path = _where(proc_cgroup, mountinfo)
     if v2_root is not None and v2_path is not None:
         limit = _tightest(v2_root, v2_path, "memory.max")
         if limit is not None:
@@ -130,12 +139,7 @@ def oom_kill_count(proc_cgroup: str | None = None, mountinfo: str | None = None)
     A worker killed by SIGKILL may have been killed by the OOM killer, by an operator or by a
     platform; only this counter going up says it was memory.
     """
-    if proc_cgroup is None:
-        proc_cgroup = _read_text("/proc/self/cgroup")
-    if mountinfo is None:
-        mountinfo = _read_text("/proc/self/mountinfo")
-    v2_root, v1_root = _mounts(mountinfo)
-    v2_path, v1_path = _own_cgroups(proc_cgroup)
+    v2_root, v2_path, v1_root, v1_path = _where(proc_cgroup, mountinfo)
     if v2_root is not None and v2_path is not None:
         path = v2_root / v2_path.lstrip("/") / "memory.events"
     elif v1_root is not None and v1_path is not None:

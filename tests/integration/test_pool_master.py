@@ -339,3 +339,22 @@ def test_a_sigkill_is_called_oom_only_when_the_kernel_or_the_governor_says_so(
     assert "by the kernel's OOM killer" in lines[f"reaped worker {second} [a]"]
     assert "killed by SIGKILL — by the memory governor" in lines[f"reaped worker {third} [a]"]
     assert not any("out of memory?" in m for m in caplog.messages)
+
+
+def test_a_loader_bug_on_hup_is_logged_with_its_traceback_and_changes_nothing(
+    pool: Callable[..., Pool], caplog: pytest.LogCaptureFixture
+) -> None:
+    p = pool({"a": 1})
+    p.step()
+    before = p.pids()
+
+    def broken() -> PoolConfig:
+        raise KeyError("a bug in the loader")
+
+    p.master._load_config = broken
+    p.signal(signal.SIGHUP)
+    p.step(0.01)
+    [record] = [r for r in caplog.records if "keeping the old config" in r.getMessage()]
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+    assert p.pids() == before and p.master.generation == 0
+    assert not any("replacing every worker" in m for m in caplog.messages)

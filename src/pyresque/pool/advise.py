@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyresque import forking
+from pyresque.errors import ConfigError
 from pyresque.job import Outcome, perform
+from pyresque.pool.children import describe_status
 from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.memory import MemoryLimit, Usage, format_mb, read_usage, read_worker_usage
 from pyresque.pool.sizing import SizingPolicy
@@ -100,13 +102,19 @@ def _sample_worker(
 def measure_worker(
     hooks: PoolHooks, registry: Registry, job: str, args: Sequence[Any], runs: int
 ) -> Usage:
-    """Fork a worker, run the job ``runs`` times in it, and return its peak usage."""
+    """Fork a worker, run the job ``runs`` times in it, and return its peak usage. A worker that
+    fails (a hook raises, the job class is unknown) gives no advice: ConfigError."""
     gc.freeze()
     pid = forking.fork(lambda _child: _sample_worker(hooks, registry, job, args, runs))
     peak = Usage()
     while True:
-        done, _status = os.waitpid(pid, os.WNOHANG)
+        done, status = os.waitpid(pid, os.WNOHANG)
         if done:
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise ConfigError(
+                    f"--advise: the sample worker failed ({describe_status(status)}; "
+                    "its error is logged above): no advice"
+                )
             return peak
         usage = read_worker_usage(pid)
         if usage is not None and usage.total.uss > peak.uss:

@@ -358,3 +358,17 @@ def test_a_loader_bug_on_hup_is_logged_with_its_traceback_and_changes_nothing(
     assert record.exc_info is not None and record.exc_info[0] is KeyError
     assert p.pids() == before and p.master.generation == 0
     assert not any("replacing every worker" in m for m in caplog.messages)
+
+
+def test_the_deadline_counts_from_when_term_arrived_not_when_the_loop_saw_it(
+    pool: Callable[..., Pool],
+) -> None:
+    p = pool({"a": 1}, shutdown_timeout=10.0)
+    p.step()
+    arrived = p.clock.now
+    p.master.note_arrival(signal.SIGTERM)  # the handler runs while the loop is in a Redis call
+    p.clock.advance(1.5)  # ... which returns 1.5 s later
+    p.signal(signal.SIGTERM)
+    assert p.master.shutdown is not None
+    assert p.master.shutdown.deadline == pytest.approx(arrived + 10 - 1)
+    assert p.master.janitor.deadline == pytest.approx(arrived + 10 - 0.5)

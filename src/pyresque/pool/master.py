@@ -83,7 +83,8 @@ class Master:
         self.scale = Scale()  # TTIN/TTOU
         self.shutdown: Shutdown | None = None
         self.winched = False
-        self.inbox = SignalInbox(MASTER_SIGNALS)
+        self.inbox = SignalInbox(MASTER_SIGNALS, on_signal=self.note_arrival)
+        self._shutdown_asked_at: float | None = None
         processes = processes or SystemProcesses(
             hooks,
             SpawnOptions(own_process_group=not options.single_process_group),
@@ -144,6 +145,12 @@ class Master:
         for fd in self.inbox.wait(self.next_timeout(), list(waiting)):
             waiting[fd].read_ready()
 
+    def note_arrival(self, signum: int) -> None:
+        """In signal context: when TERM or INT arrived, which may be well before the loop sees
+        it (the master may be inside a Redis call): the shutdown deadline counts from then."""
+        if signum in (signal.SIGTERM, signal.SIGINT) and self._shutdown_asked_at is None:
+            self._shutdown_asked_at = self.clock()
+
     def dispatch(self, signum: int) -> None:
         name = signal_name(signum).removeprefix("SIG").lower()
         handler = getattr(self, f"handle_{name}", None)
@@ -182,9 +189,10 @@ class Master:
             log.warning("%s during shutdown: killing every worker now", name)
             self.crew.kill_all()
             return
-        start = begin_shutdown(
-            name, self.options.term_mode, self.clock(), self.options.shutdown_timeout
-        )
+        now = self.clock()
+        asked_at, self._shutdown_asked_at = self._shutdown_asked_at, None
+        began = now if asked_at is None else min(asked_at, now)
+        start = begin_shutdown(name, self.options.term_mode, began, self.options.shutdown_timeout)
         log.info("%s", start.message)
         self.shutdown = start.shutdown
         if start.clean_up_by is not None:

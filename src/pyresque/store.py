@@ -351,3 +351,30 @@ class Store:
 
     def clear_failures(self) -> int:
         return int(self.redis.delete(self.keys.failed))
+
+    # --- pool: bounded stores (pool master) ------------------------------------------------------
+
+    def bounded(self, timeout: float) -> Store:
+        """A store on new connections to the same server whose every call fails after about
+        ``timeout`` seconds, with no retries: for the master's clean-ups, which have their own
+        backoff, and whose shutdown must end by an absolute deadline (redis-py otherwise retries
+        a timed-out command several times)."""
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        pool = self.redis.connection_pool
+        kwargs = {
+            **pool.connection_kwargs,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        client = redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        )
+        return Store(client, self.keys)
+
+    def close(self) -> None:
+        """Close this store's connections (a bounded store made for one clean-up)."""
+        self.redis.close()
+        self.redis.connection_pool.disconnect()

@@ -13,6 +13,7 @@ import enum
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -60,8 +61,15 @@ class Supervision(Protocol):
 
 
 class JobRunner(Protocol):
-    def run(self, job: Job, limit: float | None = None) -> RunOutcome:
-        """Run ``job`` (within ``limit`` seconds, if given) and say how it ended."""
+    def run(
+        self,
+        job: Job,
+        limit: float | None = None,
+        on_overrun: Callable[[], None] | None = None,
+    ) -> RunOutcome:
+        """Run ``job`` (within ``limit`` seconds, if given) and say how it ended.
+        ``on_overrun``: what to do when a job outlives its limit and cannot be killed (a runner
+        that can kill it ignores it)."""
         ...
 
 
@@ -105,7 +113,12 @@ class ForkedRunner:
         self.blocked_signals = blocked_signals
         self.gc_freeze = gc_freeze
 
-    def run(self, job: Job, limit: float | None = None) -> RunOutcome:
+    def run(
+        self,
+        job: Job,
+        limit: float | None = None,
+        on_overrun: Callable[[], None] | None = None,
+    ) -> RunOutcome:
         """Raises OSError when fork fails (the worker puts the job back)."""
         try:
             self.hooks.run("before_fork", job)

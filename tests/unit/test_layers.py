@@ -17,7 +17,7 @@ for rank, names in enumerate(
         "connection cluster sentinel reservation blocking store",
         "registry job hooks queues signals procname settings apps logs forking retry",
         "escalation pool.plan",
-        "child runner inprocess",
+        "child runner inprocess watchdog",
         "outage heartbeat wakeup recovery settle worker client",
         "pool",  # the rest of pyresque.pool
         "scheduler metrics watch web",

@@ -1,0 +1,12 @@
+"""Loading the project without the management command: ``pyresque pool --app pgproject.boot``."""
+
+from __future__ import annotations
+
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pgproject.settings")
+django.setup()
+
+import ledger.jobs  # noqa: E402, F401  (the import registers the jobs and the setup hook)

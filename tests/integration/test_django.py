@@ -1,0 +1,218 @@
+"""The Django integration against a real PostgreSQL: a pool of forked workers whose jobs write rows.
+
+The project is ``tests/apps/django_project``: its master opens a connection at preload (its setup
+hook records ``pg_backend_pid()``), as a real app's might, and every job records the backend that
+wrote its row. With the integration each worker has a backend of its own and the master's is never
+used by, nor closed by, a worker; without it (the same project, the app left out of
+``INSTALLED_APPS``) the workers share the master's socket, which the same check catches.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from pyresque import protocol
+from tests.helpers import APP_DIR, wait_until
+from tests.integration.postgres import CommandProc, Postgres, postgres, run_command
+from tests.integration.test_worker import failures, registered
+from tests.redis_server import RedisServer
+
+pytest.importorskip("django", reason="Django is needed for the Django integration tests")
+
+__all__ = ["postgres", "run_command"]  # fixtures used by the tests below
+
+PROJECT = APP_DIR / "django_project"
+QUEUE = "ledger"
+Run = Callable[..., CommandProc]
+
+
+@pytest.fixture(scope="module")
+def project_env(postgres: Postgres, redis_server: RedisServer) -> Iterator[dict[str, str]]:
+    """The project's environment, its tables created in the module's schema."""
+    env = {
+        **postgres.env(),
+        "DJANGO_SETTINGS_MODULE": "pgproject.settings",
+        "REDIS_URL": redis_server.url,
+        "RESQUE_NAMESPACE": "resque",
+        "PYTHONPATH": str(PROJECT),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--run-syncdb", "-v", "0"],
+        cwd=PROJECT,
+        env={**os.environ, **env},
+        check=True,
+        timeout=60,
+    )
+    yield env
+
+
+@pytest.fixture
+def db(postgres: Postgres, project_env: dict[str, str]) -> Postgres:
+    postgres.query("TRUNCATE ledger_entry, ledger_boot")
+    return postgres
+
+
+def enqueue(r: redis.Redis, class_name: str, numbers: range | list[int]) -> None:
+    pipe = r.pipeline(transaction=False)
+    pipe.sadd("resque:queues", QUEUE)
+    for n in numbers:
+        pipe.rpush(f"resque:queue:{QUEUE}", protocol.encode_payload(class_name, [n]))
+    pipe.publish("resque:wakeup", QUEUE)
+    pipe.execute()
+
+
+def rows(db: Postgres) -> list[tuple[int, int, int, int]]:
+    return [tuple(row) for row in db.query("SELECT n, backend, pid, ppid FROM ledger_entry")]
+
+
+def master_backend(db: Postgres, master_pid: int) -> int:
+    found = db.query(
+        "SELECT backend FROM ledger_boot WHERE role = 'master' AND pid = %s", master_pid
+    )
+    assert len(found) == 1, f"the master recorded no backend: {found}"
+    return int(found[0][0])
+
+
+def assert_own_backends(
+    written: list[tuple[int, int, int, int]], jobs: int, master: int, fork_per_job: bool
+) -> None:
+    """The claim under test: every job wrote its row, and on a backend of its worker's own (in
+    fork mode, of its job child's own), none shared with another worker nor the master's."""
+    assert sorted(n for n, *_ in written) == list(range(jobs)), "not every job wrote its row"
+    by_worker: dict[int, set[int]] = collections.defaultdict(set)
+    for _, backend, pid, ppid in written:
+        by_worker[ppid if fork_per_job else pid].add(backend)
+    assert len(by_worker) >= 2, f"the jobs did not spread over the workers: {sorted(by_worker)}"
+    for worker, backends in by_worker.items():
+        assert master not in backends, f"worker {worker} used the master's backend {master}"
+        for other, theirs in by_worker.items():
+            assert other == worker or not backends & theirs, f"{worker} and {other} share a backend"
+    if not fork_per_job:  # a persistent connection: one backend per worker for all its jobs
+        assert all(len(b) == 1 for b in by_worker.values()), dict(by_worker)
+
+
+def backend_alive(db: Postgres, backend: int) -> bool:
+    return bool(db.query("SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend))
+
+
+def start_pool(run: Run, env: dict[str, str], *argv: str, **extra_env: str) -> CommandProc:
+    return run(list(argv), {**env, **extra_env}, PROJECT, name="pool")
+
+
+def wait_for_pool(r: redis.Redis, master: CommandProc, workers: int = 4) -> None:
+    try:
+        wait_until(lambda: len(registered(r)) == workers, 30)
+    except AssertionError:
+        raise AssertionError(f"the pool did not start:\n{master.log()}") from None
+
+
+def test_pool_workers_each_have_their_own_backend_and_1000_jobs_write_1000_rows(
+    r: redis.Redis, db: Postgres, project_env: dict[str, str], run_command: Run
+) -> None:
+    # manage.py resque_pool, the pool config from settings.PYRESQUE; jobs in-process, so that each
+    # worker's persistent connection serves all its jobs
+    master = start_pool(run_command, project_env, "manage.py", "resque_pool", FORK_PER_JOB="false")
+    wait_for_pool(r, master)
+    master_db = master_backend(db, master.pid)
+    enqueue(r, "Ledger.Write", range(1000))
+    wait_until(lambda: len(rows(db)) >= 1000 or failures(r), 60)
+    assert failures(r) == []
+    assert_own_backends(rows(db), 1000, master_db, fork_per_job=False)
+
+
+def test_a_connection_the_master_keeps_open_is_never_used_nor_closed_by_workers(
+    r: redis.Redis, db: Postgres, project_env: dict[str, str], run_command: Run, tmp_path: Path
+) -> None:
+    # plain `pyresque pool --app`: the app's setup hook runs after the integration's, so the
+    # master still holds its connection when it forks; jobs run in forked job children
+    config = tmp_path / "resque-pool.yml"
+    config.write_text(f"{QUEUE}: 4\n")
+    master = start_pool(
+        run_command,
+        project_env,
+        "-m",
+        "pyresque",
+        "pool",
+        "--config",
+        str(config),
+        "--app",
+        "pgproject.boot",
+    )
+    wait_for_pool(r, master)
+    master_db = master_backend(db, master.pid)
+    enqueue(r, "Ledger.Write", range(40))
+    wait_until(lambda: len(rows(db)) >= 40 or failures(r), 30)
+    assert failures(r) == []
+    assert_own_backends(rows(db), 40, master_db, fork_per_job=True)
+    # no worker said goodbye on the master's socket: its session is still there
+    assert backend_alive(db, master_db)
+
+
+def test_without_the_integration_workers_share_the_masters_socket(
+    r: redis.Redis, db: Postgres, project_env: dict[str, str], run_command: Run, tmp_path: Path
+) -> None:
+    """The same check fails when the project leaves the integration out: the test can fail."""
+    config = tmp_path / "resque-pool.yml"
+    config.write_text(f"{QUEUE}: 4\n")
+    master = start_pool(
+        run_command,
+        project_env,
+        "-m",
+        "pyresque",
+        "pool",
+        "--config",
+        str(config),
+        "--app",
+        "pgproject.boot",
+        FORK_PER_JOB="false",
+        PYRESQUE_TEST_INTEGRATION="0",
+    )
+    wait_for_pool(r, master)
+    master_db = master_backend(db, master.pid)
+    jobs = 200
+    enqueue(r, "Ledger.Write", range(jobs))
+    # a worker may wait forever for an answer a sibling read off the shared socket
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: len(rows(db)) + len(failures(r)) >= jobs, 10)
+    written, failed = rows(db), failures(r)
+    with pytest.raises(AssertionError):
+        assert_own_backends(written, jobs, master_db, fork_per_job=False)
+    used_master = [row for row in written if row[1] == master_db]
+    assert used_master or failed, "no sign of the shared socket"
+    print(
+        f"without the integration: {len(written)} rows ({len(used_master)} on the master's "
+        f"backend), {len(failed)} failures: {sorted({f['exception'] for f in failed})}"
+    )
+
+
+def test_a_job_that_raises_in_a_transaction_leaves_no_row_and_the_next_job_works(
+    r: redis.Redis, db: Postgres, project_env: dict[str, str], run_command: Run
+) -> None:
+    # manage.py resque_work: one in-process worker, so every job below runs on the same worker
+    worker = run_command(
+        ["manage.py", "resque_work", "--queues", QUEUE, "--in-process", "--interval", "0.1"],
+        project_env,
+        PROJECT,
+        name="work",
+    )
+    wait_until(lambda: len(registered(r)) == 1, 30)
+    enqueue(r, "Ledger.WriteThenRaise", [1])
+    enqueue(r, "Ledger.Write", [2])
+    enqueue(r, "Ledger.LeaveTransactionOpen", [3])
+    enqueue(r, "Ledger.Write", [4])
+    wait_until(lambda: len(rows(db)) >= 2 and len(failures(r)) >= 2, 20)
+    assert sorted(f["exception"] for f in failures(r)) == ["ledger.jobs.WriteFailedError"] * 2, (
+        worker.log()
+    )
+    written = rows(db)
+    assert sorted(n for n, *_ in written) == [2, 4]
+    assert {pid for _, _, pid, _ in written} == {worker.pid}

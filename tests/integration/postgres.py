@@ -8,7 +8,10 @@ libpq's own environment (``PGHOST``...) and their schema through ``PYRESQUE_TEST
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -18,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from tests.helpers import APP_DIR, ROOT, Proc
+from pyresque import protocol
+from tests.helpers import APP_DIR, ROOT, Proc, wait_until
+from tests.integration.test_worker import registered
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is needed for the PostgreSQL tests")
 
@@ -53,6 +59,73 @@ class Postgres:
             conn.execute(f"SET search_path TO {self.schema}")
             cur = conn.execute(sql, params)
             return cur.fetchall() if cur.description else []
+
+    # What the test apps write: <app>_entry (one row per job, with the backend that wrote it) and
+    # <app>_boot (the backend of the master's own connection, opened by the app's setup hook).
+
+    def create_app_tables(self, app: str) -> None:
+        """The tables of an app that does not create its own (Django's are made by migrate)."""
+        self.query(
+            f"CREATE TABLE IF NOT EXISTS {app}_entry (id serial PRIMARY KEY, n integer NOT NULL, "
+            "backend integer NOT NULL, pid integer NOT NULL, ppid integer NOT NULL, note text)"
+        )
+        self.query(
+            f"CREATE TABLE IF NOT EXISTS {app}_boot (id serial PRIMARY KEY, role varchar(20), "
+            "backend integer NOT NULL, pid integer NOT NULL)"
+        )
+        self.query(f"TRUNCATE {app}_entry, {app}_boot")
+
+    def rows(self, app: str) -> list[tuple[int, int, int, int]]:
+        """(n, backend, pid, ppid) of every row the app's jobs wrote."""
+        return [
+            (n, b, p, pp)
+            for n, b, p, pp in self.query(f"SELECT n, backend, pid, ppid FROM {app}_entry")
+        ]
+
+    def master_backend(self, app: str, master_pid: int) -> int:
+        found = self.query(
+            f"SELECT backend FROM {app}_boot WHERE role = 'master' AND pid = %s", master_pid
+        )
+        assert len(found) == 1, f"the master recorded no backend: {found}"
+        return int(found[0][0])
+
+    def backend_alive(self, backend: int) -> bool:
+        return bool(self.query("SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend))
+
+
+def assert_own_backends(
+    written: list[tuple[int, int, int, int]], jobs: int, master: int, fork_per_job: bool
+) -> None:
+    """The claim under test: every job wrote its row, and on a backend of its worker's own (in
+    fork mode, of its job child's own), shared with no other worker and not the master's."""
+    assert sorted(n for n, *_ in written) == list(range(jobs)), "not every job wrote its row"
+    by_worker: dict[int, set[int]] = collections.defaultdict(set)
+    for _, backend, pid, ppid in written:
+        by_worker[ppid if fork_per_job else pid].add(backend)
+    assert len(by_worker) >= 2, f"the jobs did not spread over the workers: {sorted(by_worker)}"
+    for worker, backends in by_worker.items():
+        assert master not in backends, f"worker {worker} used the master's backend {master}"
+        for other, theirs in by_worker.items():
+            assert other == worker or not backends & theirs, f"{worker} and {other} share a backend"
+    if not fork_per_job:  # a persistent connection: one backend per worker for all its jobs
+        assert all(len(b) == 1 for b in by_worker.values()), dict(by_worker)
+
+
+def enqueue(r: redis.Redis, queue: str, class_name: str, numbers: range | list[int]) -> None:
+    """Push many jobs in one round trip, and wake the idle workers."""
+    pipe = r.pipeline(transaction=False)
+    pipe.sadd("resque:queues", queue)
+    for n in numbers:
+        pipe.rpush(f"resque:queue:{queue}", protocol.encode_payload(class_name, [n]))
+    pipe.publish("resque:wakeup", queue)
+    pipe.execute()
+
+
+def wait_for_workers(r: redis.Redis, proc: Proc, workers: int) -> None:
+    try:
+        wait_until(lambda: len(registered(r)) == workers, 30)
+    except AssertionError:
+        raise AssertionError(f"{workers} workers did not start:\n{proc.log()}") from None
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +165,35 @@ class CommandProc(Proc):
             cwd=str(cwd),
         )
         self.pid = self.popen.pid
+
+    def stop(self) -> None:
+        kill_session(self.pid)
+        super().stop()
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of the session a command leads, workers included (they lead process
+    groups of their own), and wait until none is left: a worker stuck on a shared socket must not
+    write into the next test's tables."""
+
+    def left() -> list[int]:
+        out = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.getsid(int(entry)) == sid and _alive(int(entry)):
+                        out.append(int(entry))
+        return out
+
+    for pid in left():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not left(), 10)
+
+
+def _alive(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture

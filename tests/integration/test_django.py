@@ -9,8 +9,6 @@ used by, nor closed by, a worker; without it (the same project, the app left out
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import os
 import subprocess
 import sys
@@ -20,9 +18,16 @@ from pathlib import Path
 import pytest
 import redis
 
-from pyresque import protocol
 from tests.helpers import APP_DIR, wait_until
-from tests.integration.postgres import CommandProc, Postgres, postgres, run_command
+from tests.integration.postgres import (
+    CommandProc,
+    Postgres,
+    assert_own_backends,
+    enqueue,
+    postgres,
+    run_command,
+    wait_for_workers,
+)
 from tests.integration.test_worker import failures, registered
 from tests.redis_server import RedisServer
 
@@ -61,58 +66,8 @@ def db(postgres: Postgres, project_env: dict[str, str]) -> Postgres:
     return postgres
 
 
-def enqueue(r: redis.Redis, class_name: str, numbers: range | list[int]) -> None:
-    pipe = r.pipeline(transaction=False)
-    pipe.sadd("resque:queues", QUEUE)
-    for n in numbers:
-        pipe.rpush(f"resque:queue:{QUEUE}", protocol.encode_payload(class_name, [n]))
-    pipe.publish("resque:wakeup", QUEUE)
-    pipe.execute()
-
-
-def rows(db: Postgres) -> list[tuple[int, int, int, int]]:
-    return [tuple(row) for row in db.query("SELECT n, backend, pid, ppid FROM ledger_entry")]
-
-
-def master_backend(db: Postgres, master_pid: int) -> int:
-    found = db.query(
-        "SELECT backend FROM ledger_boot WHERE role = 'master' AND pid = %s", master_pid
-    )
-    assert len(found) == 1, f"the master recorded no backend: {found}"
-    return int(found[0][0])
-
-
-def assert_own_backends(
-    written: list[tuple[int, int, int, int]], jobs: int, master: int, fork_per_job: bool
-) -> None:
-    """The claim under test: every job wrote its row, and on a backend of its worker's own (in
-    fork mode, of its job child's own), none shared with another worker nor the master's."""
-    assert sorted(n for n, *_ in written) == list(range(jobs)), "not every job wrote its row"
-    by_worker: dict[int, set[int]] = collections.defaultdict(set)
-    for _, backend, pid, ppid in written:
-        by_worker[ppid if fork_per_job else pid].add(backend)
-    assert len(by_worker) >= 2, f"the jobs did not spread over the workers: {sorted(by_worker)}"
-    for worker, backends in by_worker.items():
-        assert master not in backends, f"worker {worker} used the master's backend {master}"
-        for other, theirs in by_worker.items():
-            assert other == worker or not backends & theirs, f"{worker} and {other} share a backend"
-    if not fork_per_job:  # a persistent connection: one backend per worker for all its jobs
-        assert all(len(b) == 1 for b in by_worker.values()), dict(by_worker)
-
-
-def backend_alive(db: Postgres, backend: int) -> bool:
-    return bool(db.query("SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend))
-
-
 def start_pool(run: Run, env: dict[str, str], *argv: str, **extra_env: str) -> CommandProc:
     return run(list(argv), {**env, **extra_env}, PROJECT, name="pool")
-
-
-def wait_for_pool(r: redis.Redis, master: CommandProc, workers: int = 4) -> None:
-    try:
-        wait_until(lambda: len(registered(r)) == workers, 30)
-    except AssertionError:
-        raise AssertionError(f"the pool did not start:\n{master.log()}") from None
 
 
 def test_pool_workers_each_have_their_own_backend_and_1000_jobs_write_1000_rows(
@@ -121,12 +76,12 @@ def test_pool_workers_each_have_their_own_backend_and_1000_jobs_write_1000_rows(
     # manage.py resque_pool, the pool config from settings.PYRESQUE; jobs in-process, so that each
     # worker's persistent connection serves all its jobs
     master = start_pool(run_command, project_env, "manage.py", "resque_pool", FORK_PER_JOB="false")
-    wait_for_pool(r, master)
-    master_db = master_backend(db, master.pid)
-    enqueue(r, "Ledger.Write", range(1000))
-    wait_until(lambda: len(rows(db)) >= 1000 or failures(r), 60)
+    wait_for_workers(r, master, 4)
+    master_db = db.master_backend("ledger", master.pid)
+    enqueue(r, QUEUE, "Ledger.Write", range(1000))
+    wait_until(lambda: len(db.rows("ledger")) >= 1000 or failures(r), 60)
     assert failures(r) == []
-    assert_own_backends(rows(db), 1000, master_db, fork_per_job=False)
+    assert_own_backends(db.rows("ledger"), 1000, master_db, fork_per_job=False)
 
 
 def test_a_connection_the_master_keeps_open_is_never_used_nor_closed_by_workers(
@@ -147,14 +102,14 @@ def test_a_connection_the_master_keeps_open_is_never_used_nor_closed_by_workers(
         "--app",
         "pgproject.boot",
     )
-    wait_for_pool(r, master)
-    master_db = master_backend(db, master.pid)
-    enqueue(r, "Ledger.Write", range(40))
-    wait_until(lambda: len(rows(db)) >= 40 or failures(r), 30)
+    wait_for_workers(r, master, 4)
+    master_db = db.master_backend("ledger", master.pid)
+    enqueue(r, QUEUE, "Ledger.Write", range(40))
+    wait_until(lambda: len(db.rows("ledger")) >= 40 or failures(r), 30)
     assert failures(r) == []
-    assert_own_backends(rows(db), 40, master_db, fork_per_job=True)
+    assert_own_backends(db.rows("ledger"), 40, master_db, fork_per_job=True)
     # no worker said goodbye on the master's socket: its session is still there
-    assert backend_alive(db, master_db)
+    assert db.backend_alive(master_db)
 
 
 def test_without_the_integration_workers_share_the_masters_socket(
@@ -176,22 +131,22 @@ def test_without_the_integration_workers_share_the_masters_socket(
         FORK_PER_JOB="false",
         PYRESQUE_TEST_INTEGRATION="0",
     )
-    wait_for_pool(r, master)
-    master_db = master_backend(db, master.pid)
+    wait_for_workers(r, master, 4)
+    master_db = db.master_backend("ledger", master.pid)
     jobs = 200
-    enqueue(r, "Ledger.Write", range(jobs))
-    # a worker may wait forever for an answer a sibling read off the shared socket
-    with contextlib.suppress(AssertionError):
-        wait_until(lambda: len(rows(db)) + len(failures(r)) >= jobs, 10)
-    written, failed = rows(db), failures(r)
+    enqueue(r, QUEUE, "Ledger.Write", range(jobs))
+
+    def shared() -> list[object]:
+        """Rows written on the master's backend, or jobs that failed (a Write never fails on a
+        connection of its own): either is the inherited socket at work."""
+        return [row for row in db.rows("ledger") if row[1] == master_db] + failures(r)
+
+    # the first sign is enough: a worker may wait forever for an answer a sibling read off the
+    # shared socket, so waiting for every job could take until the deadline
+    evidence = wait_until(shared, 10)
     with pytest.raises(AssertionError):
-        assert_own_backends(written, jobs, master_db, fork_per_job=False)
-    used_master = [row for row in written if row[1] == master_db]
-    assert used_master or failed, "no sign of the shared socket"
-    print(
-        f"without the integration: {len(written)} rows ({len(used_master)} on the master's "
-        f"backend), {len(failed)} failures: {sorted({f['exception'] for f in failed})}"
-    )
+        assert_own_backends(db.rows("ledger"), jobs, master_db, fork_per_job=False)
+    print(f"without the integration: {len(db.rows('ledger'))} rows, evidence: {evidence[:3]}")
 
 
 def test_a_job_that_raises_in_a_transaction_leaves_no_row_and_the_next_job_works(
@@ -205,14 +160,14 @@ def test_a_job_that_raises_in_a_transaction_leaves_no_row_and_the_next_job_works
         name="work",
     )
     wait_until(lambda: len(registered(r)) == 1, 30)
-    enqueue(r, "Ledger.WriteThenRaise", [1])
-    enqueue(r, "Ledger.Write", [2])
-    enqueue(r, "Ledger.LeaveTransactionOpen", [3])
-    enqueue(r, "Ledger.Write", [4])
-    wait_until(lambda: len(rows(db)) >= 2 and len(failures(r)) >= 2, 20)
+    enqueue(r, QUEUE, "Ledger.WriteThenRaise", [1])
+    enqueue(r, QUEUE, "Ledger.Write", [2])
+    enqueue(r, QUEUE, "Ledger.LeaveTransactionOpen", [3])
+    enqueue(r, QUEUE, "Ledger.Write", [4])
+    wait_until(lambda: len(db.rows("ledger")) >= 2 and len(failures(r)) >= 2, 20)
     assert sorted(f["exception"] for f in failures(r)) == ["ledger.jobs.WriteFailedError"] * 2, (
         worker.log()
     )
-    written = rows(db)
+    written = db.rows("ledger")
     assert sorted(n for n, *_ in written) == [2, 4]
     assert {pid for _, _, pid, _ in written} == {worker.pid}

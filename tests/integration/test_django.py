@@ -87,8 +87,9 @@ def test_pool_workers_each_have_their_own_backend_and_1000_jobs_write_1000_rows(
 def test_a_connection_the_master_keeps_open_is_never_used_nor_closed_by_workers(
     r: redis.Redis, db: Postgres, project_env: dict[str, str], run_command: Run, tmp_path: Path
 ) -> None:
-    # plain `pyresque pool --app`: the app's setup hook runs after the integration's, so the
-    # master still holds its connection when it forks; jobs run in forked job children
+    # plain `pyresque pool --app pyresque.contrib.django.boot`: the project's setup hook runs after
+    # the integration's, so the master still holds its connection when it forks; jobs run in
+    # forked job children
     config = tmp_path / "resque-pool.yml"
     config.write_text(f"{QUEUE}: 4\n")
     master = start_pool(
@@ -100,7 +101,7 @@ def test_a_connection_the_master_keeps_open_is_never_used_nor_closed_by_workers(
         "--config",
         str(config),
         "--app",
-        "pgproject.boot",
+        "pyresque.contrib.django.boot",
     )
     wait_for_workers(r, master, 4)
     master_db = db.master_backend("ledger", master.pid)

@@ -1,4 +1,5 @@
-"""Loading the project without the management command: ``pyresque pool --app pgproject.boot``."""
+"""Loading the project with nothing of pyresque's Django integration (its app left out of
+``INSTALLED_APPS`` too): ``pyresque pool --app pgproject.boot``."""
 
 from __future__ import annotations
 

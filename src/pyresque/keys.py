@@ -28,6 +28,21 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
 ``redeliveries``                       hash    sha1(payload) -> times its process died with it
 ``wakeup``                             pubsub  channel; a queue name is published on each push
 =====================================  ======  ==================================================
+
+Keys for the dashboard and metrics (bounded: every one expires):
+
+=====================================  ======  ==================================================
+``metrics:jobs:<minute>``              hash    per-job metrics of one minute (epoch s // 60):
+                                               ``<class>|p`` finished, ``<class>|f`` of which
+                                               failed, ``<class>|ms`` total milliseconds,
+                                               ``<class>|h<i>`` jobs in duration bucket ``i``
+                                               (bounds: :func:`job_duration_buckets_ms`); TTL 8 h
+``metrics:queues:<minute>``            hash    queue -> depth sampled in that minute; TTL 2 h
+``metrics:workers:<minute>``           hash    ``busy``, ``idle`` worker counts; TTL 2 h
+``pool:<host>:<pid>``                  string  a pool master's state as JSON, SET EX a few publish
+                                               periods: it disappears when the master dies
+``pools``                              zset    pool ids (``<host>:<pid>``) -> last publish time
+=====================================  ======  ==================================================
 """
 
 from __future__ import annotations
@@ -114,3 +129,44 @@ class Keys:
     @property
     def wakeup(self) -> str:
         return self._k("wakeup")
+
+    # --- dashboard and metrics (schema in the last table above) ---------------------------------
+
+    def metrics_jobs(self, minute: int) -> str:
+        return self._k(f"metrics:jobs:{minute}")
+
+    def metrics_queues(self, minute: int) -> str:
+        return self._k(f"metrics:queues:{minute}")
+
+    def metrics_workers(self, minute: int) -> str:
+        return self._k(f"metrics:workers:{minute}")
+
+    def pool(self, pool_id: str) -> str:
+        return self._k(f"pool:{pool_id}")
+
+    @property
+    def pools(self) -> str:
+        return self._k("pools")
+
+
+# --- dashboard and metrics -----------------------------------------------------------------------
+
+#: Upper bounds (milliseconds) of the job duration buckets; the last one is open (+inf).
+_JOB_DURATION_BUCKETS_MS: tuple[float, ...] = (
+    1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, float("inf")
+)  # fmt: skip
+JOB_METRICS_TTL = 8 * 3600
+SAMPLES_TTL = 2 * 3600
+
+
+def job_duration_buckets_ms() -> tuple[float, ...]:
+    """Upper bounds in ms of buckets ``h0``..``h15``: the CYCLE script and the readers share them."""
+    return _JOB_DURATION_BUCKETS_MS
+
+
+def job_duration_bucket(ms: float) -> int:
+    """Index of the bucket a job of ``ms`` milliseconds falls in (bound inclusive)."""
+    for i, bound in enumerate(_JOB_DURATION_BUCKETS_MS):
+        if ms <= bound:
+            return i
+    return len(_JOB_DURATION_BUCKETS_MS) - 1

@@ -1,0 +1,94 @@
+// Live numbers and charts on top of server-rendered pages; every page works without this file.
+(function () {
+  "use strict";
+  var body = document.body;
+  var base = body.dataset.base || "";
+  var POLL_MS = 2000;
+
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
+      if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+    });
+  });
+
+  function getJSON(path, done) {
+    fetch(base + path, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) { if (data) done(data); })
+      .catch(function () {});
+  }
+
+  function setText(selector, value) {
+    document.querySelectorAll(selector).forEach(function (el) {
+      var text = String(value);
+      if (el.textContent !== text) el.textContent = text;
+    });
+  }
+
+  function makeChart(el, series, data) {
+    if (!el || !window.uPlot) return null;
+    el.textContent = "";
+    var opts = {
+      width: Math.max(el.clientWidth, 300), height: 180, series: [{}].concat(series),
+      axes: [{}, { size: 50 }], legend: { show: true }, cursor: { drag: { x: false, y: false } },
+    };
+    return new window.uPlot(opts, data, el);
+  }
+
+  var palette = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00"];
+  function line(label, i) { return { label: label, stroke: palette[i % palette.length], width: 1.5, spanGaps: true }; }
+
+  // --- live counters and the jobs-per-second chart ---
+  var rate = { t: [], p: [], f: [] }, last = null, rateChart = null;
+  function onLive(d) {
+    ["processed", "failed", "failures", "workers", "working"].forEach(function (k) {
+      setText('[data-live="' + k + '"]', d[k]);
+    });
+    Object.keys(d.queues).forEach(function (q) {
+      setText('[data-queue="' + CSS.escape(q) + '"]', d.queues[q]);
+    });
+    if (last) {
+      var dt = Math.max(d.time - last.time, 0.001);
+      var p = Math.max(d.processed - last.processed, 0) / dt, f = Math.max(d.failed - last.failed, 0) / dt;
+      setText('[data-live="rate"]', p.toFixed(1));
+      setText('[data-live="failrate"]', f.toFixed(1));
+      rate.t.push(d.time); rate.p.push(p); rate.f.push(f);
+      if (rate.t.length > 300) { rate.t.shift(); rate.p.shift(); rate.f.shift(); }
+      var el = document.getElementById("chart-rate");
+      if (el) {
+        var data = [rate.t, rate.p, rate.f];
+        if (!rateChart) rateChart = makeChart(el, [line("processed/s", 0), line("failed/s", 1)], data);
+        else rateChart.setData(data);
+      }
+    }
+    last = d;
+  }
+  function pollLive() { getJSON("/api/live", onLive); }
+  if (document.querySelector("[data-live], [data-queue]")) {
+    pollLive();
+    setInterval(pollLive, POLL_MS);
+  }
+
+  // --- last hour of samples: queue depths and busy/idle workers ---
+  function onSeries(s) {
+    var qel = document.getElementById("chart-queues"), wel = document.getElementById("chart-workers");
+    var names = Object.keys(s.queues);
+    if (qel) makeChart(qel, names.map(line), [s.minute].concat(names.map(function (q) { return s.queues[q]; })));
+    if (wel) makeChart(wel, [line("busy", 3), line("idle", 5)], [s.minute, s.busy, s.idle]);
+  }
+  if (document.getElementById("chart-queues")) {
+    getJSON("/api/series", onSeries);
+    setInterval(function () { getJSON("/api/series", onSeries); }, 30000);
+  }
+
+  // --- per-job metrics page ---
+  var jobs = document.querySelector("[data-hours]");
+  if (jobs) {
+    var q = "/api/jobs?hours=" + encodeURIComponent(jobs.dataset.hours) +
+      (jobs.dataset.class ? "&class=" + encodeURIComponent(jobs.dataset.class) : "");
+    getJSON(q, function (s) {
+      makeChart(document.getElementById("chart-jobs"), [line("processed", 0), line("failed", 1)], [s.minute, s.processed, s.failed]);
+      makeChart(document.getElementById("chart-latency"), [line("p50 ms", 2), line("p95 ms", 4)], [s.minute, s.p50, s.p95]);
+    });
+  }
+})();

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from pyresque.connection import RETRYABLE_ERRORS
+from pyresque.errors import ConfigError
 from pyresque.keys import SAMPLES_TTL
 from pyresque.store import Store
 
@@ -122,6 +123,12 @@ class PoolPublisher:
         self._pool_id: str | None = None
         self._server: HTTPServer | None = None
         if metrics_port is not None:
+            try:
+                import prometheus_client  # noqa: F401 - needed by every scrape
+            except ImportError as exc:
+                raise ConfigError(
+                    "--metrics-port needs prometheus_client: pip install 'pyresque[web]'"
+                ) from exc
             self._server = _metrics_server(metrics_host, metrics_port, self._exposition)
             log.info("metrics: serving Prometheus metrics on port %d", self.metrics_port)
 

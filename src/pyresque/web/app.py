@@ -190,6 +190,17 @@ class Dashboard:
                 "working": len(o.working),
                 "paused": o.paused,
                 "queues": dict(o.queues),
+                "busy": [
+                    {
+                        "id": w.id,
+                        "queue": w.job.queue,
+                        "class": w.job.klass,
+                        "args": w.job.args,
+                        "run_at": w.run_at,
+                    }
+                    for w in o.working
+                    if w.job
+                ],
             }
         )
 
@@ -241,6 +252,7 @@ class Dashboard:
             Route("/api/series", self.series),
             Route("/api/jobs", self.job_series),
             Route("/metrics", self.metrics),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
             Route("/actions/{action}", self.act, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]

@@ -38,6 +38,37 @@
   var palette = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00"];
   function line(label, i) { return { label: label, stroke: palette[i % palette.length], width: 1.5, spanGaps: true }; }
 
+  // Rebuild the "working" table from JSON with textContent only: job arguments stay inert text.
+  function cell(tr, text, href) {
+    var td = document.createElement("td");
+    if (href) {
+      var a = document.createElement("a");
+      a.href = href; a.textContent = text; td.appendChild(a);
+    } else { td.textContent = text; }
+    tr.appendChild(td);
+    return td;
+  }
+  function renderBusy(busy) {
+    document.querySelectorAll('[data-live-table="busy"] tbody').forEach(function (tbody) {
+      var rows = document.createDocumentFragment();
+      busy.forEach(function (w) {
+        var tr = document.createElement("tr");
+        cell(tr, w.id, base + "/workers#" + encodeURIComponent(w.id));
+        cell(tr, w.queue); cell(tr, w["class"]);
+        var code = document.createElement("code"); code.textContent = w.args;
+        cell(tr, "").appendChild(code);
+        cell(tr, w.run_at);
+        rows.appendChild(tr);
+      });
+      if (!busy.length) {
+        var tr = document.createElement("tr");
+        var td = cell(tr, "nothing is working"); td.colSpan = 5; td.className = "muted";
+        rows.appendChild(tr);
+      }
+      tbody.replaceChildren(rows);
+    });
+  }
+
   // --- live counters and the jobs-per-second chart ---
   var rate = { t: [], p: [], f: [] }, last = null, rateChart = null;
   function onLive(d) {
@@ -47,6 +78,8 @@
     Object.keys(d.queues).forEach(function (q) {
       setText('[data-queue="' + CSS.escape(q) + '"]', d.queues[q]);
     });
+    renderBusy(d.busy);
+    window.pyresqueLivePolls = (window.pyresqueLivePolls || 0) + 1;
     if (last) {
       var dt = Math.max(d.time - last.time, 0.001);
       var p = Math.max(d.processed - last.processed, 0) / dt, f = Math.max(d.failed - last.failed, 0) / dt;

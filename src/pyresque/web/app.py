@@ -90,6 +90,7 @@ class Dashboard:
         from pyresque.metrics import metrics_registry
 
         self.registry = metrics_registry(store)
+        self.minutes = data.MinuteCache()
 
     # --- rendering ------------------------------------------------------------------------------
 
@@ -162,7 +163,7 @@ class Dashboard:
 
     def jobs(self, request: Request) -> Response:
         hours = _int(request, "hours", 1, 1, 8)
-        rows = data.job_metrics(self.store, time.time(), hours)
+        rows = data.job_metrics(self.store, time.time(), hours, self.minutes)
         name = request.query_params.get("class") or None
         return self.render(
             request, "jobs.html", page="jobs", rows=rows, hours=hours, klass=name or ""
@@ -210,7 +211,7 @@ class Dashboard:
     def job_series(self, request: Request) -> Response:
         hours = _int(request, "hours", 1, 1, 8)
         name = request.query_params.get("class") or None
-        return JSONResponse(data.job_series(self.store, time.time(), hours, name))
+        return JSONResponse(data.job_series(self.store, time.time(), hours, name, self.minutes))
 
     def metrics(self, request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

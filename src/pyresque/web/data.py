@@ -200,6 +200,13 @@ def failure_row(index: int, raw: str) -> FailureRow:
 FILTER_CHUNK = 1000
 
 
+def _matches(raw: str, queue: str, klass: str) -> bool:
+    rec = _obj(raw)
+    payload = rec.get("payload")
+    name = str(payload.get("class")) if isinstance(payload, dict) else "(unreadable)"
+    return (not queue or str(rec.get("queue", "")) == queue) and (not klass or name == klass)
+
+
 def failure_page(store: Store, start: int, per_page: int, queue: str = "", klass: str = "") -> Page:
     """A page of failure records, optionally only those of one queue and/or job class.
 
@@ -211,14 +218,15 @@ def failure_page(store: Store, start: int, per_page: int, queue: str = "", klass
         return Page(start, per_page, total, [failure_row(start + i, r) for i, r in enumerate(raws)])
     page = Page(start, per_page, 0)
     offset = 0
+    # a cheap necessary condition first: the name appears in the record's text as it is
+    hints = [t for t in (queue, klass) if t and json.dumps(t)[1:-1] == t]
     while True:
         _, raws = store.failure_page(offset, FILTER_CHUNK)
         for i, raw in enumerate(raws):
-            row = failure_row(offset + i, raw)
-            if (queue and row.queue != queue) or (klass and row.klass != klass):
+            if not all(h in raw for h in hints) or not _matches(raw, queue, klass):
                 continue
             if start <= page.total < start + per_page:
-                page.items.append(row)
+                page.items.append(failure_row(offset + i, raw))
             page.total += 1
         if len(raws) < FILTER_CHUNK:
             return page
@@ -272,14 +280,37 @@ def minutes_back(now: float, count: int) -> list[int]:
     return list(range(current - count + 1, current + 1))
 
 
-def job_metrics(store: Store, now: float, hours: int) -> list[jobstats.JobTotals]:
-    minutes = minutes_back(now, hours * 60)
-    return jobstats.summarize(store.job_metrics(minutes))
+class MinuteCache:
+    """Per-job metrics of completed minutes, kept in memory: only the workers' current minute
+    changes, so an 8-hour page reads the whole window from Redis once, then one minute a time."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, dict[str, int]] = {}
+
+    def hashes(self, store: Store, minutes: list[int], now: float) -> list[dict[str, int]]:
+        current = int(now) // 60
+        missing = [m for m in minutes if m not in self._done]
+        fetched = dict(zip(missing, store.job_metrics(missing), strict=True)) if missing else {}
+        for minute, fields in fetched.items():
+            if minute < current:
+                self._done[minute] = fields
+        for minute in [m for m in self._done if m < minutes[0] - 60]:
+            self._done.pop(minute, None)
+        return [self._done[m] if m in self._done else fetched[m] for m in minutes]
 
 
-def job_series(store: Store, now: float, hours: int, name: str | None) -> dict[str, Any]:
+def job_metrics(
+    store: Store, now: float, hours: int, cache: MinuteCache
+) -> list[jobstats.JobTotals]:
     minutes = minutes_back(now, hours * 60)
-    return jobstats.per_minute(minutes, store.job_metrics(minutes), name)
+    return jobstats.summarize(cache.hashes(store, minutes, now))
+
+
+def job_series(
+    store: Store, now: float, hours: int, name: str | None, cache: MinuteCache
+) -> dict[str, Any]:
+    minutes = minutes_back(now, hours * 60)
+    return jobstats.per_minute(minutes, cache.hashes(store, minutes, now), name)
 
 
 def sample_series(store: Store, now: float, minutes: int = 60) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def test_web_auth_from_the_environment_must_be_well_formed(spawn: Spawn) -> None
 
 
 def depth_in_last_frame(log: str, queue: str) -> str | None:
-    for line in log.rsplit("\x1b[H", 1)[-1].split("\r\n"):
+    for line in log.rsplit("\x1b[H", 1)[-1].splitlines():
         if line.startswith(queue + " "):
             return line.split()[1]
     return None

@@ -185,12 +185,12 @@ def test_failed_retry_runs_the_job_and_script_stays_inert(site: Site) -> None:
     page.wait_for_load_state()
     assert page.locator(".failure", has_text="retried-in-browser").locator(".retried").is_visible()
     wait_until(lambda: b'["retried-in-browser"]' in site.r.lrange("test:done", 0, -1), 15)
+    site.shot("failed")
     site.open("/queues/evil")
     assert page.locator("td", has_text="<script>").count() >= 1
     for path in ("/failed", "/queues/evil"):
         site.open(path)
         assert page.evaluate("() => window.__pwned") is None
-    site.shot("failed")
 
 
 def test_pools_page_and_every_other_page(site: Site) -> None:

@@ -69,6 +69,9 @@
     });
   }
 
+  // Minutes without jobs have no percentile: show each measured minute as a dot too.
+  function dots(series) { series.points = { show: true, size: 5 }; return series; }
+
   // --- live counters and the jobs-per-second chart ---
   var rate = { t: [], p: [], f: [] }, last = null, rateChart = null;
   function onLive(d) {
@@ -121,7 +124,7 @@
       (jobs.dataset.class ? "&class=" + encodeURIComponent(jobs.dataset.class) : "");
     getJSON(q, function (s) {
       makeChart(document.getElementById("chart-jobs"), [line("processed", 0), line("failed", 1)], [s.minute, s.processed, s.failed]);
-      makeChart(document.getElementById("chart-latency"), [line("p50 ms", 2), line("p95 ms", 4)], [s.minute, s.p50, s.p95]);
+      makeChart(document.getElementById("chart-latency"), [dots(line("p50 ms", 2)), dots(line("p95 ms", 4))], [s.minute, s.p50, s.p95]);
     });
   }
 })();

@@ -7,6 +7,7 @@ worker's hot path is :meth:`Store.cycle`, one script call per job.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -400,7 +401,8 @@ class Store:
     def namespace_keys(self, limit: int) -> list[tuple[str, str, int]]:
         """Up to ``limit`` keys of the namespace (SCAN, never KEYS) with their type and size."""
         names: list[str] = []
-        for raw in self.redis.scan_iter(match=self.keys.prefix + "*", count=1000):
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.keys.prefix) + "*"
+        for raw in self.redis.scan_iter(match=pattern, count=1000):
             names.append(_s(raw))
             if len(names) >= limit:
                 break

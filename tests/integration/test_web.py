@@ -203,3 +203,10 @@ def test_wsgi_app_serves_the_same_pages(r: redis.Redis) -> None:
     app = wsgi_app(store=Store(r, Keys("resque")))
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://t") as web:
         assert 'data-queue="w">1<' in web.get("/").text
+
+
+def test_stats_lists_only_the_namespace_keys_even_with_glob_characters(r: redis.Redis) -> None:
+    r.rpush("we*rd:queue:a", "x")
+    r.rpush("weXrd:queue:b", "x")
+    store = Store(r, Keys("we*rd"))
+    assert store.namespace_keys(100) == [("we*rd:queue:a", "list", 1)]

@@ -165,6 +165,9 @@ def test_overview_numbers_go_live_as_the_pool_works(site: Site) -> None:
     page.wait_for_function(
         "() => document.querySelector('.working')?.textContent.includes('Sleepy')"
     )
+    push(site.r, "appeared", SCRIPT, 1)  # a new queue joins the table without a reload
+    page.wait_for_selector('#queues td[data-queue="appeared"]')
+    assert page.evaluate("() => window.__pwned") is None
     page.wait_for_selector("#chart-queues canvas")
     page.wait_for_selector("#chart-rate canvas")
     polls = page.evaluate("() => window.pyresqueLivePolls")

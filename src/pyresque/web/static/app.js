@@ -69,6 +69,28 @@
     });
   }
 
+  // Add and drop rows of the overview's queue table as queues appear and go (text only).
+  function renderQueues(queues) {
+    var tbody = document.querySelector("#queues tbody");
+    if (!tbody) return;
+    var names = Object.keys(queues).sort();
+    var shown = Array.prototype.map.call(tbody.querySelectorAll("[data-queue]"), function (td) {
+      return td.dataset.queue;
+    });
+    if (names.join("\n") === shown.join("\n")) return;
+    var failedRow = tbody.lastElementChild;
+    var rows = document.createDocumentFragment();
+    names.forEach(function (q) {
+      var tr = document.createElement("tr");
+      cell(tr, q, base + "/queues/" + encodeURIComponent(q));
+      var td = cell(tr, String(queues[q]));
+      td.className = "r"; td.dataset.queue = q;
+      rows.appendChild(tr);
+    });
+    rows.appendChild(failedRow);
+    tbody.replaceChildren(rows);
+  }
+
   // Minutes without jobs have no percentile: show each measured minute as a dot too.
   function dots(series) { series.points = { show: true, size: 5 }; return series; }
 
@@ -78,6 +100,7 @@
     ["processed", "failed", "failures", "workers", "working"].forEach(function (k) {
       setText('[data-live="' + k + '"]', d[k]);
     });
+    renderQueues(d.queues);
     Object.keys(d.queues).forEach(function (q) {
       setText('[data-queue="' + CSS.escape(q) + '"]', d.queues[q]);
     });

@@ -210,3 +210,14 @@ def test_stats_lists_only_the_namespace_keys_even_with_glob_characters(r: redis.
     r.rpush("weXrd:queue:b", "x")
     store = Store(r, Keys("we*rd"))
     assert store.namespace_keys(100) == [("we*rd:queue:a", "list", 1)]
+
+
+def test_pages_refuse_framing_and_actions_only_redirect_home(web: TestClient) -> None:
+    page = web.get("/")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example/"):
+        done = web.post(
+            "/actions/pause", data={"csrf": csrf(web), "next": target}, follow_redirects=False
+        )
+        assert done.headers["location"] == "/", target

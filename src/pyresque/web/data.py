@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,8 +287,13 @@ class MinuteCache:
 
     def __init__(self) -> None:
         self._done: dict[int, dict[str, int]] = {}
+        self._lock = threading.Lock()
 
     def hashes(self, store: Store, minutes: list[int], now: float) -> list[dict[str, int]]:
+        with self._lock:  # pages are served from a thread pool
+            return self._hashes(store, minutes, now)
+
+    def _hashes(self, store: Store, minutes: list[int], now: float) -> list[dict[str, int]]:
         current = int(now) // 60
         missing = [m for m in minutes if m not in self._done]
         fetched = dict(zip(missing, store.job_metrics(missing), strict=True)) if missing else {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -221,3 +222,16 @@ def test_pages_refuse_framing_and_actions_only_redirect_home(web: TestClient) ->
             "/actions/pause", data={"csrf": csrf(web), "next": target}, follow_redirects=False
         )
         assert done.headers["location"] == "/", target
+
+
+def test_redis_down_answers_503_without_the_password(tmp_path: Path) -> None:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    dead = redis.Redis(unix_socket_path=str(tmp_path / "nothing.sock"), retry=Retry(NoBackoff(), 0))
+    app = create_app("redis://:sekrit@localhost/0", store=Store(dead, Keys("resque")))
+    with TestClient(app, raise_server_exceptions=False) as web:
+        page = web.get("/")
+    assert page.status_code == 503
+    assert "Redis is unavailable at redis://:***@localhost/0" in page.text
+    assert "sekrit" not in page.text

@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pyresque import __version__
-from pyresque.connection import redact
+from pyresque.connection import RETRYABLE_ERRORS, redact
 from pyresque.keys import SAMPLES_TTL
 from pyresque.store import Store
 from pyresque.web import actions, data
@@ -267,7 +267,13 @@ class Dashboard:
             Route("/actions/{action}", self.act, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
-        return Starlette(routes=routes)
+        handlers = dict.fromkeys(RETRYABLE_ERRORS, self.redis_down)
+        return Starlette(routes=routes, exception_handlers=handlers)
+
+    async def redis_down(self, request: Request, exc: Exception) -> Response:
+        """Redis unreachable or refusing: say so (without the password), status 503."""
+        text = f"Redis is unavailable at {self.config.redis_label}: {type(exc).__name__}\n"
+        return Response(text, status_code=503, media_type="text/plain")
 
 
 def create_app(

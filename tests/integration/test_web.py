@@ -190,7 +190,7 @@ def test_mounted_under_a_prefix_in_another_asgi_app(r: redis.Redis) -> None:
 
     host = Starlette(routes=[Mount("/resque", create_app(store=Store(r, Keys("resque"))))])
     with TestClient(host) as web:
-        page = web.get("/resque/").text
+        page = web.get("/").text  # the dispatcher passed SCRIPT_NAME=/resque, PATH_INFO=/
         assert 'href="/resque/failed"' in page and "/resque/static/app.js" in page
         assert web.get("/resque/static/uPlot.iife.min.js").status_code == 200
 
@@ -202,8 +202,10 @@ def test_wsgi_app_serves_the_same_pages(r: redis.Redis) -> None:
 
     push(r, "w", "Echo", 1)
     app = wsgi_app(store=Store(r, Keys("resque")))
-    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://t") as web:
-        assert 'data-queue="w">1<' in web.get("/").text
+    transport = httpx.WSGITransport(app=app, script_name="/resque")  # as a dispatcher mounts it
+    with httpx.Client(transport=transport, base_url="http://t") as web:
+        page = web.get("/").text  # the dispatcher passed SCRIPT_NAME=/resque, PATH_INFO=/
+        assert 'data-queue="w">1<' in page and 'href="/resque/workers"' in page
 
 
 def test_stats_lists_only_the_namespace_keys_even_with_glob_characters(r: redis.Redis) -> None:

@@ -190,7 +190,7 @@ def test_mounted_under_a_prefix_in_another_asgi_app(r: redis.Redis) -> None:
 
     host = Starlette(routes=[Mount("/resque", create_app(store=Store(r, Keys("resque"))))])
     with TestClient(host) as web:
-        page = web.get("/").text  # the dispatcher passed SCRIPT_NAME=/resque, PATH_INFO=/
+        page = web.get("/resque/").text
         assert 'href="/resque/failed"' in page and "/resque/static/app.js" in page
         assert web.get("/resque/static/uPlot.iife.min.js").status_code == 200
 

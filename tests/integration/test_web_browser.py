@@ -22,7 +22,7 @@ import redis
 
 from pyresque.keys import Keys
 from pyresque.pool.memory import read_usage
-from pyresque.pool.publisher import GroupView, MasterView, PoolPublisher, WorkerView
+from pyresque.pool.publisher import GroupState, MasterView, PoolPublisher, WorkerState
 from pyresque.store import Store
 from tests.helpers import ROOT, Proc, children_of, wait_until
 from tests.integration.web_seed import SCRIPT, failure, push, seed_job_metrics
@@ -77,7 +77,7 @@ def publish_pool(site_store: Store, master: Proc) -> None:
     for pid in sorted(children_of(master.pid)):
         usage = read_usage(pid)
         workers.append(
-            WorkerView(
+            WorkerState(
                 pid, "oracle", "running", usage.uss if usage else 0, usage.pss if usage else 0
             )
         )
@@ -87,7 +87,7 @@ def publish_pool(site_store: Store, master: Proc) -> None:
         app="testapp",
         config_source="resque-pool.yml",
         started_at=time.time() - 120,
-        groups=(GroupView("oracle", 2, len(workers)), GroupView("flaky", 1, 0, backoff=6.4)),
+        groups=(GroupState("oracle", 2, len(workers)), GroupState("flaky", 1, 0, backoff=6.4)),
         workers=tuple(workers),
         memory_limit=2 << 30,
         restarts=3,

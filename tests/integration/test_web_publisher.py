@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from pyresque.keys import Keys
-from pyresque.pool.publisher import GroupView, MasterView, PoolPublisher, WorkerView
+from pyresque.pool.publisher import GroupState, MasterView, PoolPublisher, WorkerState
 from pyresque.store import Store
 from tests.integration.web_seed import push
 
@@ -23,8 +23,8 @@ def view(**changes: object) -> MasterView:
         "app": "shop",
         "config_source": "resque-pool.yml",
         "started_at": 1_800_000_000.0,
-        "groups": (GroupView("mail", 2, 2), GroupView("crashy", 1, 0, backoff=3.2)),
-        "workers": (WorkerView(11, "mail", "running", 30 << 20, 20 << 20),),
+        "groups": (GroupState("mail", 2, 2), GroupState("crashy", 1, 0, backoff=3.2)),
+        "workers": (WorkerState(11, "mail", "running", 30 << 20, 20 << 20),),
         "memory_limit": 512 << 20,
         "restarts": 7,
     }

@@ -35,7 +35,7 @@ MAX_REQUESTS_PER_TICK = 8
 
 
 @dataclass(frozen=True)
-class WorkerView:
+class WorkerState:
     """One worker process as the master sees it."""
 
     pid: int
@@ -47,7 +47,7 @@ class WorkerView:
 
 
 @dataclass(frozen=True)
-class GroupView:
+class GroupState:
     """A queue group: how many workers it should have, has, and its respawn backoff."""
 
     name: str
@@ -65,8 +65,8 @@ class MasterView:
     app: str
     config_source: str
     started_at: float
-    groups: Sequence[GroupView] = ()
-    workers: Sequence[WorkerView] = ()
+    groups: Sequence[GroupState] = ()
+    workers: Sequence[WorkerState] = ()
     memory_limit: int | None = None
     restarts: int = 0
     shutting_down: bool = False
@@ -144,7 +144,11 @@ class PoolPublisher:
         return [] if self._server is None else [self._server.fileno()]
 
     def tick(self, now: float, view: MasterView) -> None:
-        """Answer pending scrapes; publish when a period has passed. Never raises for Redis."""
+        """Answer pending scrapes; publish when a period has passed. Never raises for Redis.
+
+        ``now`` is wall-clock time (``time.time()``, not the master's monotonic clock): samples are
+        filed under epoch minutes that every host and dashboard agree on.
+        """
         self.serve_pending()
         if now < self._next_at:
             return

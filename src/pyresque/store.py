@@ -464,6 +464,7 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.keys.pool(pool_id), state, ex=ttl)
         pipe.zadd(self.keys.pools, {pool_id: now})
+        pipe.zremrangebyscore(self.keys.pools, "-inf", now - 3600)  # long dead, never read since
         pipe.execute()
 
     def unpublish_pool(self, pool_id: str) -> None:

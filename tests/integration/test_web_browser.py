@@ -208,6 +208,10 @@ def test_pools_page_and_every_other_page(site: Site) -> None:
     row = page.locator("table.jobstats tr", has_text="Echo")
     assert row.locator("td").nth(1).inner_text() == "6"
     page.wait_for_selector("#chart-latency canvas")
+    row.locator("a").click()
+    page.wait_for_selector("table.histogram")
+    bars = page.locator("table.histogram tbody tr", has_text="\u2264 5 ms")
+    assert bars.locator("td").nth(1).inner_text() == "2"
     site.shot("jobs")
     page = site.open("/workers")
     assert page.locator("table.workers tbody tr").count() == 2

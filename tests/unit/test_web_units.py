@@ -49,6 +49,20 @@ def test_minute_hashes_summarize_per_class_and_per_minute() -> None:
     assert series["p50"][1] == 3.75  # one job in (2.5, 5]: rank 0.5 of 1
 
 
+def test_histogram_labels_and_bars() -> None:
+    from pyresque.web.jobstats import JobTotals, bucket_label, histogram
+
+    assert [bucket_label(i) for i in (0, 1, 9, 14, 15)] == [
+        "\u2264 1 ms",
+        "\u2264 2.5 ms",
+        "\u2264 1 s",
+        "\u2264 60 s",
+        "> 60 s",
+    ]
+    row = JobTotals("A", buckets=[0] * 14 + [2, 4])
+    assert histogram(row)[14:] == [("\u2264 60 s", 2, 0.5), ("> 60 s", 4, 1.0)]
+
+
 def test_accumulator_counts_each_completed_minute_once() -> None:
     pytest.importorskip("prometheus_client")
     from pyresque.metrics import JobMetricsAccumulator

@@ -25,7 +25,7 @@ from pyresque import __version__
 from pyresque.connection import RETRYABLE_ERRORS, redact
 from pyresque.keys import SAMPLES_TTL
 from pyresque.store import Store
-from pyresque.web import actions, data
+from pyresque.web import actions, data, jobstats
 from pyresque.web.security import CSRF_COOKIE, CSRF_FIELD, new_token, token_ok
 
 HERE = Path(__file__).resolve().parent
@@ -175,8 +175,15 @@ class Dashboard:
         hours = _int(request, "hours", 1, 1, 8)
         rows = data.job_metrics(self.store, time.time(), hours, self.minutes)
         name = request.query_params.get("class") or None
+        chosen = next((r for r in rows if r.name == name), None)
         return self.render(
-            request, "jobs.html", page="jobs", rows=rows, hours=hours, klass=name or ""
+            request,
+            "jobs.html",
+            page="jobs",
+            rows=rows,
+            hours=hours,
+            klass=name or "",
+            histogram=jobstats.histogram(chosen) if chosen else None,
         )
 
     # --- JSON for the scripts -------------------------------------------------------------------

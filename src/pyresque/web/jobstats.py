@@ -104,3 +104,17 @@ def per_minute(
         series["p50"].append(total.percentile(0.5))
         series["p95"].append(total.percentile(0.95))
     return series
+
+
+def bucket_label(i: int) -> str:
+    """``≤ 2.5 ms``, ``≤ 1 s``, ``> 60 s``: the duration range of bucket ``i``."""
+    bound = BUCKETS[i]
+    if math.isinf(bound):
+        return f"> {BUCKETS[i - 1] / 1000:g} s"
+    return f"≤ {bound:g} ms" if bound < 1000 else f"≤ {bound / 1000:g} s"
+
+
+def histogram(row: JobTotals) -> list[tuple[str, int, float]]:
+    """(label, count, share of the largest bucket 0..1) for each bucket, for a bar chart."""
+    top = max(row.buckets) or 1
+    return [(bucket_label(i), n, n / top) for i, n in enumerate(row.buckets)]

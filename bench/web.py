@@ -21,7 +21,7 @@ import redis
 from _common import SRC, Proc, free_port, median, percentile, private_redis
 
 sys.path.insert(0, str(SRC))
-from pyresque.keys import job_duration_bucket
+from pyresque.jobmetrics import bucket_of
 
 QUEUED, FAILURES, WORKERS, CLASSES = 100_000, 10_000, 200, 20
 PAGES = [
@@ -84,7 +84,7 @@ def seed(r: redis.Redis) -> None:
             fields[f"Job{c}|p"] = 30
             fields[f"Job{c}|f"] = 1
             fields[f"Job{c}|ms"] = 30 * (c + 1) * 7
-            fields[f"Job{c}|h{job_duration_bucket((c + 1) * 7)}"] = 30
+            fields[f"Job{c}|h{bucket_of((c + 1) * 7)}"] = 30
         pipe.hset(f"resque:metrics:jobs:{m}", mapping=fields)
         if m > now_minute - 60:
             pipe.hset(f"resque:metrics:queues:{m}", mapping={f"q{q}": 10_000 for q in range(10)})

@@ -25,24 +25,45 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
 ``inflight-workers``                   set     ids of workers that may hold an in-flight job
 ``landing:<id>``                        list    where an idle single-queue worker's BLMOVE drops a
                                                job, for an instant, before it is reserved
-``redeliveries``                       hash    sha1(payload) -> times its process died with it
+``redeliveries``                       hash    sha1(payload) -> ``"<count> <epoch>"``: times its
+                                               process died with it, and when it last did
 ``wakeup``                             pubsub  channel; a queue name is published on each push
+``metrics:jobs:<minute>``              hash    per-job metrics of one minute (epoch // 60):
+                                               ``<class>|p`` finished, ``<class>|f`` failed,
+                                               ``<class>|ms`` total run time, ``<class>|h<i>``
+                                               jobs in duration bucket i; expires after 8 hours
 =====================================  ======  ==================================================
 
-Keys for the dashboard and metrics (bounded: every one expires):
+Keys for the dashboard and the pool publisher (bounded: every one expires):
 
 =====================================  ======  ==================================================
-``metrics:jobs:<minute>``              hash    per-job metrics of one minute (epoch s // 60):
-                                               ``<class>|p`` finished, ``<class>|f`` of which
-                                               failed, ``<class>|ms`` total milliseconds,
-                                               ``<class>|h<i>`` jobs in duration bucket ``i``
-                                               (bounds: :func:`job_duration_buckets_ms`); TTL 8 h
 ``metrics:queues:<minute>``            hash    queue -> depth sampled in that minute; TTL 2 h
 ``metrics:workers:<minute>``           hash    ``busy``, ``idle`` worker counts; TTL 2 h
 ``pool:<host>:<pid>``                  string  a pool master's state as JSON, SET EX a few publish
                                                periods: it disappears when the master dies
 ``pools``                              zset    pool ids (``<host>:<pid>``) -> last publish time
 =====================================  ======  ==================================================
+
+Every key of one namespace can be made to hash to one Redis Cluster slot by giving the namespace
+a hash tag (``{resque}``): then every script's keys are in one slot, as a cluster requires.
+
+resque-scheduler 5.0's keys (delayed jobs, recurring schedules, its master lock), shared with a Ruby
+resque-scheduler on the same Redis:
+
+================================================  ======  =======================================
+``delayed_queue_schedule``                        zset    epoch seconds (integers), member = score
+``delayed:<ts>``                                  list    ``{"class":…,"args":[…],"queue":…}``
+``timestamps:<item JSON>``                        set     ``delayed:<ts>`` of lists holding it
+``schedules_changed``                             set     names of changed dynamic schedules
+``persistent_schedules``                          hash    name -> JSON entry (dynamic schedules)
+``delayed:last_enqueued_at``                      hash    name -> ``2026-11-29 16:21:00 +0000``
+``<ns>:[<prefix>:]resque_scheduler_master_lock``  string  ``host:pid`` of the active scheduler,
+                                                          with a TTL (Ruby names the namespace
+                                                          twice)
+``scheduler-wakeup``                              pubsub  channel (pyresque only): the timestamp
+                                                          of each delayed job, to wake a sleeping
+                                                          scheduler
+================================================  ======  =======================================
 """
 
 from __future__ import annotations
@@ -130,10 +151,45 @@ class Keys:
     def wakeup(self) -> str:
         return self._k("wakeup")
 
-    # --- dashboard and metrics (schema in the last table above) ---------------------------------
-
     def metrics_jobs(self, minute: int) -> str:
+        """Per-job metrics of one minute (``epoch // 60``), written by the worker's CYCLE call."""
         return self._k(f"metrics:jobs:{minute}")
+
+    # --- resque-scheduler: delayed jobs, recurring schedules, master lock ----------------------
+
+    @property
+    def delayed_schedule(self) -> str:
+        return self._k("delayed_queue_schedule")
+
+    def delayed(self, timestamp: int) -> str:
+        return self._k(f"delayed:{timestamp}")
+
+    def timestamps(self, item: str) -> str:
+        return self._k(f"timestamps:{item}")
+
+    @property
+    def schedules_changed(self) -> str:
+        return self._k("schedules_changed")
+
+    @property
+    def persistent_schedules(self) -> str:
+        return self._k("persistent_schedules")
+
+    @property
+    def last_enqueued_at(self) -> str:
+        return self._k("delayed:last_enqueued_at")
+
+    def scheduler_lock(self, prefix: str = "") -> str:
+        """resque-scheduler builds ``<namespace>:<prefix>:resque_scheduler_master_lock`` itself,
+        then redis-namespace prefixes it again: the namespace appears twice."""
+        middle = f"{prefix}:" if prefix else ""
+        return self._k(f"{self.namespace}:{middle}resque_scheduler_master_lock")
+
+    @property
+    def scheduler_wakeup(self) -> str:
+        return self._k("scheduler-wakeup")
+
+    # --- dashboard and pool publisher (schema in the dashboard table above) --------------------
 
     def metrics_queues(self, minute: int) -> str:
         return self._k(f"metrics:queues:{minute}")
@@ -149,24 +205,4 @@ class Keys:
         return self._k("pools")
 
 
-# --- dashboard and metrics -----------------------------------------------------------------------
-
-#: Upper bounds (milliseconds) of the job duration buckets; the last one is open (+inf).
-_JOB_DURATION_BUCKETS_MS: tuple[float, ...] = (
-    1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, float("inf")
-)  # fmt: skip
-JOB_METRICS_TTL = 8 * 3600
-SAMPLES_TTL = 2 * 3600
-
-
-def job_duration_buckets_ms() -> tuple[float, ...]:
-    """Upper bounds in ms of buckets ``h0``..``h15``: the CYCLE script and the readers share them."""
-    return _JOB_DURATION_BUCKETS_MS
-
-
-def job_duration_bucket(ms: float) -> int:
-    """Index of the bucket a job of ``ms`` milliseconds falls in (bound inclusive)."""
-    for i, bound in enumerate(_JOB_DURATION_BUCKETS_MS):
-        if ms <= bound:
-            return i
-    return len(_JOB_DURATION_BUCKETS_MS) - 1
+SAMPLES_TTL = 2 * 3600  # queue-depth and worker samples: the charts show the last hour

@@ -23,11 +23,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from pyresque.keys import JOB_METRICS_TTL
+from pyresque.jobmetrics import METRICS_TTL
 from pyresque.store import Store
 from pyresque.web.jobstats import BUCKETS, JobTotals, parse_minute
 
-WINDOW_MINUTES = JOB_METRICS_TTL // 60
+WINDOW_MINUTES = METRICS_TTL // 60
 
 
 class JobMetricsAccumulator:

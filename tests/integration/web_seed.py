@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from pyresque.keys import job_duration_bucket
+from pyresque.jobmetrics import bucket_of
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "resque-3.0.0" / "observed.json"
 SCRIPT = "<script>window.__pwned = 1</script>"
@@ -75,7 +75,7 @@ def seed_job_metrics(
     for ms in durations_ms:
         r.hincrby(key, f"{cls}|p", 1)
         r.hincrby(key, f"{cls}|ms", int(ms))
-        r.hincrby(key, f"{cls}|h{job_duration_bucket(ms)}", 1)
+        r.hincrby(key, f"{cls}|h{bucket_of(ms)}", 1)
     if failed:
         r.hincrby(key, f"{cls}|f", failed)
     r.expire(key, 8 * 3600)

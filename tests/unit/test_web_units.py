@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from pyresque.keys import Keys, job_duration_bucket, job_duration_buckets_ms
+from pyresque.keys import Keys
 from pyresque.watch import Snapshot, render
 from pyresque.web.jobstats import parse_minute, per_minute, percentile, summarize
 
 
-def test_bucket_bounds_and_keys() -> None:
-    bounds = job_duration_buckets_ms()
-    assert len(bounds) == 16 and bounds[0] == 1 and bounds[-2] == 60000
-    assert [job_duration_bucket(ms) for ms in (0, 1, 1.5, 60000, 60001)] == [0, 0, 1, 14, 15]
+def test_dashboard_keys() -> None:
     assert Keys("ns").metrics_jobs(29_000_000) == "ns:metrics:jobs:29000000"
     assert Keys("ns").pool("h:1") == "ns:pool:h:1" and Keys("ns").pools == "ns:pools"
 

@@ -11,9 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pyresque.keys import job_duration_buckets_ms
+from pyresque.jobmetrics import BUCKET_BOUNDS_MS
 
-BUCKETS = job_duration_buckets_ms()
+BUCKETS = BUCKET_BOUNDS_MS
 
 
 @dataclass

@@ -17,7 +17,7 @@ import logging
 import select
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -208,8 +208,6 @@ class _LastCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from pyresque.metrics import pool_families
-
         depth = GaugeMetricFamily("pyresque_queue_length", "Jobs waiting", labels=["queue"])
         for name, size in self.last.depths.items():
             depth.add_metric([name], size)
@@ -247,3 +245,49 @@ def _metrics_server(host: str, port: int, body: Callable[[], bytes]) -> HTTPServ
     server.server_activate()
     server.timeout = 0
     return server
+
+
+def pool_families(states: Mapping[str, Mapping[str, Any]]) -> Iterator[Any]:
+    """Prometheus metrics of published pool states (the master's endpoint and the dashboard's)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    up = GaugeMetricFamily("pyresque_pool_up", "A live pool master", labels=["pool", "app"])
+    workers = GaugeMetricFamily(
+        "pyresque_pool_workers", "Workers per group", labels=["pool", "group", "state"]
+    )
+    backoff = GaugeMetricFamily(
+        "pyresque_pool_backoff_seconds",
+        "Respawn delay of a group in backoff (0 when none)",
+        labels=["pool", "group"],
+    )
+    restarts = CounterMetricFamily(
+        "pyresque_pool_worker_restarts", "Workers respawned after dying", labels=["pool"]
+    )
+    limit = GaugeMetricFamily(
+        "pyresque_pool_memory_limit_bytes", "The pool's memory limit", labels=["pool"]
+    )
+    used = GaugeMetricFamily(
+        "pyresque_pool_memory_used_bytes", "Sum of the workers' PSS", labels=["pool"]
+    )
+    uss = GaugeMetricFamily(
+        "pyresque_pool_worker_uss_bytes",
+        "A worker's unique memory",
+        labels=["pool", "pid", "group"],
+    )
+    for pool_id, state in states.items():
+        up.add_metric([pool_id, str(state.get("app", ""))], 1)
+        for g in state.get("groups", []):
+            name = str(g.get("name", ""))
+            workers.add_metric([pool_id, name, "desired"], float(g.get("desired", 0)))
+            workers.add_metric([pool_id, name, "running"], float(g.get("running", 0)))
+            backoff.add_metric([pool_id, name], float(g.get("backoff", 0) or 0))
+        restarts.add_metric([pool_id], float(state.get("restarts", 0)))
+        if state.get("memory_limit"):
+            limit.add_metric([pool_id], float(state["memory_limit"]))
+        pool_workers = [w for w in state.get("workers", []) if isinstance(w, dict)]
+        used.add_metric([pool_id], float(sum(int(w.get("pss", 0)) for w in pool_workers)))
+        for w in pool_workers:
+            uss.add_metric(
+                [pool_id, str(w.get("pid")), str(w.get("group"))], float(w.get("uss", 0))
+            )
+    yield from (up, workers, backoff, restarts, limit, used, uss)

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pyresque import __version__
+from pyresque._version import __version__
 from pyresque.connection import RETRYABLE_ERRORS, redact
 from pyresque.keys import SAMPLES_TTL
 from pyresque.store import Store

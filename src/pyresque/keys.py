@@ -60,6 +60,8 @@ resque-scheduler on the same Redis:
 ``<ns>:[<prefix>:]resque_scheduler_master_lock``  string  ``host:pid`` of the active scheduler,
                                                           with a TTL (Ruby names the namespace
                                                           twice)
+``resque-retry:<class>[:<args>]``                  string  attempts of a job being retried (resque-retry's
+                                                          key; expires a day after the last retry)
 ``scheduler-wakeup``                              pubsub  channel (pyresque only): the timestamp
                                                           of each delayed job, to wake a sleeping
                                                           scheduler
@@ -188,6 +190,13 @@ class Keys:
     @property
     def scheduler_wakeup(self) -> str:
         return self._k("scheduler-wakeup")
+
+    # --- retries (resque-retry's key) -----------------------------------------------------------
+
+    def retry_attempts(self, class_name: str, identifier: str) -> str:
+        """resque-retry's attempt counter of one job: ``resque-retry:<class>:<identifier>``."""
+        parts = ["resque-retry", class_name, *([identifier] if identifier else [])]
+        return self._k("".join(":".join(parts).split()))
 
     # --- dashboard and pool publisher (schema in the dashboard table above) --------------------
 

@@ -67,6 +67,8 @@ class WorkerSettings:
     job_timeout: float = 0.0
     # a burst worker gives up after Redis has been unreachable this long (a cron job must end)
     burst_outage_timeout: float = 30.0
+    # retries (through the delayed queue) of a failed job whose own decorator sets no policy
+    retry_attempts: int = 0
 
 
 _FALSE = {"false", "0", "no", "off"}
@@ -130,6 +132,10 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
     if "RESQUE_BURST_REDIS_TIMEOUT" in env:
         out["burst_outage_timeout"] = _number(
             "RESQUE_BURST_REDIS_TIMEOUT", env["RESQUE_BURST_REDIS_TIMEOUT"]
+        )
+    if "PYRESQUE_RETRY_ATTEMPTS" in env:
+        out["retry_attempts"] = int(
+            _number("PYRESQUE_RETRY_ATTEMPTS", env["PYRESQUE_RETRY_ATTEMPTS"])
         )
     if "RESQUE_JOB_TIMEOUT" in env:
         out["job_timeout"] = _number("RESQUE_JOB_TIMEOUT", env["RESQUE_JOB_TIMEOUT"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -23,6 +24,7 @@ from pyresque.reservation import (
     CycleRequest,
     RequeueRequest,
     Reservation,
+    RetryRequest,
     as_bytes,
     as_text,
 )
@@ -43,6 +45,7 @@ class Store:
         self._retry_failure = client.register_script(scripts.RETRY_FAILURE)
         self._push = client.register_script(scripts.PUSH)
         self._push_many = client.register_script(scripts.PUSH_MANY)
+        self._retry = client.register_script(scripts.RETRY)
         self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
 
     # --- queues --------------------------------------------------------------------------------
@@ -151,6 +154,17 @@ class Store:
             self.server_time() if count_delivery else 0.0,
         )
         return as_text(self._requeue(keys=request.keys(self.keys), args=request.argv()))
+
+    def retry_attempts(self, counter: str) -> str:
+        """What a job's attempt counter holds ('' when it has none)."""
+        value = self.redis.get(counter)
+        return "" if value is None else as_text(value)
+
+    def retry_later(self, request: RetryRequest) -> str:
+        """Delay a failed job's retry or fail it, acknowledging it in the same call: 'retried',
+        'failed', 'stale' (no longer our reservation) or 'changed' (read the counter again)."""
+        request = replace(request, wakeup_channel=self.keys.scheduler_wakeup)
+        return as_text(self._retry(keys=request.keys(self.keys), args=request.argv()))
 
     def prune_redeliveries(self, max_age: float = REDELIVERY_MEMORY) -> int:
         """Forget redelivery counts not raised for ``max_age`` seconds (a job finished elsewhere,

@@ -15,9 +15,9 @@ for rank, names in enumerate(
     [
         "_version keys protocol errors scripts jobmetrics",
         "connection cluster sentinel reservation blocking store",
-        "registry job hooks queues signals procname settings apps logs forking",
+        "registry job hooks queues signals procname settings apps logs forking retry",
         "escalation pool.plan",
-        "child runner inprocess",
+        "child runner inprocess watchdog",
         "outage heartbeat wakeup recovery settle worker client",
         "pool",  # the rest of pyresque.pool
         "scheduler metrics watch web",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -81,10 +82,9 @@ class SchedulerCompanion:
     def stop(self) -> None:
         if not self._stopped:
             self._stopped = True
-            try:
-                self.scheduler.stop()
-            except Exception:
-                log.exception("scheduler: releasing its lock failed; it expires on its own")
+            # in the background: the workers' shutdown goes on meanwhile, and a frozen Redis
+            # cannot hold the master (the lock then expires on its own)
+            bounded_call(self.scheduler.stop, 0.0)
 
     def close_in_child(self) -> None:
         """The worker never uses the scheduler's connection."""
@@ -118,10 +118,40 @@ class PublisherCompanion:
         """Publishing goes on until exit (the dashboard shows the shutdown)."""
 
     def close(self) -> None:
-        self.publisher.close()
+        bounded_call(self.publisher.close, STOP_BUDGET)  # else its key expires on its own
 
     def close_in_child(self) -> None:
         self.publisher.close_in_child()
+
+
+STOP_BUDGET = 0.1  # seconds a companion's last Redis call may take out of a shutdown's time
+
+
+def bounded_call(action: Callable[[], None], seconds: float) -> bool:
+    """Run ``action`` for at most ``seconds``; False if it failed or did not finish.
+
+    A shutdown's deadline is absolute and Redis may be frozen: the call runs in a daemon thread
+    that the master abandons (it forks no more once shutting down, so a thread is harmless), and
+    what it could not do expires on its own (a lock's TTL, a state key's expiry)."""
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except Exception as exc:
+            failed.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="companion-stop", daemon=True).start()
+    if seconds <= 0:
+        return True  # not waited for
+    if done.wait(seconds) and not failed:
+        return True
+    if failed:
+        log.warning("%s failed: %s", getattr(action, "__qualname__", action), failed[0])
+    return False
 
 
 def worker_states(

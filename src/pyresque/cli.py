@@ -11,10 +11,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import redis
+
 from pyresque import __version__, protocol
 from pyresque.apps import app_modules, import_apps
 from pyresque.client import configure
-from pyresque.connection import CONNECTION_ERRORS, connect, redact
+from pyresque.connection import (
+    connect,
+    is_bad_database,
+    redact,
+    refusal,
+    scrub_argv,
+    validate_url,
+)
 from pyresque.errors import ConfigError, PyresqueError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.queues import QueueSelector
@@ -53,8 +62,10 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_connection(args: argparse.Namespace) -> None:
+    """The URL and namespace from the options, else the environment; a bad URL stops here."""
+    origin = "--redis" if args.redis else "REDIS_URL"
     resolved = connection_settings(args.redis, args.namespace)
-    args.redis, args.namespace = resolved.redis_url, resolved.namespace
+    args.redis, args.namespace = validate_url(resolved.redis_url, origin), resolved.namespace
 
 
 # --- work --------------------------------------------------------------------------------------
@@ -79,8 +90,19 @@ def cmd_work(args: argparse.Namespace) -> int:
     selector = QueueSelector.parse(settings.queues)
     client = configure(settings.redis_url, namespace=settings.namespace)
     store = Store(client.redis, Keys(settings.namespace))
+    _stop_if_refused(store)
     worker = Worker(store, selector, settings, redis_label=redact(settings.redis_url))
     return worker.work()
+
+
+def _stop_if_refused(store: Store) -> None:
+    """One round trip before the worker's loop: a refusal (password, database number) ends the command
+    now, while an outage is left to the worker, which waits for Redis to come back."""
+    try:
+        store.server_time()
+    except (redis.RedisError, OSError) as exc:
+        if refusal(exc) is not None:
+            raise
 
 
 # --- enqueue -----------------------------------------------------------------------------------
@@ -281,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    scrub_argv()  # first: a password in the command line is readable by every user of the host
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pool"]:  # the pool has its own option parser (resque-pool's options)
         from pyresque.pool.cli import main as pool_main
@@ -288,24 +311,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return pool_main(argv[1:], prog="pyresque pool")
     args = build_parser().parse_args(argv)
     func: Command = args.func
-    if hasattr(args, "redis"):
-        _resolve_connection(args)
     try:
+        if hasattr(args, "redis"):
+            _resolve_connection(args)
         return func(args)
     except ConfigError as exc:
-        print(f"pyresque: error: {exc}", file=sys.stderr)
-        return 2
-    except PyresqueError as exc:
-        print(f"pyresque: error: {exc}", file=sys.stderr)
-        return 1
-    except IndexError as exc:
-        print(f"pyresque: error: {exc}", file=sys.stderr)
-        return 1
-    except CONNECTION_ERRORS as exc:
-        print(
-            f"pyresque: error: Redis unreachable at {redact(getattr(args, 'redis', ''))}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
+        return _error(str(exc), 2)
+    except (PyresqueError, IndexError) as exc:
+        return _error(str(exc), 1)
+    except (redis.RedisError, OSError) as exc:
+        return _redis_error(exc, getattr(args, "redis", ""))
     except KeyboardInterrupt:
         return 130
+
+
+def _error(message: str, code: int) -> int:
+    print(f"pyresque: error: {message}", file=sys.stderr)
+    return code
+
+
+def _redis_error(exc: BaseException, url: str) -> int:
+    """A refusal (password, ACL, database number) says so; anything else is an outage."""
+    refused = refusal(exc)
+    if refused is not None:
+        return _error(f"Redis at {redact(url)}: {refused}", 2 if is_bad_database(exc) else 1)
+    return _error(f"Redis unreachable at {redact(url)}: {exc}", 1)

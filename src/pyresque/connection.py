@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import redis
+
+from pyresque.errors import ConfigError
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
@@ -18,6 +22,8 @@ _PASSWORD_PARAM = re.compile(r"(?P<key>[?&]password=)[^&#]*", re.I)
 def redact(url: str) -> str:
     """The URL with any password replaced by ``***``.
 
+    User info without a colon (``redis://s3cret@host``) is hidden whole: redis-rb and most
+    clients read it as the password, not as a user name.
     The user info ends at the last ``@`` of the authority, not the first: a password with an
     unescaped ``@``, ``/``, ``?`` or ``#`` (common in copied credentials) must not leak in part.
     """
@@ -31,6 +37,8 @@ def redact(url: str) -> str:
         user, colon, _password = rest[: max(at, 0)].partition(":")
         if at >= 0 and colon:
             url = f"{scheme.group()}{user}:***@{rest[at + 1 :]}"
+        elif at > 0:  # user info without a colon: Redis clients take it as the password
+            url = f"{scheme.group()}***@{rest[at + 1 :]}"
     return _PASSWORD_PARAM.sub(lambda m: f"{m['key']}***", url)
 
 
@@ -82,3 +90,175 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 # Worth retrying with backoff rather than crashing: every Redis error, including a replica's
 # READONLY after a failover, OOM and MISCONF refusals, and a script error (logged each time).
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, ConnectionError, OSError)
+
+
+# --- checking a URL before use, telling refusals from outages, scrubbing argv --------------------
+
+SCHEMES: tuple[str, ...] = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+)
+# Several host[:port] entries, comma separated: where a client may start (sentinels, cluster nodes).
+_MULTI_HOST_SCHEMES = frozenset({"redis+sentinel", "rediss+sentinel", "redis+cluster"})
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.%-]+)")
+_PORT = re.compile(r"[0-9]{1,5}")
+_DB = re.compile(r"[0-9]+")
+# Redis keeps database numbers in a C int; a server's own limit (``databases``) is checked on SELECT.
+MAX_DB = 2**31 - 1
+
+
+def validate_url(url: str, origin: str = "--redis") -> str:
+    """``url`` unchanged if it is a Redis URL pyresque can use; else a :class:`ConfigError` that
+    says what is wrong with it (the password hidden), for the command to print and exit 2.
+
+    Why here: redis-py rejects some mistakes with a raw ``ValueError`` deep in a connection and
+    silently reads others (``/abc``) as database 0, so a typo could write to the wrong database.
+    """
+    problem = _url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"{origin} {redact(url)!r} is not a usable Redis URL: {problem}")
+    return url
+
+
+def _url_problem(url: str) -> str | None:
+    scheme, sep, _rest = url.partition("://")
+    if not sep:
+        return "expected scheme://..., such as redis://localhost:6379/0 (" + _schemes() + ")"
+    if scheme.lower() not in SCHEMES:
+        return f"unknown scheme {scheme + '://'!r}: use {_schemes()}"
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
+    except ValueError as exc:
+        return str(exc)
+    if scheme.lower() == "unix":
+        if not parts.path:
+            return "a unix:// URL needs the socket's path, such as unix:///run/redis.sock?db=0"
+        return _db_problem(query.get("db", [None])[-1], "?db=")
+    where = _hosts_problem(parts.netloc.rpartition("@")[2], scheme.lower() in _MULTI_HOST_SCHEMES)
+    if where is not None:
+        return where
+    path = parts.path.strip("/")
+    if scheme.lower().endswith("+sentinel"):  # /service_name[/db], as redis-sentinel-url has it
+        _service, _slash, path = path.partition("/")
+    if "db" in query:
+        return _db_problem(query["db"][-1], "?db=")
+    return _db_problem(path or None, "the path (/N)")
+
+
+def _schemes() -> str:
+    return ", ".join(f"{s}://" for s in SCHEMES)
+
+
+def _hosts_problem(hosts: str, several: bool) -> str | None:
+    entries = hosts.split(",") if several else [hosts]
+    if not several and "," in hosts:
+        return f"{hosts!r}: only the sentinel and cluster schemes take several hosts"
+    for entry in entries:
+        if not entry:
+            if several:
+                return "expected host[:port][,host[:port]...], got an empty entry"
+            continue  # redis:// alone: redis-py's default, localhost
+        host, colon, port = entry.rpartition(":") if not entry.endswith("]") else (entry, "", "")
+        if not colon:
+            host, port = entry, ""
+        if not _HOST.fullmatch(host):
+            return f"{host!r} is not a host name or address"
+        if colon and not _PORT.fullmatch(port):
+            return f"port {port!r} is not a number"
+        if colon and not 1 <= int(port) <= 65535:
+            return f"port {port} is out of range (1-65535)"
+    return None
+
+
+def _db_problem(value: str | None, where: str) -> str | None:
+    if value is None:
+        return None
+    if not _DB.fullmatch(value):
+        return f"database {value!r} in {where} is not a number (expected 0, 1, ...)"
+    if int(value) > MAX_DB:
+        return f"database {value} in {where} is out of range (0-{MAX_DB})"
+    return None
+
+
+# How a refusal reads when redis-py passes it on as plain error text (the server's reply).
+AUTH_MARKERS: tuple[str, ...] = (
+    "WRONGPASS",
+    "NOAUTH",
+    "NOPERM",
+    "invalid username-password pair",
+    "invalid password",
+    "Authentication required",
+    "HELLO must be called with the client already authenticated",
+    "no permissions to run",
+)
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """True when ``exc`` is Redis refusing us (wrong or missing password, an ACL rule), not an
+    outage: retrying cannot help, so a command should stop and say "authentication failed".
+
+    redis-py raises :class:`redis.AuthenticationError` (a ``ConnectionError``!) for most refusals,
+    :class:`redis.exceptions.NoPermissionError` for an ACL denial, and plain ``ResponseError`` text
+    for others (``HELLO`` on a server that wants a password), so both the types and the text count.
+    """
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError):
+        return True
+    if isinstance(exc, redis.RedisError):
+        text = str(exc)
+        return any(marker in text for marker in AUTH_MARKERS)
+    return False
+
+
+def is_bad_database(exc: BaseException) -> bool:
+    """True when the server refused the URL's database number (``SELECT`` out of range)."""
+    return isinstance(exc, redis.ResponseError) and "DB index is out of range" in str(exc)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """What to tell the user when Redis refused us for good (a password, an ACL rule, a database
+    number the server does not have); None for anything a retry might cure (an outage)."""
+    if is_auth_failure(exc):
+        return f"authentication failed: {exc}"
+    if is_bad_database(exc):
+        return f"the server refused the URL's database number: {exc}"
+    return None
+
+
+def scrub_argv(argv: Sequence[str] | None = None) -> bool:
+    """Rewrite this process's command line with every Redis password replaced by ``***``.
+
+    Why: ``/proc/<pid>/cmdline`` is readable by every user of the host, and a password given with
+    ``--redis`` stays there for the life of the process (and of forked workers, until they set
+    their own title). Called first thing by each entry point. True when something was hidden.
+    """
+    args = _own_cmdline() if argv is None else list(argv)
+    scrubbed = [_redact_arg(arg) for arg in args]
+    if scrubbed == args:
+        return False
+    import setproctitle
+
+    setproctitle.setproctitle(" ".join(scrubbed))
+    return True
+
+
+def _own_cmdline() -> list[str]:
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return list(sys.argv)
+    return [part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1]] or list(
+        sys.argv
+    )
+
+
+def _redact_arg(arg: str) -> str:
+    if arg.startswith("-") and "=" in arg:
+        option, _eq, value = arg.partition("=")
+        return f"{option}={redact(value)}"
+    return redact(arg)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import socket
+import time
+from collections.abc import Callable, Iterator
 
+import pytest
 import redis
 
-from tests.helpers import Proc, wait_until
+from tests.helpers import Proc, title_of, wait_until
 from tests.integration.test_worker import failures, push, strings, work
+from tests.redis_server import RedisServer, start_redis_server
 
 Spawn = Callable[..., Proc]
 
@@ -93,3 +97,94 @@ def test_work_with_a_missing_app_is_a_clear_error(spawn: Spawn) -> None:
     code, out = run(spawn, "work", "-q", "a", "--app", "no_such_module_here")
     assert code == 2
     assert "--app no_such_module_here: cannot import it" in out
+
+
+BAD_URLS = {
+    "notaurl": "expected scheme://",
+    "http://localhost:6379/0": "unknown scheme 'http://'",
+    "redis://localhost:99999/0": "port 99999 is out of range",
+    "redis://localhost:6379/abc": "database 'abc' in the path (/N) is not a number",
+    "redis://u:hunter2@localhost:6379/-1": "database '-1' in the path (/N) is not a number",
+}
+EVERY_COMMAND = (
+    ["work", "-q", "a", "--app", "jobapp"],
+    ["enqueue", "-q", "a", "Echo"],
+    ["status"],
+    ["failures", "list"],
+    ["failures", "retry", "0"],
+    ["pool", "--app", "poolapp"],
+)
+
+
+def test_a_bad_redis_url_is_one_clear_line_and_exit_2(spawn: Spawn) -> None:
+    for url, problem in BAD_URLS.items():
+        for command in EVERY_COMMAND:
+            code, out = run(spawn, *command, "--redis", url)
+            assert code == 2, (command, url, out)
+            assert out.count("is not a usable Redis URL") == 1, out
+            assert problem in out and "Traceback" not in out, out
+            assert "hunter2" not in out
+
+
+def test_a_bad_url_in_the_environment_is_named_as_such(spawn: Spawn) -> None:
+    for command in (["status"], ["pool", "--app", "poolapp"]):
+        code, out = run(spawn, *command, env={"REDIS_URL": "redis://h:6379/abc"})
+        assert code == 2, out
+        assert "REDIS_URL 'redis://h:6379/abc' is not a usable Redis URL" in out
+
+
+def test_a_database_the_server_lacks_is_exit_2(spawn: Spawn, redis_server: RedisServer) -> None:
+    url = f"unix://{redis_server.socket_path}?db=99"
+    for command in (["status"], ["enqueue", "-q", "a", "Echo"], ["work", "-q", "a", "--burst"]):
+        code, out = run(spawn, *command, "--redis", url)
+        assert code == 2, (command, out)
+        assert "the server refused the URL's database number" in out, out
+        assert "Traceback" not in out
+
+
+@pytest.fixture(scope="module")
+def locked_server() -> Iterator[RedisServer]:
+    """A private server that wants the password ``sekrit``."""
+    server = start_redis_server(password="sekrit")
+    yield server
+    server.stop()
+
+
+def test_a_wrong_password_is_authentication_failed_not_unreachable(
+    spawn: Spawn, locked_server: RedisServer
+) -> None:
+    path = locked_server.socket_path
+    for url in (f"unix://:wrong@{path}?db=0", f"unix://{path}?db=0", f"unix://bob:x@{path}"):
+        for command in (["status"], ["enqueue", "-q", "a", "Echo"], ["failures", "list"]):
+            started = time.monotonic()
+            code, out = run(spawn, *command, "--redis", url)
+            assert code == 1, (command, out)
+            assert "authentication failed" in out and "unreachable" not in out, out
+            assert "Traceback" not in out and "wrong" not in out.replace("***", "")
+            assert time.monotonic() - started < 8  # at once, not after a retry loop
+    code, out = run(spawn, "status", "--redis", f"unix://:sekrit@{path}?db=0")
+    assert code == 0, out
+
+
+def test_an_acl_refusal_is_authentication_failed(spawn: Spawn, locked_server: RedisServer) -> None:
+    admin = locked_server.client()
+    admin.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "~nothing*", "+ping")
+    code, out = run(spawn, "status", "--redis", f"unix://reader:pw@{locked_server.socket_path}")
+    assert code == 1, out
+    assert "authentication failed" in out and "no permissions" in out
+
+
+def test_the_password_leaves_the_command_line_at_once(spawn: Spawn) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        for form in (
+            ["--redis", f"redis://:hunter2@127.0.0.1:{port}/0"],
+            [f"--redis=redis://hunter2@127.0.0.1:{port}/0"],
+        ):
+            proc = spawn("status", *form)
+            cmdline = wait_until(lambda p=proc: "***" in title_of(p.pid) and title_of(p.pid))
+            assert "hunter2" not in cmdline and "status" in cmdline, cmdline
+            assert proc.popen.poll() is None  # still waiting on the silent server
+            proc.stop()

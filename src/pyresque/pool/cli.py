@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyresque.apps import app_modules, import_apps
-from pyresque.connection import connect, redact
+from pyresque.connection import connect, redact, scrub_argv, validate_url
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.pool.config import (
@@ -295,6 +295,7 @@ def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGover
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
+    scrub_argv()  # first: a password in the command line is readable by every user of the host
     args = build_parser(prog).parse_args(argv)
     try:
         return run(args)
@@ -310,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
     apps = app_modules(args.app)
     connection = connection_settings(args.redis, args.namespace)
     redis_url, namespace = connection.redis_url, connection.namespace
+    validate_url(redis_url, "--redis" if args.redis else "REDIS_URL")
     options = PoolOptions(
         app_name=app_name,
         redis_url=redis_url,

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from pyresque import __version__, protocol
-from pyresque.apps import app_modules, import_apps
+from pyresque.apps import app_modules, import_apps, warn_if_nothing_to_run
 from pyresque.client import configure
 from pyresque.connection import (
     connect,
@@ -86,7 +86,9 @@ def cmd_work(args: argparse.Namespace) -> int:
     settings = worker_settings(overrides=overrides)
     setup_logging(settings.verbose)
     default_registry().allow_modules(args.allow_module or ())
-    import_apps(app_modules(args.app))
+    apps = app_modules(args.app)
+    import_apps(apps)
+    warn_if_nothing_to_run(apps, args.allow_module)
     selector = QueueSelector.parse(settings.queues)
     client = configure(settings.redis_url, namespace=settings.namespace)
     store = Store(client.redis, Keys(settings.namespace))

@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -188,3 +189,30 @@ def test_the_password_leaves_the_command_line_at_once(spawn: Spawn) -> None:
             assert "hunter2" not in cmdline and "status" in cmdline, cmdline
             assert proc.popen.poll() is None  # still waiting on the silent server
             proc.stop()
+
+
+def test_app_given_as_a_file_path_names_the_module_to_use(spawn: Spawn) -> None:
+    for given in ("./jobapp.py", "jobapp.py", "apps/jobapp.py"):
+        code, out = run(spawn, "work", "-q", "a", "--burst", "--app", given)
+        assert code == 2, out
+        assert "is a file path, not a module name: use the module name" in out, out
+        assert "Traceback" not in out and "TypeError" not in out
+
+
+def test_an_error_inside_the_app_shows_its_traceback(spawn: Spawn, tmp_path: Path) -> None:
+    (tmp_path / "brokenapp.py").write_text("import json\n\nimport no_such_dependency_here\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    code, out = run(spawn, "work", "-q", "a", "--burst", "--app", "brokenapp", env=env)
+    assert code == 2, out
+    assert "Traceback" in out and 'brokenapp.py", line 3' in out, out
+    assert "--app brokenapp: importing it raised ModuleNotFoundError" in out
+
+
+def test_work_without_any_app_warns_at_start(spawn: Spawn) -> None:
+    code, out = run(spawn, "work", "-q", "a", "--burst", env={"PYRESQUE_APP": ""})
+    assert code == 0, out
+    assert "no app loaded (--app MODULE or $PYRESQUE_APP)" in out
+    code, out = run(spawn, "work", "-q", "a", "--burst", "--allow-module", "jobapp")
+    assert code == 0 and "no app loaded" not in out, out
+    code, out = run(spawn, "work", "-q", "a", "--burst", "--app", "jobapp")
+    assert code == 0 and "no app loaded" not in out, out

@@ -7,7 +7,6 @@ import json
 import logging
 import socket
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ import redis
 
 from pyresque import __version__, protocol
 from pyresque.apps import app_modules, import_apps, warn_if_nothing_to_run
+from pyresque.cli_failures import add_failures_parser, cmd_failures
 from pyresque.client import configure
 from pyresque.connection import (
     connect,
@@ -207,44 +207,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- failures ----------------------------------------------------------------------------------
+# --- failures (in their own module) --------------------------------------------------------
 
 
-def cmd_failures(args: argparse.Namespace) -> int:
-    store = _store(args)
-    action = args.action
-    if action == "list":
-        records = store.failures(args.start, args.limit)
-        if args.json:
-            print(json.dumps([json.loads(r) for r in records], indent=2, ensure_ascii=False))
-            return 0
-        for index, raw in enumerate(records, start=args.start):
-            rec = protocol.decode_failure(raw)
-            payload = rec.get("payload")
-            cls = payload.get("class") if isinstance(payload, dict) else payload
-            retried = f" (retried {rec['retried_at']})" if rec.get("retried_at") else ""
-            print(
-                f"{index}  {rec.get('failed_at')}  {rec.get('queue')}  {cls}  "
-                f"{rec.get('exception')}: {rec.get('error')}{retried}"
-            )
-        print(f"{store.failure_count()} failure record(s)")
-        return 0
-    if action == "retry":
-        indexes = range(store.failure_count()) if args.all else args.index
-        for index in indexes:
-            queue = store.retry_failure(index, time.time())
-            print(f"retried {index} -> {queue}")
-        return 0
-    if action == "remove":
-        # highest first, so earlier removals do not shift the later indexes
-        for index in sorted(args.index, reverse=True):
-            if not store.remove_failure(index):
-                raise ConfigError(f"no failure record at index {index}")
-            print(f"removed {index}")
-        return 0
-    removed = store.clear_failures()
-    print("cleared all failure records" if removed else "no failure records")
-    return 0
+def _cmd_failures(args: argparse.Namespace) -> int:
+    return cmd_failures(args, _store(args))
 
 
 # --- parser ------------------------------------------------------------------------------------
@@ -286,21 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    failures = sub.add_parser("failures", help="list, retry, remove or clear failure records")
-    fsub = failures.add_subparsers(dest="action", required=True)
-    flist = fsub.add_parser("list")
-    flist.add_argument("--start", type=int, default=0)
-    flist.add_argument("--limit", type=int, default=50)
-    flist.add_argument("--json", action="store_true")
-    fretry = fsub.add_parser("retry")
-    fretry.add_argument("index", type=int, nargs="*")
-    fretry.add_argument("--all", action="store_true")
-    fremove = fsub.add_parser("remove")
-    fremove.add_argument("index", type=int, nargs="+")
-    fclear = fsub.add_parser("clear")
-    for action_parser in (flist, fretry, fremove, fclear):
-        _add_connection_options(action_parser)
-    failures.set_defaults(func=cmd_failures)
+    add_failures_parser(sub, _add_connection_options)
+    sub.choices["failures"].set_defaults(func=_cmd_failures)
     return parser
 
 

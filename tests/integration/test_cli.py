@@ -216,3 +216,61 @@ def test_work_without_any_app_warns_at_start(spawn: Spawn) -> None:
     assert code == 0 and "no app loaded" not in out, out
     code, out = run(spawn, "work", "-q", "a", "--burst", "--app", "jobapp")
     assert code == 0 and "no app loaded" not in out, out
+
+
+def three_failures(r: redis.Redis, spawn: Spawn) -> None:
+    for arg in ("a", "b", "c"):
+        push(r, "oracle", {"class": "Boom", "args": [arg]})
+    assert work(spawn, "oracle", "--burst").wait() == 0
+    assert len(failures(r)) == 3
+
+
+def test_failures_retry_needs_indexes_or_all_like_remove(r: redis.Redis, spawn: Spawn) -> None:
+    three_failures(r, spawn)
+    for args in (["retry"], ["retry", "0", "--all"], ["remove"]):
+        code, out = run(spawn, "failures", *args)
+        assert code == 2, (args, out)
+    assert r.llen("resque:queue:oracle") == 0 and len(failures(r)) == 3
+    code, out = run(spawn, "failures", "retry")
+    assert "give the indexes of the records to retry, or --all" in out
+
+
+def test_negative_indexes_are_refused(r: redis.Redis, spawn: Spawn) -> None:
+    three_failures(r, spawn)
+    for args in (["remove", "-1"], ["retry", "-1"], ["list", "--start", "-2"]):
+        code, out = run(spawn, "failures", *args)
+        assert code == 2, (args, out)
+        assert "is negative: indexes count from 0" in out, out
+    assert len(failures(r)) == 3 and r.llen("resque:queue:oracle") == 0
+
+
+def test_a_missing_index_changes_nothing(r: redis.Redis, spawn: Spawn) -> None:
+    three_failures(r, spawn)
+    for action in ("retry", "remove"):
+        code, out = run(spawn, "failures", action, "0", "7")
+        assert code == 2, out
+        assert "no failure record at index 7 (there are 3: 0 to 2)" in out
+    assert len(failures(r)) == 3 and r.llen("resque:queue:oracle") == 0
+    assert all("retried_at" not in f for f in failures(r))
+
+
+def test_retry_all_never_queues_a_job_twice(r: redis.Redis, spawn: Spawn) -> None:
+    three_failures(r, spawn)
+    code, out = run(spawn, "failures", "retry", "1", "1")
+    assert code == 0, out
+    assert strings(r, "resque:queue:oracle") == ['{"class":"Boom","args":["b"]}']
+    code, out = run(spawn, "failures", "retry", "--all")
+    assert code == 0, out
+    assert "retried 2, skipped 1 already retried" in out
+    assert sorted(strings(r, "resque:queue:oracle")) == [
+        '{"class":"Boom","args":["a"]}',
+        '{"class":"Boom","args":["b"]}',
+        '{"class":"Boom","args":["c"]}',
+    ]
+    code, out = run(spawn, "failures", "retry", "0")
+    assert code == 2 and "already retried: 0 (at " in out and "--again" in out, out
+    assert r.llen("resque:queue:oracle") == 3
+    code, out = run(spawn, "failures", "retry", "--again", "0")
+    assert code == 0, out
+    assert r.llen("resque:queue:oracle") == 4
+    assert len(failures(r)) == 3  # retried records stay listed, as in resque-web

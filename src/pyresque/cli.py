@@ -24,7 +24,7 @@ from pyresque.connection import (
     scrub_argv,
     validate_url,
 )
-from pyresque.errors import ConfigError, PyresqueError
+from pyresque.errors import ConfigError, PyresqueError, UnknownJobClass
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.queues import QueueSelector
 from pyresque.registry import default_registry
@@ -118,11 +118,33 @@ def _json_arg(text: str) -> Any:
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
+    queue = args.queue or _queue_of(args.job_class, app_modules(args.app))
     store = _store(args)
     payload = protocol.encode_payload(args.job_class, [_json_arg(a) for a in args.args])
-    store.push(args.queue, payload)
-    print(f"enqueued to {args.queue}: {payload}")
+    store.push(queue, payload)
+    print(f"enqueued to {queue}: {payload}")
     return 0
+
+
+def _queue_of(job_class: str, apps: list[str]) -> str:
+    """The queue a registered job names in its decorator, with the app imported to find it."""
+    if not apps:
+        raise ConfigError(
+            f"enqueue {job_class}: give --queue, or --app MODULE (or $PYRESQUE_APP) to take the "
+            "queue the job's decorator names"
+        )
+    import_apps(apps)
+    try:
+        spec = default_registry().resolve(job_class)
+    except UnknownJobClass as exc:
+        known = ", ".join(default_registry().names()) or "none"
+        raise ConfigError(
+            f"enqueue {job_class}: --queue not given and {exc} by --app {','.join(apps)} "
+            f"(registered: {known})"
+        ) from None
+    if not spec.queue:
+        raise ConfigError(f"enqueue {job_class}: the job names no queue of its own: give --queue")
+    return spec.queue
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -241,7 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     enqueue = sub.add_parser("enqueue", help="push a job")
     _add_connection_options(enqueue)
-    enqueue.add_argument("--queue", "-q", required=True)
+    enqueue.add_argument(
+        "--queue", "-q", help="the queue (default: the one the job names, with --app)"
+    )
+    enqueue.add_argument(
+        "--app", "-a", action="append", help="module that registers the job (repeatable)"
+    )
     enqueue.add_argument("job_class", metavar="CLASS")
     enqueue.add_argument(
         "args", nargs="*", metavar="JSON_ARG", help="arguments, parsed as JSON when they are JSON"

@@ -274,3 +274,22 @@ def test_retry_all_never_queues_a_job_twice(r: redis.Redis, spawn: Spawn) -> Non
     assert code == 0, out
     assert r.llen("resque:queue:oracle") == 4
     assert len(failures(r)) == 3  # retried records stay listed, as in resque-web
+
+
+def test_enqueue_takes_the_queue_the_job_names(
+    r: redis.Redis, spawn: Spawn, tmp_path: Path
+) -> None:
+    code, out = run(spawn, "enqueue", "--app", "jobapp", "Echo", "1")
+    assert code == 0, out
+    assert strings(r, "resque:queue:oracle") == ['{"class":"Echo","args":[1]}']
+    code, out = run(spawn, "enqueue", "Echo", "2", env={"PYRESQUE_APP": ""})
+    assert code == 2 and "give --queue, or --app MODULE" in out, out
+    code, out = run(spawn, "enqueue", "--app", "jobapp", "Nope")
+    assert code == 2 and "no job named 'Nope' is registered" in out and "Echo" in out, out
+    (tmp_path / "anyqueue.py").write_text(
+        "import pyresque\n\n@pyresque.job(name='Loose')\ndef loose() -> None:\n    pass\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path)}
+    code, out = run(spawn, "enqueue", "--app", "anyqueue", "Loose", env=env)
+    assert code == 2 and "the job names no queue of its own: give --queue" in out, out
+    assert strings(r, "resque:queue:oracle") == ['{"class":"Echo","args":[1]}']

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import socket
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -26,21 +26,13 @@ from pyresque.connection import (
 )
 from pyresque.errors import ConfigError, PyresqueError, UnknownJobClass
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
+from pyresque.logs import setup_worker_logging
 from pyresque.queues import QueueSelector
 from pyresque.registry import default_registry
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s pyresque[%(process)d] %(levelname)s: %(message)s",
-        stream=sys.stdout,
-    )
 
 
 def _store(args: argparse.Namespace) -> Store:
@@ -84,7 +76,7 @@ def cmd_work(args: argparse.Namespace) -> int:
         "redis_url": args.redis,
     }
     settings = worker_settings(overrides=overrides)
-    setup_logging(settings.verbose)
+    setup_worker_logging(args.appname or Path.cwd().name, args.log_json, settings.verbose)
     default_registry().allow_modules(args.allow_module or ())
     apps = app_modules(args.app)
     import_apps(apps)
@@ -259,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--in-process", action="store_true", help="run jobs without forking")
     work.add_argument("--interval", type=float, default=None, help="longest idle poll (seconds)")
     work.add_argument("--verbose", "-v", action="count", default=0)
+    work.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    work.add_argument(
+        "--appname", default=None, help="app name in log lines (default: the directory's name)"
+    )
     work.set_defaults(func=cmd_work)
 
     enqueue = sub.add_parser("enqueue", help="push a job")

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import Proc, title_of, wait_until
+from tests.helpers import APP_DIR, ROOT, Proc, title_of, wait_until
 from tests.integration.test_worker import failures, push, strings, work
 from tests.redis_server import RedisServer, start_redis_server
 
@@ -293,3 +298,53 @@ def test_enqueue_takes_the_queue_the_job_names(
     code, out = run(spawn, "enqueue", "--app", "anyqueue", "Loose", env=env)
     assert code == 2 and "the job names no queue of its own: give --queue" in out, out
     assert strings(r, "resque:queue:oracle") == ['{"class":"Echo","args":[1]}']
+
+
+def run_split(redis_server: RedisServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command with stdout and stderr kept apart."""
+    env = {**os.environ, "REDIS_URL": redis_server.url, "RESQUE_NAMESPACE": "resque"}
+    env["PYTHONPATH"] = os.pathsep.join([str(APP_DIR), str(ROOT / "src")])
+    return subprocess.run(
+        [sys.executable, "-m", "pyresque", *args],
+        env=env,
+        cwd=APP_DIR,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+LOG_LINE = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d [A-Z]+ [a-z-]+\[apps\]\[\d+\]: .*"
+)
+
+
+def test_work_logs_to_stderr_in_the_one_format(r: redis.Redis, redis_server: RedisServer) -> None:
+    push(r, "oracle", {"class": "Echo", "args": [1]})
+    done = run_split(redis_server, "work", "-q", "oracle", "--burst", "--app", "jobapp", "-v")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert lines and all(LOG_LINE.fullmatch(line) for line in lines), lines
+    assert any(" DEBUG pyresque-worker[apps][" in line for line in lines), lines
+    assert "MAINT_NOTIFICATIONS" not in done.stderr
+    done = run_split(
+        redis_server, "work", "-q", "oracle", "--burst", "--app", "jobapp", "--log-json"
+    )
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert records and {rec["role"] for rec in records} == {"pyresque-worker"}
+    assert {"time", "level", "app", "pid", "logger", "message"} <= set(records[0])
+
+
+def test_pool_lines_carry_time_and_level(spawn: Spawn, tmp_path: Path) -> None:
+    config = tmp_path / "pool.yml"
+    config.write_text("oracle: 1\n")
+    pool = spawn("pool", "--app", "jobapp", "-c", str(config), "--appname", "apps")
+    wait_until(lambda: "started, queues oracle" in pool.log())
+    pool.signal(signal.SIGTERM)
+    assert pool.wait(20) == 0
+    lines = [line for line in pool.log().splitlines() if "[apps][" in line]
+    assert any(" INFO resque-pool-manager[apps][" in line for line in lines), lines
+    assert any(" INFO resque-pool-worker[apps][" in line for line in lines), lines
+    assert all(LOG_LINE.fullmatch(line) for line in lines), lines

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from pyresque.apps import app_modules, import_apps
 from pyresque.connection import connect, redact, scrub_argv, validate_url
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
+from pyresque.logs import setup_pool_logging
 from pyresque.pool.config import (
     LoaderPoller,
     PoolConfig,
@@ -33,44 +32,6 @@ from pyresque.pool.sizing import SizingPolicy, default_headroom
 from pyresque.registry import default_registry
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
-
-
-class PoolFormatter(logging.Formatter):
-    """``resque-pool-manager[APP][PID]: message`` (``-worker`` in forked workers), or JSON."""
-
-    def __init__(self, app_name: str, master_pid: int, as_json: bool) -> None:
-        super().__init__()
-        self.app_name = app_name
-        self.master_pid = master_pid
-        self.as_json = as_json
-
-    def format(self, record: logging.LogRecord) -> str:
-        role = "resque-pool-manager" if record.process == self.master_pid else "resque-pool-worker"
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + self.formatException(record.exc_info)
-        if self.as_json:
-            return json.dumps(
-                {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created)),
-                    "level": record.levelname.lower(),
-                    "role": role,
-                    "app": self.app_name,
-                    "pid": record.process,
-                    "logger": record.name,
-                    "message": message,
-                },
-                ensure_ascii=False,
-            )
-        return f"{role}[{self.app_name}][{record.process}]: {message}"
-
-
-def setup_pool_logging(app_name: str, as_json: bool, verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(PoolFormatter(app_name, os.getpid(), as_json))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:

@@ -85,6 +85,14 @@ def find_config_file(explicit: str | None, env: Mapping[str, str], cwd: Path) ->
     return None
 
 
+def no_file_source(cwd: Path) -> str:
+    """The source text of an empty config for which no file was found: where it was looked for."""
+    looked = " and ".join(str(cwd / name) for name in CONFIG_FILES)
+    return (
+        f"no config file: looked for {looked} (--config FILE or $RESQUE_POOL_CONFIG names another)"
+    )
+
+
 def _existing_file(cwd: Path, given: str, origin: str) -> Path:
     path = cwd / given
     if not path.is_file():
@@ -208,10 +216,14 @@ _DIGITS = re.compile(r"[0-9]+")
 _COUNT_EXPECTED = "expected a worker count (a whole number ≥ 0 or 'auto')"
 
 
-def load_config(path: Path | None, environment: str | None, env: Mapping[str, str]) -> PoolConfig:
-    """Read, render and validate the config file; no file gives an empty config."""
+def load_config(
+    path: Path | None, environment: str | None, env: Mapping[str, str], cwd: Path | None = None
+) -> PoolConfig:
+    """Read, render and validate the config file; no file gives an empty config whose source says
+    where the file was looked for (relative to ``cwd``, the working directory by default), so
+    "Pool is empty" tells a user in the wrong directory where to put it."""
     if path is None:
-        return PoolConfig({}, source="(no config file)")
+        return PoolConfig({}, source=no_file_source(Path.cwd() if cwd is None else cwd))
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")

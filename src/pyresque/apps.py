@@ -10,7 +10,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pyresque.errors import ConfigError
 
@@ -97,3 +97,23 @@ def warn_if_nothing_to_run(apps: Sequence[str], allowed: Sequence[str] | None) -
         return False
     logger.warning("%s", NO_APP_WARNING)
     return True
+
+
+def app_constants(modules: Sequence[str]) -> Callable[[str], object]:
+    """The lookup for ``<%= NAME %>`` in the pool's config: attribute ``NAME`` of the first app
+    module that has it (KeyError if none does), for :func:`pyresque.pool.template.render_template`.
+
+    The Python counterpart of the Ruby initializer Heroku's guide relies on
+    (``WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", 5))`` in the app). Modules are
+    imported on the first lookup only (a config without constants imports nothing early); an
+    attribute is read, never called.
+    """
+
+    def lookup(name: str) -> object:
+        import_apps([m for m in modules if m not in sys.modules])
+        for module in modules:
+            if hasattr(sys.modules[module], name):
+                return getattr(sys.modules[module], name)
+        raise KeyError(name)
+
+    return lookup

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # Workers in the main group. Heroku's resque-pool guide sets this constant in an initializer and
 # writes ``'*': <%= WORKER_CONCURRENCY %>`` in the config: the pool looks the name up here first
 # (an attribute of the --app module), then in the environment.
-WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", 2))
+WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", "2"))
 
 
 class WebhookError(Exception):

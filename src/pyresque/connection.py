@@ -76,7 +76,10 @@ def connect(url: str, socket_timeout: float = 10.0) -> redis.Redis:
     }
     if not url.startswith("unix:"):
         options["socket_keepalive"] = True
-    return redis.Redis.from_url(url, **options)
+    try:
+        return redis.Redis.from_url(url, **options)
+    except ValueError as exc:  # a URL this client cannot use: say so, never a traceback
+        raise ConfigError(f"Redis URL {redact(url)!r}: {exc}") from None
 
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (

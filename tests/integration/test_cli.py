@@ -161,7 +161,12 @@ def test_a_wrong_password_is_authentication_failed_not_unreachable(
 ) -> None:
     path = locked_server.socket_path
     for url in (f"unix://:wrong@{path}?db=0", f"unix://{path}?db=0", f"unix://bob:x@{path}"):
-        for command in (["status"], ["enqueue", "-q", "a", "Echo"], ["failures", "list"]):
+        for command in (
+            ["status"],
+            ["enqueue", "-q", "a", "Echo"],
+            ["failures", "list"],
+            ["work", "-q", "a", "--app", "jobapp"],  # not a retry loop: the password is wrong
+        ):
             started = time.monotonic()
             code, out = run(spawn, *command, "--redis", url)
             assert code == 1, (command, out)
@@ -348,3 +353,10 @@ def test_pool_lines_carry_time_and_level(spawn: Spawn, tmp_path: Path) -> None:
     assert any(" INFO resque-pool-manager[apps][" in line for line in lines), lines
     assert any(" INFO resque-pool-worker[apps][" in line for line in lines), lines
     assert all(LOG_LINE.fullmatch(line) for line in lines), lines
+
+
+def test_a_valid_url_this_client_cannot_use_is_one_line(spawn: Spawn) -> None:
+    code, out = run(spawn, "status", "--redis", "redis+cluster://:pw@n1:7000,n2:7001")
+    assert code == 2, out
+    assert out.startswith("pyresque: error: Redis URL 'redis+cluster://:***@n1:7000,n2:7001'")
+    assert "Traceback" not in out and "pw@" not in out

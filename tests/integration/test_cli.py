@@ -360,3 +360,31 @@ def test_a_valid_url_this_client_cannot_use_is_one_line(spawn: Spawn) -> None:
     assert code == 2, out
     assert out.startswith("pyresque: error: Redis URL 'redis+cluster://:***@n1:7000,n2:7001'")
     assert "Traceback" not in out and "pw@" not in out
+
+
+NEEDS_POOL_WIRING = pytest.mark.xfail(
+    reason="pool/cli.py passes app_constants / calls warn_if_nothing_to_run (wired at merge)",
+    strict=True,
+)
+
+
+@NEEDS_POOL_WIRING
+def test_pool_takes_a_config_constant_from_its_app(
+    r: redis.Redis, spawn: Spawn, tmp_path: Path
+) -> None:
+    (tmp_path / "constpoolapp.py").write_text("import jobapp  # noqa\n\nORACLE_WORKERS = 2\n")
+    config = tmp_path / "pool.yml"
+    config.write_text("oracle: <%= ORACLE_WORKERS %>\n")
+    pool = spawn("pool", "--app", "constpoolapp", "-c", str(config),
+                 env={"PYTHONPATH": str(tmp_path)})  # fmt: skip
+    wait_until(lambda: pool.popen.poll() is not None or r.scard("resque:workers") == 2, 15)
+    assert r.scard("resque:workers") == 2, pool.log()
+
+
+@NEEDS_POOL_WIRING
+def test_pool_without_any_app_warns_at_start(spawn: Spawn, tmp_path: Path) -> None:
+    config = tmp_path / "pool.yml"
+    config.write_text("oracle: 1\n")
+    pool = spawn("pool", "-c", str(config), env={"PYRESQUE_APP": ""})
+    wait_until(lambda: "started, queues oracle" in pool.log(), 15)
+    assert "no app loaded (--app MODULE or $PYRESQUE_APP)" in pool.log()

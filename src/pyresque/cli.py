@@ -21,13 +21,13 @@ from pyresque.connection import (
     is_bad_database,
     redact,
     refusal,
-    scrub_argv,
     validate_url,
 )
 from pyresque.errors import ConfigError, PyresqueError, UnknownJobClass
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.logs import setup_worker_logging
 from pyresque.queues import QueueSelector
+from pyresque.redaction import scrub_argv
 from pyresque.registry import default_registry
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store

@@ -4,42 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import redis
 
 from pyresque.errors import ConfigError
+from pyresque.redaction import redact as redact  # noqa: PLC0414 - re-exported for importers
 
 DEFAULT_URL = "redis://localhost:6379/0"
-
-_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.I)
-_PASSWORD_PARAM = re.compile(r"(?P<key>[?&]password=)[^&#]*", re.I)
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``.
-
-    User info without a colon (``redis://s3cret@host``) is hidden whole: redis-rb and most
-    clients read it as the password, not as a user name.
-    The user info ends at the last ``@`` of the authority, not the first: a password with an
-    unescaped ``@``, ``/``, ``?`` or ``#`` (common in copied credentials) must not leak in part.
-    """
-    scheme = _SCHEME.match(url)
-    if scheme is not None:
-        rest = url[scheme.end() :]
-        head = rest.split("?", 1)[0].split("#", 1)[0]
-        at = head.rfind("@")
-        if at < 0:
-            at = rest.rfind("@")  # a password with an unescaped '?' or '#'
-        user, colon, _password = rest[: max(at, 0)].partition(":")
-        if at >= 0 and colon:
-            url = f"{scheme.group()}{user}:***@{rest[at + 1 :]}"
-        elif at > 0:  # user info without a colon: Redis clients take it as the password
-            url = f"{scheme.group()}***@{rest[at + 1 :]}"
-    return _PASSWORD_PARAM.sub(lambda m: f"{m['key']}***", url)
 
 
 def url_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -95,7 +69,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, ConnectionError, OSError)
 
 
-# --- checking a URL before use, telling refusals from outages, scrubbing argv --------------------
+# --- checking a URL before use, telling refusals from outages --------------------
 
 SCHEMES: tuple[str, ...] = (
     "redis",
@@ -230,38 +204,3 @@ def refusal(exc: BaseException) -> str | None:
     if is_bad_database(exc):
         return f"the server refused the URL's database number: {exc}"
     return None
-
-
-def scrub_argv(argv: Sequence[str] | None = None) -> bool:
-    """Rewrite this process's command line with every Redis password replaced by ``***``.
-
-    Why: ``/proc/<pid>/cmdline`` is readable by every user of the host, and a password given with
-    ``--redis`` stays there for the life of the process (and of forked workers, until they set
-    their own title). Called first thing by each entry point. True when something was hidden.
-    """
-    args = _own_cmdline() if argv is None else list(argv)
-    scrubbed = [_redact_arg(arg) for arg in args]
-    if scrubbed == args:
-        return False
-    import setproctitle
-
-    setproctitle.setproctitle(" ".join(scrubbed))
-    return True
-
-
-def _own_cmdline() -> list[str]:
-    try:
-        with open("/proc/self/cmdline", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return list(sys.argv)
-    return [part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1]] or list(
-        sys.argv
-    )
-
-
-def _redact_arg(arg: str) -> str:
-    if arg.startswith("-") and "=" in arg:
-        option, _eq, value = arg.partition("=")
-        return f"{option}={redact(value)}"
-    return redact(arg)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyresque.apps import app_modules, import_apps
-from pyresque.connection import connect, redact, scrub_argv, validate_url
+from pyresque.connection import connect, redact, validate_url
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.logs import setup_pool_logging
@@ -29,6 +29,7 @@ from pyresque.pool.master import Master
 from pyresque.pool.memory import MemoryLimit, detect_limit, format_mb, parse_size
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import SizingPolicy, default_headroom
+from pyresque.redaction import scrub_argv
 from pyresque.registry import default_registry
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store

@@ -21,6 +21,7 @@ from pyresque.errors import (
     ConfigError,
     DirtyExit,
     DontPerform,
+    JobTimeout,
     PayloadError,
     PyresqueError,
     TermException,
@@ -42,16 +43,18 @@ from pyresque.registry import JobSpec, default_name, default_registry
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def job(queue: str | None = None, name: str | None = None) -> Callable[[F], F]:
+def job(
+    queue: str | None = None, name: str | None = None, *, timeout: float | None = None
+) -> Callable[[F], F]:
     """Register a function or a class with ``perform`` as a job.
 
     ``name`` is the payload's ``class`` (default ``module.qualname``; give a Ruby class name to share
     a queue with Ruby); ``queue`` is where :func:`enqueue` puts it (default: the target's ``queue``
-    attribute).
+    attribute); ``timeout`` is its time limit in seconds (it then fails as :class:`JobTimeout`).
     """
 
     def register_job(target: F) -> F:
-        default_registry().register(name or default_name(target), target, queue)
+        default_registry().register(name or default_name(target), target, queue, timeout)
         return target
 
     return register_job
@@ -72,6 +75,7 @@ __all__ = [
     "ConfigError",
     "DirtyExit",
     "DontPerform",
+    "JobTimeout",
     "PayloadError",
     "PyresqueError",
     "TermException",

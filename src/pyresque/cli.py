@@ -18,7 +18,6 @@ from pyresque.cli_failures import add_failures_parser, cmd_failures
 from pyresque.client import configure
 from pyresque.connection import (
     connect,
-    is_bad_database,
     redact,
     refusal,
     validate_url,
@@ -310,8 +309,9 @@ def _error(message: str, code: int) -> int:
 
 
 def _redis_error(exc: BaseException, url: str) -> int:
-    """A refusal (password, ACL, database number) says so; anything else is an outage."""
+    """A refusal (password, ACL, database number) says so and is exit status 2, as a worker's
+    is; anything else is an outage (exit status 1)."""
     refused = refusal(exc)
     if refused is not None:
-        return _error(f"Redis at {redact(url)}: {refused}", 2 if is_bad_database(exc) else 1)
+        return _error(f"Redis at {redact(url)}: {refused}", 2)
     return _error(f"Redis unreachable at {redact(url)}: {exc}", 1)

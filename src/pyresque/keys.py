@@ -25,9 +25,17 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
 ``inflight-workers``                   set     ids of workers that may hold an in-flight job
 ``landing:<id>``                        list    where an idle single-queue worker's BLMOVE drops a
                                                job, for an instant, before it is reserved
-``redeliveries``                       hash    sha1(payload) -> times its process died with it
+``redeliveries``                       hash    sha1(payload) -> ``"<count> <epoch>"``: times its
+                                               process died with it, and when it last did
 ``wakeup``                             pubsub  channel; a queue name is published on each push
+``metrics:jobs:<minute>``              hash    per-job metrics of one minute (epoch // 60):
+                                               ``<class>|p`` finished, ``<class>|f`` failed,
+                                               ``<class>|ms`` total run time, ``<class>|h<i>``
+                                               jobs in duration bucket i; expires after 8 hours
 =====================================  ======  ==================================================
+
+Every key of one namespace can be made to hash to one Redis Cluster slot by giving the namespace
+a hash tag (``{resque}``): then every script's keys are in one slot, as a cluster requires.
 """
 
 from __future__ import annotations
@@ -114,3 +122,7 @@ class Keys:
     @property
     def wakeup(self) -> str:
         return self._k("wakeup")
+
+    def metrics_jobs(self, minute: int) -> str:
+        """Per-job metrics of one minute (``epoch // 60``), written by the worker's CYCLE call."""
+        return self._k(f"metrics:jobs:{minute}")

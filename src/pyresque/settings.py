@@ -59,6 +59,14 @@ class WorkerSettings:
     max_jobs: int = 0
     namespace: str = DEFAULT_NAMESPACE
     redis_url: str = ""
+    # per-job metrics (count, failures, run time per class per minute) in the acknowledging call
+    job_metrics: bool = True
+    # job arguments may hold personal data: logs show a digest unless this is set
+    log_args: bool = False
+    # a job's time limit in seconds when its own decorator sets none (0: no limit)
+    job_timeout: float = 0.0
+    # a burst worker gives up after Redis has been unreachable this long (a cron job must end)
+    burst_outage_timeout: float = 30.0
 
 
 _FALSE = {"false", "0", "no", "off"}
@@ -119,6 +127,16 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
         out["max_jobs"] = int(
             _number("RESQUE_MAX_JOBS_PER_WORKER", env["RESQUE_MAX_JOBS_PER_WORKER"])
         )
+    if "RESQUE_BURST_REDIS_TIMEOUT" in env:
+        out["burst_outage_timeout"] = _number(
+            "RESQUE_BURST_REDIS_TIMEOUT", env["RESQUE_BURST_REDIS_TIMEOUT"]
+        )
+    if "RESQUE_JOB_TIMEOUT" in env:
+        out["job_timeout"] = _number("RESQUE_JOB_TIMEOUT", env["RESQUE_JOB_TIMEOUT"])
+    if env.get("PYRESQUE_LOG_ARGS"):
+        out["log_args"] = env["PYRESQUE_LOG_ARGS"].strip().lower() not in _FALSE
+    if "PYRESQUE_JOB_METRICS" in env:
+        out["job_metrics"] = env["PYRESQUE_JOB_METRICS"].strip().lower() not in _FALSE
     if env.get("VVERBOSE"):
         out["verbose"] = 2
     elif env.get("VERBOSE"):

@@ -1,0 +1,154 @@
+"""What a reservation is, and the typed requests of the job scripts.
+
+A :class:`Reservation` is a job moved into a worker's in-flight hash; an :class:`Ack` says how it
+ended. :class:`CycleRequest` and :class:`RequeueRequest` are the one place where a call's fields
+meet its script's ``KEYS`` and ``ARGV`` order (documented in :mod:`pyresque.scripts`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.typing import EncodableT
+
+from pyresque import protocol
+from pyresque.jobmetrics import JobMetric
+from pyresque.keys import Keys
+
+
+def as_text(value: Any) -> str:
+    """Text from Redis; bytes that are not UTF-8 survive as surrogates, so that :func:`_b` gives
+    the exact bytes back (a payload must match its in-flight copy byte for byte)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def as_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A job moved into a worker's in-flight hash: its queue, raw payload and past deliveries."""
+
+    queue: str
+    payload: str
+    deliveries: int
+    token: str = ""  # which reservation this is, for acknowledging it exactly once
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(as_bytes(self.payload)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Ack:
+    """How a reserved job ended, for :meth:`Store.cycle` to record."""
+
+    reservation: Reservation
+    failure_record: str = ""
+    count_failed: bool = True
+    metric: JobMetric | None = None  # recorded in the same call
+
+
+PAUSED = "paused"
+REDELIVERY_MEMORY = 24 * 3600.0  # a redelivery count not raised for this long is forgotten
+
+
+@dataclass(frozen=True)
+class CycleRequest:
+    """One CYCLE call: acknowledge ``ack`` (if any), then reserve from ``queues`` (None: don't).
+
+    The one place where the call's fields meet the script's ``KEYS`` and ``ARGV`` order
+    (:data:`pyresque.scripts.CYCLE` documents it).
+    """
+
+    worker_id: str
+    run_at: str
+    ack: Ack | None = None
+    queues: Sequence[str] | None = None
+    token: str = ""
+
+    def keys(self, k: Keys) -> list[str]:
+        wid = self.worker_id
+        metric = self.ack.metric if self.ack is not None else None
+        minute = metric.minute if metric is not None else 0
+        return [
+            k.inflight(wid),
+            k.worker(wid),
+            k.redeliveries,
+            k.failed,
+            k.failed_count,
+            k.worker_failed_count(wid),
+            k.processed,
+            k.worker_processed(wid),
+            k.landing(wid),
+            k.pause_all,
+            k.inflight_workers,
+            k.metrics_jobs(minute),
+            *(k.queue(q) for q in self.queues or ()),
+        ]
+
+    def argv(self) -> list[EncodableT]:
+        ack = self.ack
+        metric = ack.metric if ack is not None else None
+        args: list[EncodableT] = [self.worker_id, self.run_at]
+        if ack is None:
+            args += ["", "", "", "0"]
+        else:
+            res = ack.reservation
+            args += [
+                res.queue,
+                res.sha if res.deliveries else "",
+                ack.failure_record,
+                "1" if ack.count_failed else "0",
+            ]
+        args += [
+            "0" if self.queues is None else "1",
+            ack.reservation.token if ack is not None else "",
+            self.token,
+        ]
+        if ack is not None and metric is not None:
+            args += [metric.class_name, metric.ms, metric.bucket, metric.expire]
+        else:
+            args += ["", 0, 0, 0]
+        for q in self.queues or ():
+            args += [q, protocol.dumps(q)]
+        return args
+
+
+@dataclass(frozen=True)
+class RequeueRequest:
+    """One REQUEUE call: put ``payload`` back from a worker's in-flight hash (compare-and-move)."""
+
+    worker_id: str
+    queue: str
+    payload: str
+    count_delivery: bool
+    max_deliveries: int = 3
+    failure_record: str = ""
+    now: float = 0.0
+
+    def keys(self, k: Keys) -> list[str]:
+        wid = self.worker_id
+        return [
+            k.inflight(wid),
+            k.worker(wid),
+            k.redeliveries,
+            k.failed,
+            k.processed,
+            k.queues,
+            k.queue(self.queue),
+        ]
+
+    def argv(self) -> list[EncodableT]:
+        return [
+            self.queue,
+            as_bytes(self.payload),
+            "1" if self.count_delivery else "0",
+            self.max_deliveries,
+            self.failure_record,
+            int(self.now),
+        ]

@@ -16,7 +16,17 @@ from typing import Any, TypeVar
 
 from pyresque._version import __version__
 from pyresque.child import shutdown_requested
-from pyresque.client import Client, configure, default_client, dequeue, enqueue, enqueue_to
+from pyresque.client import (
+    Batch,
+    Client,
+    batch,
+    configure,
+    default_client,
+    dequeue,
+    enqueue,
+    enqueue_many,
+    enqueue_to,
+)
 from pyresque.errors import (
     ConfigError,
     DirtyExit,
@@ -39,6 +49,15 @@ from pyresque.hooks import (
     worker_exit,
 )
 from pyresque.registry import JobSpec, default_name, default_registry
+from pyresque.scheduler import (
+    delayed_count,
+    delayed_jobs,
+    enqueue_at,
+    enqueue_at_with_queue,
+    enqueue_in,
+    enqueue_in_with_queue,
+    remove_delayed,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,6 +90,7 @@ def allow_job_module(prefix: str) -> None:
 
 
 __all__ = [
+    "Batch",
     "Client",
     "ConfigError",
     "DirtyExit",
@@ -85,18 +105,27 @@ __all__ = [
     "after_job",
     "after_pause",
     "allow_job_module",
+    "batch",
     "before_first_fork",
     "before_fork",
     "before_job",
     "before_pause",
     "configure",
     "default_client",
+    "delayed_count",
+    "delayed_jobs",
     "dequeue",
     "enqueue",
+    "enqueue_at",
+    "enqueue_at_with_queue",
+    "enqueue_in",
+    "enqueue_in_with_queue",
+    "enqueue_many",
     "enqueue_to",
     "job",
     "queue_empty",
     "register",
+    "remove_delayed",
     "shutdown_requested",
     "worker_exit",
 ]

@@ -24,10 +24,11 @@ from pyresque.connection import (
 )
 from pyresque.errors import ConfigError, PyresqueError, UnknownJobClass
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
-from pyresque.logs import setup_worker_logging
+from pyresque.logs import setup_role_logging, setup_worker_logging
 from pyresque.queues import QueueSelector
 from pyresque.redaction import scrub_argv
 from pyresque.registry import default_registry
+from pyresque.scheduler import cli as scheduler_cli
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
 
@@ -98,6 +99,10 @@ def _stop_if_refused(store: Store) -> None:
             raise
 
 
+def _setup_scheduler_logging(verbose: int) -> None:
+    setup_role_logging("pyresque-scheduler", Path.cwd().name, as_json=False, verbose=verbose)
+
+
 # --- enqueue -----------------------------------------------------------------------------------
 
 
@@ -108,8 +113,15 @@ def _json_arg(text: str) -> Any:
         return text
 
 
+def _with_queue(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with ``--queue`` filled in from the job's decorator when it was not given (for
+    ``enqueue`` now, and with ``--at``/``--in`` later)."""
+    args.queue = args.queue or _queue_of(args.job_class, app_modules(args.app))
+    return args
+
+
 def cmd_enqueue(args: argparse.Namespace) -> int:
-    queue = args.queue or _queue_of(args.job_class, app_modules(args.app))
+    queue = _with_queue(args).queue
     store = _store(args)
     payload = protocol.encode_payload(args.job_class, [_json_arg(a) for a in args.args])
     store.push(queue, payload)
@@ -269,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
         "args", nargs="*", metavar="JSON_ARG", help="arguments, parsed as JSON when they are JSON"
     )
     enqueue.set_defaults(func=cmd_enqueue)
+    scheduler_cli.add_delay_options(enqueue, _json_arg)  # --at / --in
+    now_or_later: Command = enqueue.get_default("func")
+    enqueue.set_defaults(func=lambda args: now_or_later(_with_queue(args)))
 
     status = sub.add_parser("status", help="queues, workers and stats")
     _add_connection_options(status)
@@ -277,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_failures_parser(sub, _add_connection_options)
     sub.choices["failures"].set_defaults(func=_cmd_failures)
+    scheduler_cli.add_commands(sub, _add_connection_options, _setup_scheduler_logging)
     return parser
 
 

@@ -16,6 +16,7 @@ from pyresque.errors import JobKilled, TermException
 from pyresque.escalation import Policy, Reason
 from pyresque.hooks import WorkerHooks
 from pyresque.job import Job, Outcome, Result
+from pyresque.procname import set_title
 from pyresque.protocol import Failure
 from pyresque.runner import Ending, RunOutcome, outcome_of, perform_with_job_hooks, timeout_failure
 
@@ -33,6 +34,8 @@ class InProcessRunner:
 
     def run(self, job: Job, limit: float | None = None) -> RunOutcome:
         started = time.monotonic()
+        # the title changes once a second at most (set_title skips an unchanged one)
+        set_title(f"Processing {job.queue} since {int(time.time())} [{job.payload.short_class}]")
         self._reason = None
         self._interrupt_at = _NEVER
         self._limit_at = started + limit if limit is not None else _NEVER

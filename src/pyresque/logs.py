@@ -104,6 +104,11 @@ def setup_worker_logging(app_name: str, as_json: bool, verbose: int) -> None:
     )
 
 
+def setup_role_logging(role: str, app_name: str, *, as_json: bool, verbose: int) -> None:
+    """Any other long-running process (the scheduler): ``role`` in it and in what it forks."""
+    install(LogFormatter(app_name, lambda record: role, as_json), verbose)
+
+
 def setup_pool_logging(app_name: str, as_json: bool, verbose: bool) -> None:
     """The pool: :class:`PoolFormatter`, with this process as the master."""
     install(PoolFormatter(app_name, os.getpid(), as_json), int(verbose))

@@ -7,6 +7,7 @@ what Ruby wrote (``shared/fixtures/resque-3.0.0``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -199,9 +200,15 @@ def heartbeat_time(now: float) -> str:
     return datetime.fromtimestamp(int(now)).astimezone().isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=4)
+def _run_at_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def run_at_time(now: float) -> str:
-    """``2026-11-28T06:57:33Z``: UTC ISO 8601 (``run_at`` of a busy worker)."""
-    return datetime.fromtimestamp(int(now), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-11-28T06:57:33Z``: UTC ISO 8601 (``run_at`` of a busy worker); formatted once per
+    second, as a worker asks for it with every job."""
+    return _run_at_second(int(now))
 
 
 def parse_heartbeat(text: str) -> float | None:

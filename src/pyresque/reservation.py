@@ -7,6 +7,7 @@ meet its script's ``KEYS`` and ``ARGV`` order (documented in :mod:`pyresque.scri
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,24 +73,10 @@ class CycleRequest:
     token: str = ""
 
     def keys(self, k: Keys) -> list[str]:
-        wid = self.worker_id
         metric = self.ack.metric if self.ack is not None else None
         minute = metric.minute if metric is not None else 0
-        return [
-            k.inflight(wid),
-            k.worker(wid),
-            k.redeliveries,
-            k.failed,
-            k.failed_count,
-            k.worker_failed_count(wid),
-            k.processed,
-            k.worker_processed(wid),
-            k.landing(wid),
-            k.pause_all,
-            k.inflight_workers,
-            k.metrics_jobs(minute),
-            *(k.queue(q) for q in self.queues or ()),
-        ]
+        fixed, queue_keys = _worker_keys(k, self.worker_id, tuple(self.queues or ()))
+        return [*fixed, k.metrics_jobs(minute), *queue_keys]
 
     def argv(self) -> list[EncodableT]:
         ack = self.ack
@@ -114,9 +101,36 @@ class CycleRequest:
             args += [metric.class_name, metric.ms, metric.bucket, metric.expire]
         else:
             args += ["", 0, 0, 0]
-        for q in self.queues or ():
-            args += [q, protocol.dumps(q)]
+        args += _queue_argv(tuple(self.queues or ()))
         return args
+
+
+@functools.lru_cache(maxsize=64)
+def _worker_keys(k: Keys, wid: str, queues: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """A worker's fixed CYCLE keys and its queue keys (the same for every call of a worker with
+    a fixed queue list, so built once)."""
+    return (
+        [
+            k.inflight(wid),
+            k.worker(wid),
+            k.redeliveries,
+            k.failed,
+            k.failed_count,
+            k.worker_failed_count(wid),
+            k.processed,
+            k.worker_processed(wid),
+            k.landing(wid),
+            k.pause_all,
+            k.inflight_workers,
+        ],
+        [k.queue(q) for q in queues],
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _queue_argv(queues: tuple[str, ...]) -> list[str]:
+    """Each queue's name and its name as JSON (for the busy record)."""
+    return [part for q in queues for part in (q, protocol.dumps(q))]
 
 
 @dataclass(frozen=True)

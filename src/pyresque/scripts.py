@@ -187,6 +187,22 @@ redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 """
 
+# Enqueue many jobs in one call. KEYS: 1 queues, 2.. queue:<q> of each job, in order. ARGV: 1 the
+# wake-up channel, then per job its queue name and payload. Each queue is added and woken once.
+PUSH_MANY = r"""
+local woken = {}
+for i = 2, #KEYS do
+  local q = ARGV[2 * i - 2]
+  redis.call('RPUSH', KEYS[i], ARGV[2 * i - 1])
+  if not woken[q] then
+    woken[q] = true
+    redis.call('SADD', KEYS[1], q)
+  end
+end
+for q, _ in pairs(woken) do redis.call('PUBLISH', ARGV[1], q) end
+return #KEYS - 1
+"""
+
 # Put back what a worker's landing list holds, at the front of its queue, oldest first.
 # KEYS: 1 landing:<id>, 2 queue:<q>. Returns how many.
 RETURN_LANDED = r"""

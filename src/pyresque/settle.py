@@ -30,11 +30,15 @@ class Settlement:
         self.settings = settings
         self.outage = outage
         self.metrics = MetricsRecorder() if settings.job_metrics else None
+        # one line per finished job with VERBOSE (as Resque logs it), else only at DEBUG
+        self._done_level = logging.INFO if settings.verbose else logging.DEBUG
 
     def settle(self, job: Job, res: Reservation, outcome: RunOutcome) -> Ack | None:
         """The acknowledgement for how a job ended (None: it was put back)."""
-        shown = job.describe(self.settings.log_args)
         ending, failure = outcome.ending, outcome.failure
+        if ending is Ending.DONE and not log.isEnabledFor(self._done_level):
+            return self._ack(job, res, outcome)  # the hot path: no log line to format
+        shown = job.describe(self.settings.log_args)
         if ending is Ending.INTERRUPTED:
             log.info("job interrupted by shutdown, put back: %s", shown)
             self.outage.retry("requeue", lambda: self.put_back(res))
@@ -43,7 +47,7 @@ class Settlement:
             self._requeue_counted(job, res, failure, shown)
             return None
         if ending is Ending.DONE:
-            log.log(logging.INFO if self.settings.verbose else logging.DEBUG, "done: %s", shown)
+            log.log(self._done_level, "done: %s", shown)
             return self._ack(job, res, outcome)
         assert failure is not None
         if ending is Ending.KILLED:

@@ -41,6 +41,7 @@ class Store:
         self._return_landed = client.register_script(scripts.RETURN_LANDED)
         self._retry_failure = client.register_script(scripts.RETRY_FAILURE)
         self._push = client.register_script(scripts.PUSH)
+        self._push_many = client.register_script(scripts.PUSH_MANY)
         self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
 
     # --- queues --------------------------------------------------------------------------------
@@ -50,6 +51,17 @@ class Store:
         self._push(
             keys=[self.keys.queues, self.keys.queue(queue)], args=[queue, payload, self.keys.wakeup]
         )
+
+    def push_many(self, jobs: Sequence[tuple[str, str]], chunk: int = 1000) -> int:
+        """Enqueue many (queue, payload) pairs with the bytes of :meth:`push`, one script call per
+        ``chunk`` jobs (one round trip for a batch of up to ``chunk``)."""
+        pushed = 0
+        for start in range(0, len(jobs), chunk):
+            part = jobs[start : start + chunk]
+            keys = [self.keys.queues, *(self.keys.queue(q) for q, _ in part)]
+            args = [self.keys.wakeup, *(x for pair in part for x in pair)]
+            pushed += int(self._push_many(keys=keys, args=args))
+        return pushed
 
     def queue_names(self) -> list[str]:
         return sorted(as_text(q) for q in self.redis.smembers(self.keys.queues))

@@ -395,7 +395,8 @@ class Worker:
                 log.error("job from %s rejected: %s", res.queue, protocol.shorten(str(exc)))
                 return self._settlement.failed(res, Failure(protocol.exception_name(exc), str(exc)))
             job = Job(res.queue, payload, spec)
-            log.debug("got: %s", job.describe(self.settings.log_args))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("got: %s", job.describe(self.settings.log_args))
             self._job_kill = None
             try:
                 outcome = self.runner.run(job, spec.timeout or self.settings.job_timeout or None)

@@ -388,3 +388,11 @@ def test_pool_without_any_app_warns_at_start(spawn: Spawn, tmp_path: Path) -> No
     pool = spawn("pool", "-c", str(config), env={"PYRESQUE_APP": ""})
     wait_until(lambda: "started, queues oracle" in pool.log(), 15)
     assert "no app loaded (--app MODULE or $PYRESQUE_APP)" in pool.log()
+
+
+def test_a_delayed_enqueue_takes_the_queue_the_job_names(r: redis.Redis, spawn: Spawn) -> None:
+    code, out = run(spawn, "enqueue", "--app", "jobapp", "--in", "600", "Echo", "later")
+    assert code == 0, out
+    [timestamp] = r.zrange("resque:delayed_queue_schedule", 0, -1)
+    [item] = strings(r, f"resque:delayed:{timestamp.decode()}")
+    assert json.loads(item) == {"class": "Echo", "args": ["later"], "queue": "oracle"}

@@ -49,6 +49,7 @@ from pyresque.hooks import (
     worker_exit,
 )
 from pyresque.registry import JobSpec, default_name, default_registry
+from pyresque.retry import Retry, policy_of
 from pyresque.scheduler import (
     delayed_count,
     delayed_jobs,
@@ -63,17 +64,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def job(
-    queue: str | None = None, name: str | None = None, *, timeout: float | None = None
+    queue: str | None = None,
+    name: str | None = None,
+    *,
+    timeout: float | None = None,
+    retry: Retry | int | None = None,
 ) -> Callable[[F], F]:
     """Register a function or a class with ``perform`` as a job.
 
     ``name`` is the payload's ``class`` (default ``module.qualname``; give a Ruby class name to share
     a queue with Ruby); ``queue`` is where :func:`enqueue` puts it (default: the target's ``queue``
-    attribute); ``timeout`` is its time limit in seconds (it then fails as :class:`JobTimeout`).
+    attribute); ``timeout`` is its time limit in seconds (it then fails as :class:`JobTimeout`);
+    ``retry`` retries a failure later through the delayed queue (a :class:`Retry` policy, or a
+    number of attempts).
     """
 
     def register_job(target: F) -> F:
-        default_registry().register(name or default_name(target), target, queue, timeout)
+        default_registry().register(
+            name or default_name(target), target, queue, timeout, policy_of(retry)
+        )
         return target
 
     return register_job
@@ -98,6 +107,7 @@ __all__ = [
     "JobTimeout",
     "PayloadError",
     "PyresqueError",
+    "Retry",
     "TermException",
     "UnknownJobClass",
     "__version__",

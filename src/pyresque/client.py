@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -9,13 +10,15 @@ import redis
 
 from pyresque import protocol
 from pyresque.connection import connect
-from pyresque.errors import ConfigError
+from pyresque.errors import ConfigError, PayloadError, UnknownJobClass
 from pyresque.keys import Keys
 from pyresque.registry import JobSpec, Registry, default_registry
 from pyresque.settings import connection_settings
 from pyresque.store import Store
 
 JobRef = Callable[..., Any] | str
+
+log = logging.getLogger(__name__)
 
 
 class Client:
@@ -40,8 +43,9 @@ class Client:
         if isinstance(job, str):
             try:
                 return job, self.registry.resolve(job)
-            except Exception:
-                return job, None  # e.g. a Ruby class: enqueue by name without hooks
+            except UnknownJobClass as exc:  # e.g. a Ruby class: enqueue by name without hooks
+                log.debug("job %s is not a Python job here, so no hooks run: %s", job, exc)
+                return job, None
         spec = self.registry.spec_for(job)
         if spec is None:
             raise ConfigError(
@@ -88,7 +92,10 @@ class Client:
         for raw in self.store.all_payloads(queue):
             try:
                 payload = protocol.decode_payload(raw)
-            except Exception:
+            except PayloadError as exc:  # not a job at all: nothing of ours to match, kept
+                log.warning(
+                    "dequeue: skipping an entry of queue %s that is not a job: %s", queue, exc
+                )
                 continue
             if payload.class_name == name and (not args or payload.args == list(args)):
                 matches.append(raw)

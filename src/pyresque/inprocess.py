@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from pyresque.errors import JobKilled, TermException
@@ -19,6 +20,7 @@ from pyresque.job import Job, Outcome, Result
 from pyresque.procname import set_title
 from pyresque.protocol import Failure
 from pyresque.runner import Ending, RunOutcome, outcome_of, perform_with_job_hooks, timeout_failure
+from pyresque.watchdog import Watchdog
 
 _NEVER = float("inf")
 
@@ -31,8 +33,16 @@ class InProcessRunner:
         self._reason: Reason | None = None  # why the running job was interrupted or killed
         self._interrupt_at = _NEVER  # monotonic
         self._limit_at = _NEVER
+        self._watchdog = Watchdog()
 
-    def run(self, job: Job, limit: float | None = None) -> RunOutcome:
+    def run(
+        self,
+        job: Job,
+        limit: float | None = None,
+        on_overrun: Callable[[], None] | None = None,
+    ) -> RunOutcome:
+        """``on_overrun`` is called from another thread when the job is still running
+        ``RESQUE_TERM_TIMEOUT`` after its limit interrupted it (it must end the process)."""
         started = time.monotonic()
         # the title changes once a second at most (set_title skips an unchanged one)
         set_title(f"Processing {job.queue} since {int(time.time())} [{job.payload.short_class}]")
@@ -40,6 +50,8 @@ class InProcessRunner:
         self._interrupt_at = _NEVER
         self._limit_at = started + limit if limit is not None else _NEVER
         self._running = True
+        if limit is not None and on_overrun is not None:
+            self._watchdog.arm(started + limit + self.policy.term_timeout, on_overrun)
         try:
             self._arm()
             result = self._perform(job)
@@ -50,6 +62,7 @@ class InProcessRunner:
         finally:
             self._running = False
             signal.setitimer(signal.ITIMER_REAL, 0)
+            self._watchdog.disarm()
         seconds = time.monotonic() - started
         if self._reason is Reason.OPERATOR:  # recorded as fork mode records it
             return RunOutcome(

@@ -35,11 +35,14 @@ class Result:
 
     outcome: Outcome
     failure: Failure | None = None
+    retryable: bool = False  # the job's retry policy covers this failure's exception
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {"outcome": self.outcome.value}
         if self.failure is not None:
             data["failure"] = self.failure.to_dict()
+        if self.retryable:
+            data["retryable"] = True
         return data
 
     @classmethod
@@ -50,6 +53,7 @@ class Result:
             Failure(failure["exception"], failure["error"], list(failure["backtrace"]))
             if failure
             else None,
+            bool(data.get("retryable")),
         )
 
 
@@ -88,7 +92,8 @@ def perform(spec: JobSpec, args: Sequence[Any]) -> Result:
         return Result(Outcome.INTERRUPTED)
     except BaseException as exc:  # a job's SystemExit or KeyboardInterrupt is its failure too
         run_failure_hooks(spec, exc, args)
-        return Result(Outcome.FAILED, Failure.from_exception(exc))
+        retryable = spec.retry.retries(exc) if spec.retry is not None else True
+        return Result(Outcome.FAILED, Failure.from_exception(exc), retryable)
     return Result(Outcome.PERFORMED if performed else Outcome.NOT_PERFORMED)
 
 

@@ -168,6 +168,16 @@ def decode_payload(raw: str | bytes) -> Payload:
     return Payload(class_name, args, extra)
 
 
+def delayed_item(queue: str, payload: str) -> str:
+    """resque-scheduler's delayed item for a raw queue payload: class, args, queue, then its extra
+    keys (pyresque's scheduler pushes them back; Ruby's pushes only class and args). PayloadError
+    if the payload is not a job."""
+    decoded = decode_payload(payload)
+    item = {"class": decoded.class_name, "args": decoded.args, "queue": queue}
+    item.update({k: v for k, v in decoded.extra.items() if k != "queue"})
+    return dumps(item)
+
+
 def payload_for_record(raw: str | bytes) -> JSONValue:
     """The payload as a failure record embeds it: parsed if it is JSON, else the raw text."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw

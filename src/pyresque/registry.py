@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyresque.errors import ConfigError, UnknownJobClass
+from pyresque.retry import Retry
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class JobSpec:
     target: Callable[..., Any]
     queue: str | None = None
     timeout: float | None = None  # seconds the job may run before it is stopped (None: no limit)
+    retry: Retry | None = None  # how a failure is retried (None: the worker's default)
 
     @property
     def is_class(self) -> bool:
@@ -71,6 +73,7 @@ class Registry:
         target: Callable[..., Any] | str,
         queue: str | None = None,
         timeout: float | None = None,
+        retry: Retry | None = None,
     ) -> JobSpec:
         """Make ``name`` resolve to ``target`` (a callable, or the name of a registered job)."""
         if timeout is not None and not timeout > 0:
@@ -80,12 +83,14 @@ class Registry:
             target_callable = spec.target
             queue = queue or spec.queue
             timeout = timeout or spec.timeout
+            retry = retry or spec.retry
         else:
             target_callable = target
             known = self.spec_for(target)
             queue = queue or (known.queue if known else None) or _queue_attribute(target)
             timeout = timeout or (known.timeout if known else None)
-        new = JobSpec(name, target_callable, queue, timeout)
+            retry = retry or (known.retry if known else None)
+        new = JobSpec(name, target_callable, queue, timeout, retry)
         self._by_name[name] = new
         return new
 

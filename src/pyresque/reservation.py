@@ -52,6 +52,7 @@ class Ack:
     failure_record: str = ""
     count_failed: bool = True
     metric: JobMetric | None = None  # recorded in the same call
+    forget: str = ""  # a key deleted in the same call (a succeeded job's retry counter)
 
 
 PAUSED = "paused"
@@ -76,7 +77,8 @@ class CycleRequest:
         metric = self.ack.metric if self.ack is not None else None
         minute = metric.minute if metric is not None else 0
         fixed, queue_keys = _worker_keys(k, self.worker_id, tuple(self.queues or ()))
-        return [*fixed, k.metrics_jobs(minute), *queue_keys]
+        forget = self.ack.forget if self.ack is not None and self.ack.forget else fixed[0]
+        return [*fixed, k.metrics_jobs(minute), forget, *queue_keys]
 
     def argv(self) -> list[EncodableT]:
         ack = self.ack
@@ -101,6 +103,7 @@ class CycleRequest:
             args += [metric.class_name, metric.ms, metric.bucket, metric.expire]
         else:
             args += ["", 0, 0, 0]
+        args.append("1" if ack is not None and ack.forget else "0")
         args += _queue_argv(tuple(self.queues or ()))
         return args
 
@@ -165,4 +168,49 @@ class RequeueRequest:
             self.max_deliveries,
             self.failure_record,
             int(self.now),
+        ]
+
+
+@dataclass(frozen=True)
+class RetryRequest:
+    """One RETRY call: acknowledge a failed job by delaying its retry, or fail it for good."""
+
+    worker_id: str
+    reservation: Reservation
+    counter: str  # the attempt counter's key
+    seen: str  # the count read from it ('' when it did not exist)
+    retry: bool
+    item: str  # the delayed item
+    timestamp: int
+    failure_record: str
+    wakeup_channel: str = ""  # the scheduler's, told the new timestamp
+    counter_ttl: int = 86400
+
+    def keys(self, k: Keys) -> list[str]:
+        wid = self.worker_id
+        return [
+            k.inflight(wid),
+            k.worker(wid),
+            k.processed,
+            k.worker_processed(wid),
+            k.failed_count,
+            k.worker_failed_count(wid),
+            self.counter,
+            k.failed,
+            k.delayed(self.timestamp),
+            k.timestamps(self.item),
+            k.delayed_schedule,
+        ]
+
+    def argv(self) -> list[EncodableT]:
+        return [
+            self.reservation.queue,
+            self.reservation.token,
+            self.seen,
+            "1" if self.retry else "0",
+            self.item,
+            self.timestamp,
+            self.wakeup_channel,
+            self.counter_ttl,
+            self.failure_record,
         ]

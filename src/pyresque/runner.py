@@ -13,6 +13,7 @@ import enum
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -43,6 +44,7 @@ class RunOutcome:
     ending: Ending
     failure: Failure | None = None  # FAILED; the DirtyExit of KILLED/DIED; the timeout's
     seconds: float = 0.0  # how long the job ran (for per-job metrics)
+    retryable: bool = False  # FAILED: the job's retry policy (or the default) covers it
 
 
 class Supervision(Protocol):
@@ -59,8 +61,15 @@ class Supervision(Protocol):
 
 
 class JobRunner(Protocol):
-    def run(self, job: Job, limit: float | None = None) -> RunOutcome:
-        """Run ``job`` (within ``limit`` seconds, if given) and say how it ended."""
+    def run(
+        self,
+        job: Job,
+        limit: float | None = None,
+        on_overrun: Callable[[], None] | None = None,
+    ) -> RunOutcome:
+        """Run ``job`` (within ``limit`` seconds, if given) and say how it ended.
+        ``on_overrun``: what to do when a job outlives its limit and cannot be killed (a runner
+        that can kill it ignores it)."""
         ...
 
 
@@ -76,7 +85,7 @@ def perform_with_job_hooks(job: Job, hooks: WorkerHooks) -> Result:
 def outcome_of(result: Result, seconds: float) -> RunOutcome:
     """A job's own Result (it reported one) as a RunOutcome."""
     if result.outcome is Outcome.FAILED:
-        return RunOutcome(Ending.FAILED, result.failure, seconds)
+        return RunOutcome(Ending.FAILED, result.failure, seconds, result.retryable)
     if result.outcome is Outcome.INTERRUPTED:
         return RunOutcome(Ending.INTERRUPTED, seconds=seconds)
     return RunOutcome(Ending.DONE, seconds=seconds)
@@ -104,7 +113,12 @@ class ForkedRunner:
         self.blocked_signals = blocked_signals
         self.gc_freeze = gc_freeze
 
-    def run(self, job: Job, limit: float | None = None) -> RunOutcome:
+    def run(
+        self,
+        job: Job,
+        limit: float | None = None,
+        on_overrun: Callable[[], None] | None = None,
+    ) -> RunOutcome:
         """Raises OSError when fork fails (the worker puts the job back)."""
         try:
             self.hooks.run("before_fork", job)

@@ -17,13 +17,14 @@ from __future__ import annotations
 #
 # KEYS: 1 inflight:<id>, 2 worker:<id>, 3 redeliveries, 4 failed, 5 stat:failed,
 # 6 stat:failed:<id>, 7 stat:processed, 8 stat:processed:<id>, 9 landing:<id>,
-# 10 pause-all-workers, 11 inflight-workers, 12 metrics:jobs:<minute>, 13.. queue:<q> per queue.
+# 10 pause-all-workers, 11 inflight-workers, 12 metrics:jobs:<minute>, 13 a key to delete with the
+# acknowledgement (a succeeded job's retry counter), 14.. queue:<q> per queue.
 # ARGV: 1 worker id, 2 run_at, 3 queue of the job to acknowledge ('' = none), 4 sha1 of that
 # payload when it had been redelivered ('' = none), 5 failure record ('' = success), 6 '1' to count
 # the failure in stat:failed, 7 '1' to reserve, 8 token of the reservation being acknowledged,
 # 9 token for the new reservation, 10 job class for the per-job metrics ('' = none), 11 its run
-# time in ms, 12 its histogram bucket, 13 TTL to set on the metrics key ('0' = leave it),
-# 14.. pairs (queue name, queue as JSON), one per queue key, in priority order.
+# time in ms, 12 its histogram bucket, 13 TTL to set on the metrics key ('0' = leave it), 14 '1'
+# to delete KEYS[13], 15.. pairs (queue name, queue as JSON), one per queue key, in priority order.
 #
 # The in-flight hash keeps the current reservation's token in its field '' (never a queue name). An
 # acknowledgement applies only while that token is still there: a call retried after its reply was
@@ -50,6 +51,7 @@ if ARGV[3] ~= '' and (ARGV[8] == '' or redis.call('HGET', inflight, '') == ARGV[
   end
   redis.call('INCRBY', KEYS[7], 1)
   redis.call('INCRBY', KEYS[8], 1)
+  if ARGV[14] == '1' then redis.call('DEL', KEYS[13]) end
   if ARGV[10] ~= '' then
     local metrics, class = KEYS[12], ARGV[10]
     redis.call('HINCRBY', metrics, class .. '|p', 1)
@@ -68,7 +70,7 @@ if current and current ~= ARGV[8] and ARGV[9] ~= '' then return {} end
 local landed = redis.call('LPOP', KEYS[9])
 local pause = redis.call('GET', KEYS[10])
 if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
-  if landed then redis.call('LPUSH', KEYS[13] or KEYS[9], landed) end
+  if landed then redis.call('LPUSH', KEYS[14] or KEYS[9], landed) end
   return {'paused'}
 end
 local function take(q, qjson, payload)
@@ -90,16 +92,16 @@ local function take(q, qjson, payload)
   return {'job', q, payload, delivered}
 end
 if landed then
-  if not KEYS[13] then  -- reserving from no queue: the job stays where it landed
+  if not KEYS[14] then  -- reserving from no queue: the job stays where it landed
     redis.call('LPUSH', KEYS[9], landed)
     return {}
   end
-  return take(ARGV[14], ARGV[15], landed)
+  return take(ARGV[15], ARGV[16], landed)
 end
-for i = 13, #KEYS do
+for i = 14, #KEYS do
   local payload = redis.call('LPOP', KEYS[i])
   if payload then
-    local at = 14 + 2 * (i - 13)
+    local at = 15 + 2 * (i - 14)
     return take(ARGV[at], ARGV[at + 1], payload)
   end
 end
@@ -153,6 +155,39 @@ for i = 1, #entries, 2 do
   end
 end
 return removed
+"""
+
+# Acknowledge a failed job by scheduling its retry, or end it as a failure once its attempts are
+# used up: one call, so the job is never both in flight and delayed, nor lost in between. Applies
+# only while the worker's reservation token is still the one given, and while the attempt counter
+# still holds the count the worker read (a concurrent retry of an identical job changes it: the
+# worker reads again). KEYS: 1 inflight:<id>, 2 worker:<id>, 3 stat:processed,
+# 4 stat:processed:<id>, 5 stat:failed, 6 stat:failed:<id>, 7 the attempt counter, 8 failed,
+# 9 delayed:<ts>, 10 timestamps:<item>, 11 delayed_queue_schedule. ARGV: 1 queue, 2 token, 3 the
+# count read ('' when none), 4 '1' to retry (else: fail), 5 delayed item, 6 timestamp,
+# 7 scheduler wake-up channel, 8 counter TTL, 9 failure record.
+# Returns 'retried', 'failed', 'stale' (the reservation is no longer ours) or 'changed'.
+RETRY = r"""
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], '') ~= ARGV[2] then return 'stale' end
+if (redis.call('GET', KEYS[7]) or '') ~= ARGV[3] then return 'changed' end
+redis.call('HDEL', KEYS[1], ARGV[1], '')
+redis.call('DEL', KEYS[2])
+redis.call('INCRBY', KEYS[3], 1)
+redis.call('INCRBY', KEYS[4], 1)
+redis.call('INCRBY', KEYS[5], 1)
+redis.call('INCRBY', KEYS[6], 1)
+if ARGV[4] == '1' then
+  redis.call('INCR', KEYS[7])
+  redis.call('EXPIRE', KEYS[7], ARGV[8])
+  redis.call('RPUSH', KEYS[9], ARGV[5])
+  redis.call('SADD', KEYS[10], 'delayed:' .. ARGV[6])
+  redis.call('ZADD', KEYS[11], ARGV[6], ARGV[6])
+  redis.call('PUBLISH', ARGV[7], ARGV[6])
+  return 'retried'
+end
+redis.call('DEL', KEYS[7])
+redis.call('RPUSH', KEYS[8], ARGV[9])
+return 'failed'
 """
 
 # Remove one failure record by index without disturbing concurrent pushes (Resque's way: overwrite

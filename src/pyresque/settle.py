@@ -3,6 +3,7 @@ job put back at the front of its queue (a delivery counted when its process died
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -12,6 +13,8 @@ from pyresque.job import Job, run_failure_hooks
 from pyresque.jobmetrics import MetricsRecorder
 from pyresque.outage import RedisOutage
 from pyresque.protocol import Failure
+from pyresque.reservation import RetryRequest
+from pyresque.retry import Retry, retry_identifier
 from pyresque.runner import Ending, RunOutcome
 from pyresque.settings import WorkerSettings
 from pyresque.store import Ack, Reservation, Store
@@ -54,12 +57,74 @@ class Settlement:
             log.warning("job killed on request (USR1): %s", shown)
             run_failure_hooks(job.spec, DirtyExit(failure.error), job.args)
             return self._ack(job, res, outcome, count_failed=False)
+        policy = self._policy(job)
         if ending is Ending.TIMED_OUT:
             log.warning("job timed out: %s: %s", shown, failure.error)
             run_failure_hooks(job.spec, JobTimeout(failure.error), job.args)
+            if policy is not None and policy.retries(JobTimeout):
+                return self._retry_or_fail(job, res, outcome, failure, policy)
             return self._ack(job, res, outcome)
+        if policy is not None and outcome.retryable:
+            return self._retry_or_fail(job, res, outcome, failure, policy)
         error = protocol.shorten(failure.error, 500)
         log.info("failed: %s: %s: %s", shown, failure.exception, error)
+        return self._ack(job, res, outcome)
+
+    def _policy(self, job: Job) -> Retry | None:
+        """The job's retry policy, else the worker's default (None: no retries)."""
+        if job.spec.retry is not None:
+            return job.spec.retry
+        return (
+            Retry(attempts=self.settings.retry_attempts) if self.settings.retry_attempts else None
+        )
+
+    def _retry_or_fail(
+        self, job: Job, res: Reservation, outcome: RunOutcome, failure: Failure, policy: Retry
+    ) -> Ack | None:
+        """Delay the job's next attempt (through the delayed queue), or, with its attempts used
+        up, record the failure saying how many it had; either way acknowledged in one call."""
+        counter = self.store.keys.retry_attempts(job.payload.class_name, retry_identifier(job.args))
+        item = protocol.delayed_item(res.queue, res.payload)
+        for _ in range(5):  # another worker retrying an identical job changed the counter: again
+            seen = self.outage.retry("retry", lambda: self.store.retry_attempts(counter)) or ""
+            done = int(seen) if seen.isdigit() else 0
+            again = done < policy.attempts
+            now = time.time()
+            ending = Failure(
+                failure.exception, f"{failure.error} (after {done + 1} attempts)", failure.backtrace
+            )
+            record = protocol.failure_record(res.payload, ending, self.worker_id, res.queue, now)
+            request = RetryRequest(
+                self.worker_id,
+                res,
+                counter,
+                seen,
+                again,
+                item,
+                int(now + policy.delay(done + 1)),
+                record,
+            )
+            result = self.outage.retry("retry", functools.partial(self.store.retry_later, request))
+            if result == "changed":
+                continue
+            if result == "retried":
+                log.info(
+                    "failed: %s: %s; retry %d of %d at %d",
+                    job.describe(self.settings.log_args),
+                    failure.exception,
+                    done + 1,
+                    policy.attempts,
+                    request.timestamp,
+                )
+            elif result == "failed":
+                log.info(
+                    "failed: %s: %s: %s (after %d attempts)",
+                    job.describe(self.settings.log_args),
+                    failure.exception,
+                    protocol.shorten(failure.error, 500),
+                    done + 1,
+                )
+            return None
         return self._ack(job, res, outcome)
 
     def _requeue_counted(self, job: Job, res: Reservation, failure: Failure, shown: str) -> None:
@@ -89,12 +154,18 @@ class Settlement:
         metric = None
         if self.metrics is not None:
             metric = self.metrics.metric(job.payload.short_class, outcome.seconds, time.time())
+        forget = ""
+        if outcome.ending is Ending.DONE and self._policy(job) is not None:
+            # a retried job that now succeeded starts from zero next time, as resque-retry does
+            forget = self.store.keys.retry_attempts(
+                job.payload.class_name, retry_identifier(job.args)
+            )
         record = ""
         if outcome.failure is not None:
             record = protocol.failure_record(
                 res.payload, outcome.failure, self.worker_id, res.queue, time.time()
             )
-        return Ack(res, record, count_failed, metric)
+        return Ack(res, record, count_failed, metric, forget)
 
     def failed(self, res: Reservation, failure: Failure, count_failed: bool = True) -> Ack:
         record = protocol.failure_record(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -22,14 +23,16 @@ from pyresque.reservation import (
     CycleRequest,
     RequeueRequest,
     Reservation,
+    RetryRequest,
     as_bytes,
     as_text,
 )
+from pyresque.store_dashboard import DashboardStore
 
 __all__ = ["PAUSED", "Ack", "Reservation", "Store"]
 
 
-class Store:
+class Store(DashboardStore):
     """Resque's Redis layout under one namespace."""
 
     def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
@@ -42,6 +45,7 @@ class Store:
         self._retry_failure = client.register_script(scripts.RETRY_FAILURE)
         self._push = client.register_script(scripts.PUSH)
         self._push_many = client.register_script(scripts.PUSH_MANY)
+        self._retry = client.register_script(scripts.RETRY)
         self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
 
     # --- queues --------------------------------------------------------------------------------
@@ -150,6 +154,17 @@ class Store:
             self.server_time() if count_delivery else 0.0,
         )
         return as_text(self._requeue(keys=request.keys(self.keys), args=request.argv()))
+
+    def retry_attempts(self, counter: str) -> str:
+        """What a job's attempt counter holds ('' when it has none)."""
+        value = self.redis.get(counter)
+        return "" if value is None else as_text(value)
+
+    def retry_later(self, request: RetryRequest) -> str:
+        """Delay a failed job's retry or fail it, acknowledging it in the same call: 'retried',
+        'failed', 'stale' (no longer our reservation) or 'changed' (read the counter again)."""
+        request = replace(request, wakeup_channel=self.keys.scheduler_wakeup)
+        return as_text(self._retry(keys=request.keys(self.keys), args=request.argv()))
 
     def prune_redeliveries(self, max_age: float = REDELIVERY_MEMORY) -> int:
         """Forget redelivery counts not raised for ``max_age`` seconds (a job finished elsewhere,
@@ -337,3 +352,30 @@ class Store:
 
     def clear_failures(self) -> int:
         return int(self.redis.delete(self.keys.failed))
+
+    # --- pool: bounded stores (pool master) ------------------------------------------------------
+
+    def bounded(self, timeout: float) -> Store:
+        """A store on new connections to the same server whose every call fails after about
+        ``timeout`` seconds, with no retries: for the master's clean-ups, which have their own
+        backoff, and whose shutdown must end by an absolute deadline (redis-py otherwise retries
+        a timed-out command several times)."""
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        pool = self.redis.connection_pool
+        kwargs = {
+            **pool.connection_kwargs,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        client = redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        )
+        return Store(client, self.keys)
+
+    def close(self) -> None:
+        """Close this store's connections (a bounded store made for one clean-up)."""
+        self.redis.close()
+        self.redis.connection_pool.disconnect()

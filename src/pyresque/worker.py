@@ -31,7 +31,7 @@ from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
 from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
 from pyresque.registry import Registry, default_registry
-from pyresque.runner import ForkedRunner, JobRunner
+from pyresque.runner import ForkedRunner, JobRunner, timeout_failure
 from pyresque.settings import WorkerSettings
 from pyresque.settle import Settlement
 from pyresque.signals import SignalInbox
@@ -399,7 +399,9 @@ class Worker:
                 log.debug("got: %s", job.describe(self.settings.log_args))
             self._job_kill = None
             try:
-                outcome = self.runner.run(job, spec.timeout or self.settings.job_timeout or None)
+                limit = spec.timeout or self.settings.job_timeout or None
+                overrun = functools.partial(self._overran, job, res, limit or 0.0)
+                outcome = self.runner.run(job, limit, overrun)
             except OSError as exc:  # fork failed
                 log.error("fork failed (%s); job put back", exc)
                 self._outage.retry("requeue", lambda: self._settlement.put_back(res))
@@ -409,3 +411,18 @@ class Worker:
         except Exception as exc:
             log.exception("job from %s could not be handled; recording it as failed", res.queue)
             return self._settlement.failed(res, Failure.from_exception(exc))
+
+    def _overran(self, job: Job, res: Reservation, limit: float) -> None:
+        """In the watchdog's thread: the in-process job outlived its limit and its interruption.
+        Fail it (as a timeout, acknowledged exactly once by its token) and leave, so the pool
+        replaces this worker; the stuck main thread never returns."""
+        try:
+            failure = timeout_failure(limit)
+            failure = Failure(
+                failure.exception,
+                f"{failure.error}; it did not stop when interrupted, so its worker was retired",
+            )
+            self.store.cycle(self.id, time.time(), ack=self._settlement.failed(res, failure))
+            log.error("Worker %s: %s overran its limit; retiring", self.id, job.describe())
+        finally:
+            os._exit(1)  # unclean on purpose: the pool master unregisters this worker

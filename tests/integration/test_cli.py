@@ -363,7 +363,7 @@ def test_a_valid_url_this_client_cannot_use_is_one_line(spawn: Spawn) -> None:
 
 
 NEEDS_POOL_WIRING = pytest.mark.xfail(
-    reason="pool/cli.py passes app_constants / calls warn_if_nothing_to_run (wired at merge)",
+    reason="the pool passes app_constants to its config source and calls warn_if_nothing_to_run",
     strict=True,
 )
 

@@ -60,3 +60,23 @@ def test_the_worker_default_limit_applies_to_jobs_without_one(r: redis.Redis, sp
     assert proc.wait(20) == 0, proc.log()
     [record] = [json.loads(v) for v in r.lrange("resque:failed", 0, -1)]
     assert record["error"] == "job ran past its time limit of 0.5s"
+
+
+def test_an_in_process_job_that_ignores_its_interruption_retires_its_worker(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    """No hung slot: the job is failed from another thread and the worker leaves (a pool would
+    replace it); the job behind it is left for a worker that works."""
+    push(r, {"class": "HangHard", "args": ["stuck"]})
+    push(r, {"class": "Echo", "args": ["behind"]})
+    proc = spawn(
+        "work", "--queues", "oracle", "--app", "jobapp", "--in-process",
+        env={"RESQUE_TERM_TIMEOUT": "1"},
+    )  # fmt: skip
+    assert proc.wait(15) == 1, proc.log()
+    [record] = [json.loads(v) for v in r.lrange("resque:failed", 0, -1)]
+    assert record["exception"] == "pyresque.JobTimeout"
+    assert "its worker was retired" in str(record["error"])
+    assert r.lrange("resque:queue:oracle", 0, -1) == [b'{"class":"Echo","args":["behind"]}']
+    worker_id = r.smembers("resque:inflight-workers")
+    assert all(r.hlen(f"resque:inflight:{w.decode()}") == 0 for w in worker_id)

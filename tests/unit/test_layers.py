@@ -14,10 +14,10 @@ LAYERS: dict[str, int] = {}
 for rank, names in enumerate(
     [
         "_version keys protocol errors scripts jobmetrics redaction",
-        "connection cluster sentinel reservation blocking store",
-        "registry job hooks queues signals procname settings apps logs forking",
+        "connection cluster sentinel reservation blocking store_dashboard store",
+        "registry job hooks queues signals procname settings apps logs forking retry",
         "escalation pool.plan",
-        "child runner inprocess",
+        "child runner inprocess watchdog",
         "outage heartbeat wakeup recovery settle worker client",
         "pool",  # the rest of pyresque.pool
         "scheduler metrics watch web",

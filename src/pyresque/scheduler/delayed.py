@@ -38,14 +38,7 @@ def encode_item(class_name: str, args: list[Any] | tuple[Any, ...], queue: str) 
         raise PayloadError(f"arguments of {class_name} are not JSON-serialisable: {exc}") from exc
 
 
-def payload_item(queue: str, payload: str) -> str:
-    """The delayed item for a raw queue payload: class, args, queue, then its extra keys (which
-    pyresque's scheduler pushes back; Ruby's pushes only class and args). PayloadError if the
-    payload is not a job."""
-    decoded = protocol.decode_payload(payload)
-    item = {"class": decoded.class_name, "args": decoded.args, "queue": queue}
-    item.update({k: v for k, v in decoded.extra.items() if k != "queue"})
-    return protocol.dumps(item)
+payload_item = protocol.delayed_item  # also what a worker's retry writes
 
 
 def delay_payload(

@@ -13,11 +13,16 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from pyresque.pool.children import WorkerProcess
+from pyresque.pool.config import PoolConfig
+from pyresque.pool.crew import Crew
+from pyresque.pool.governor import MemoryGovernor
+from pyresque.pool.options import PoolOptions
 from pyresque.pool.publisher import GroupState, MasterView, PoolPublisher, WorkerState
+from pyresque.pool.shutdown import Shutdown
 
 log = logging.getLogger("pyresque.pool")
 
@@ -166,28 +171,51 @@ def worker_states(
     return out
 
 
-def master_view(
-    *,
-    app: str,
-    config_source: str,
-    started_at: float,
-    groups: list[GroupState],
-    workers: list[WorkerState],
-    memory_limit: int | None,
-    restarts: int,
-    shutting_down: bool,
-) -> MasterView:
+class Described(Protocol):
+    """The parts of the master its published state is made of."""
+
+    options: PoolOptions
+    config: PoolConfig
+    started_wall: float
+    crew: Crew
+    governor: MemoryGovernor | None
+    shutdown: Shutdown | None
+
+    @property
+    def workers(self) -> dict[int, WorkerProcess]: ...
+
+    def clock(self) -> float: ...
+
+    def desired(self) -> Mapping[str, int]: ...
+
+
+def describe_master(master: Described, now: float) -> MasterView:
+    """The master as the dashboard's pools page shows it."""
+    running = [w for w in master.workers.values() if w.stopping_since is None]
+    not_before = master.crew.backoff.not_before()
+    groups = [
+        GroupState(
+            g,
+            n,
+            sum(1 for w in running if w.group == g),
+            max(0.0, not_before.get(g, 0.0) - master.clock()),
+        )
+        for g, n in master.desired().items()
+    ]
+    governor = master.governor
+    last = governor.last if governor is not None else None
+    usage = {w.pid: (w.uss, w.pss) for w in last.workers} if last is not None else {}
     return MasterView(
         host=socket.gethostname(),
         pid=os.getpid(),
-        app=app,
-        config_source=config_source,
-        started_at=started_at,
+        app=master.options.app_name,
+        config_source=master.config.source,
+        started_at=master.started_wall,
         groups=groups,
-        workers=workers,
-        memory_limit=memory_limit,
-        restarts=restarts,
-        shutting_down=shutting_down,
+        workers=worker_states(list(master.workers.values()), usage),
+        memory_limit=governor.limit.bytes if governor is not None else None,
+        restarts=master.crew.unexpected_deaths,
+        shutting_down=master.shutdown is not None,
     )
 
 

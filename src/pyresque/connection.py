@@ -68,6 +68,11 @@ def connect(url: str, socket_timeout: float = 10.0) -> redis.Redis:
     }
     if not url.startswith("unix:"):
         options["socket_keepalive"] = True
+    # --- Redis Sentinel: redis+sentinel:// and rediss+sentinel:// (see pyresque.sentinel) ---
+    from pyresque import sentinel
+
+    if sentinel.is_sentinel_url(url):
+        return sentinel.connect_sentinel(url, options)
     return redis.Redis.from_url(url, **options)
 
 

@@ -172,6 +172,7 @@ class Fleet:
             ["addr", "add", f"{addr}/30", "dev", f"{name}b"],
             ["link", "set", f"{name}b", "up"],
             ["link", "set", "lo", "up"],
+            ["route", "add", "default", "via", root_addr],  # every root-namespace address
         ):
             _ip("-n", name, *args)
         return host
@@ -195,6 +196,11 @@ class Fleet:
                     return
             time.sleep(0.02)
         raise RuntimeError("the fleet's redis-server did not start")
+
+    @property
+    def server_addr(self) -> str:
+        """A root-namespace address every host reaches (through its default route)."""
+        return self.hosts[0].root_addr
 
     def url_for(self, host: Host) -> str:
         return f"redis://{host.root_addr}:{self.port}/0"

@@ -45,13 +45,14 @@ def _until(predicate: object, timeout: float, what: str) -> None:
 class SentinelCluster:
     directory: str
     down_after_ms: int
+    address: str = "127.0.0.1"  # what the sentinels announce (also bound, besides loopback)
+    aof: bool = False  # appendonly with appendfsync always, so a restarted server keeps its data
     servers: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)  # port -> process
     sentinels: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinels)
-        return f"redis+sentinel://{hosts}/{SERVICE}/0"
+        return f"redis+sentinel://{self.url_hosts}/{SERVICE}/0"
 
     def start_server(self, port: int, replica_of: int | None = None) -> None:
         args = [
@@ -59,24 +60,32 @@ class SentinelCluster:
             "--port",
             str(port),
             "--bind",
-            "127.0.0.1",
+            *self._binds(),
+            "--protected-mode",
+            "no",
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.aof else "no",
+            "--appendfsync",
+            "always",
+            "--appendfilename",
+            f"appendonly-{port}.aof",
             "--dir",
             self.directory,
             "--dbfilename",
             f"dump-{port}.rdb",
             "--logfile",
             os.path.join(self.directory, f"redis-{port}.log"),
+            "--replica-announce-ip",
+            self.address,
             "--repl-diskless-sync",
             "yes",
             "--repl-diskless-sync-delay",
             "0",
         ]
         if replica_of is not None:
-            args += ["--replicaof", "127.0.0.1", str(replica_of)]
+            args += ["--replicaof", self.address, str(replica_of)]
         self.servers[port] = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -86,9 +95,9 @@ class SentinelCluster:
         conf = os.path.join(self.directory, f"sentinel-{port}.conf")
         with open(conf, "w") as f:
             f.write(
-                f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                f"port {port}\nbind {' '.join(self._binds())}\ndir {self.directory}\n"
                 f"logfile {self.directory}/sentinel-{port}.log\n"
-                f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} 2\n"
+                f"sentinel monitor {SERVICE} {self.address} {master_port} 2\n"
                 f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}\n"
                 f"sentinel failover-timeout {SERVICE} 5000\n"
                 f"sentinel parallel-syncs {SERVICE} 1\n"
@@ -98,6 +107,13 @@ class SentinelCluster:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def _binds(self) -> list[str]:
+        return ["127.0.0.1"] if self.address == "127.0.0.1" else ["127.0.0.1", self.address]
+
+    @property
+    def url_hosts(self) -> str:
+        return ",".join(f"{self.address}:{p}" for p in self.sentinels)
 
     def server(self, port: int) -> redis.Redis:
         return redis.Redis("127.0.0.1", port, socket_timeout=2)
@@ -161,6 +177,25 @@ class SentinelCluster:
         """Start a stopped server again (as a replica: the sentinels would demote it anyway)."""
         self.start_server(port, replica_of=self.master_port())
 
+    def restart_master(self) -> int:
+        """SIGKILL the current master and start it again at once (from its AOF when ``aof``):
+        a crash and a supervisor's restart, quicker than the sentinels' down-after."""
+        port = self.master_port()
+        self.servers[port].kill()
+        self.servers[port].wait(10)
+        self.start_server(port)
+        return port
+
+    def freeze_master(self, seconds: float) -> int:
+        """SIGSTOP the master for ``seconds`` (a stalled host or a swapping server), then CONT."""
+        port = self.master_port()
+        self.servers[port].send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            self.servers[port].send_signal(signal.SIGCONT)
+        return port
+
     def stop(self) -> None:
         for proc in [*self.sentinels.values(), *self.servers.values()]:
             if proc.poll() is None:
@@ -171,9 +206,13 @@ class SentinelCluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_sentinel_cluster(down_after_ms: int = 1000) -> SentinelCluster:
+def start_sentinel_cluster(
+    down_after_ms: int = 1000, address: str = "127.0.0.1", aof: bool = False
+) -> SentinelCluster:
     """A master, a replica of it and three sentinels watching it, settled."""
-    cluster = SentinelCluster(tempfile.mkdtemp(prefix="pyresque-sentinel-"), down_after_ms)
+    cluster = SentinelCluster(
+        tempfile.mkdtemp(prefix="pyresque-sentinel-"), down_after_ms, address, aof
+    )
     try:
         master = free_port()
         cluster.start_server(master)

@@ -18,6 +18,7 @@ import redis
 
 import pyresque
 from pyresque.connection import connect
+from pyresque.sentinel import NotReplicated, durable
 from tests.helpers import Proc, wait_until
 from tests.ledger import DONE, JOB, QUEUE, Feeder, tally, wait_drained
 from tests.redis_server import RedisServer
@@ -168,3 +169,15 @@ def test_failover_mid_load_async_mode_is_measured(
         cluster, cluster.url, r, redis_server, spawn, tmp_path, "failover"
     )
     assert figures.performed > 0  # type: ignore[attr-defined]
+
+
+def test_durable_mode_refuses_to_confirm_a_write_no_replica_holds(r: redis.Redis) -> None:
+    """Without a replica, WAIT 1 times out: the write is on the master, but the caller is told it
+    may not survive a failover (a RedisError: retry loops treat it like a lost reply)."""
+    client = durable(r, replicas=1, wait_timeout_ms=50)
+    with pytest.raises(NotReplicated, match="0 of 1 replicas"):
+        pyresque.Client(client, namespace="resque").enqueue_to(QUEUE, JOB, 1, 0)
+    assert r.llen(f"resque:queue:{QUEUE}") == 1
+    assert isinstance(NotReplicated("x"), redis.RedisError)
+    assert client.llen(f"resque:queue:{QUEUE}") == 1  # reads do not wait
+    assert durable(r, replicas=0).rpush("plain", 1) == 1  # zero replicas: no WAIT at all

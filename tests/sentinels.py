@@ -47,6 +47,7 @@ class SentinelCluster:
     down_after_ms: int
     address: str = "127.0.0.1"  # what the sentinels announce (also bound, besides loopback)
     aof: bool = False  # appendonly with appendfsync always, so a restarted server keeps its data
+    password: str | None = None  # requirepass of the servers (the sentinels have none)
     servers: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)  # port -> process
     sentinels: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -86,6 +87,8 @@ class SentinelCluster:
         ]
         if replica_of is not None:
             args += ["--replicaof", self.address, str(replica_of)]
+        if self.password:
+            args += ["--requirepass", self.password, "--masterauth", self.password]
         self.servers[port] = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -102,6 +105,8 @@ class SentinelCluster:
                 f"sentinel failover-timeout {SERVICE} 5000\n"
                 f"sentinel parallel-syncs {SERVICE} 1\n"
             )
+            if self.password:
+                f.write(f"sentinel auth-pass {SERVICE} {self.password}\n")
         self.sentinels[port] = subprocess.Popen(
             [find_redis_server(), conf, "--sentinel"],
             stdout=subprocess.DEVNULL,
@@ -116,7 +121,7 @@ class SentinelCluster:
         return ",".join(f"{self.address}:{p}" for p in self.sentinels)
 
     def server(self, port: int) -> redis.Redis:
-        return redis.Redis("127.0.0.1", port, socket_timeout=2)
+        return redis.Redis("127.0.0.1", port, socket_timeout=2, password=self.password)
 
     def sentinel(self, port: int) -> redis.Redis:
         return redis.Redis("127.0.0.1", port, socket_timeout=2)
@@ -207,11 +212,14 @@ class SentinelCluster:
 
 
 def start_sentinel_cluster(
-    down_after_ms: int = 1000, address: str = "127.0.0.1", aof: bool = False
+    down_after_ms: int = 1000,
+    address: str = "127.0.0.1",
+    aof: bool = False,
+    password: str | None = None,
 ) -> SentinelCluster:
     """A master, a replica of it and three sentinels watching it, settled."""
     cluster = SentinelCluster(
-        tempfile.mkdtemp(prefix="pyresque-sentinel-"), down_after_ms, address, aof
+        tempfile.mkdtemp(prefix="pyresque-sentinel-"), down_after_ms, address, aof, password
     )
     try:
         master = free_port()
@@ -227,8 +235,10 @@ def start_sentinel_cluster(
 
 
 @contextlib.contextmanager
-def sentinel_cluster(down_after_ms: int = 1000) -> Iterator[SentinelCluster]:
-    cluster = start_sentinel_cluster(down_after_ms)
+def sentinel_cluster(
+    down_after_ms: int = 1000, password: str | None = None
+) -> Iterator[SentinelCluster]:
+    cluster = start_sentinel_cluster(down_after_ms, password=password)
     try:
         yield cluster
     finally:

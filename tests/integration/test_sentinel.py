@@ -22,7 +22,7 @@ from pyresque.sentinel import NotReplicated, durable
 from tests.helpers import Proc, wait_until
 from tests.ledger import DONE, JOB, QUEUE, Feeder, tally, wait_drained
 from tests.redis_server import RedisServer
-from tests.sentinels import SentinelCluster, start_sentinel_cluster
+from tests.sentinels import SentinelCluster, sentinel_cluster, start_sentinel_cluster
 
 Spawn = Callable[..., Proc]
 FAST_PRUNE = {"RESQUE_HEARTBEAT_INTERVAL": "1", "RESQUE_PRUNE_INTERVAL": "3"}
@@ -181,3 +181,22 @@ def test_durable_mode_refuses_to_confirm_a_write_no_replica_holds(r: redis.Redis
     assert isinstance(NotReplicated("x"), redis.RedisError)
     assert client.llen(f"resque:queue:{QUEUE}") == 1  # reads do not wait
     assert durable(r, replicas=0).rpush("plain", 1) == 1  # zero replicas: no WAIT at all
+
+
+def test_password_in_a_sentinel_url_reaches_the_servers_and_no_log(
+    r: redis.Redis, redis_server: RedisServer, spawn: Spawn, tmp_path: Path
+) -> None:
+    secret = "s3cret-sentinel-pw"
+    with sentinel_cluster(password=secret) as cluster:
+        url = cluster.url.replace("redis+sentinel://", f"redis+sentinel://:{secret}@")
+        client = pyresque.Client(url=url, namespace="resque")
+        client.enqueue_to(QUEUE, JOB, 7, 0)
+        env = {**env_for(cluster, redis_server), "REDIS_URL": url}
+        worker = spawn("work", "--queues", QUEUE, "--app", "ledgerapp", "--burst", "-v", env=env)
+        assert worker.wait(20) == 0, worker.log()
+        assert done_ids(r) == [7]
+        status = spawn("status", env=env, name="status")
+        assert status.wait(20) == 0, status.log()
+        for proc in (worker, status):
+            assert secret not in proc.log()
+        assert f"redis+sentinel://:***@{cluster.url_hosts}/mymaster/0" in status.log()

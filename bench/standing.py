@@ -295,7 +295,7 @@ def _failures(jobs: redis.Redis) -> collections.Counter[str]:
     for raw in jobs.lrange("resque:failed", 0, -1):
         try:
             out[str(json.loads(raw.decode("utf-8", "replace")).get("exception"))] += 1
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             out["<unreadable record>"] += 1
     return out
 

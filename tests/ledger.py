@@ -64,12 +64,16 @@ class Feeder(threading.Thread):
         self.join(30)
 
 
+UNREADABLE = (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError)
+
+
 def _ids(payloads: list[bytes]) -> list[int]:
+    """The ids of the numbered jobs among ``payloads`` (hostile ones are skipped)."""
     out = []
     for raw in payloads:
-        with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
+        with contextlib.suppress(*UNREADABLE):
             data = json.loads(raw)
-            if data.get("class") == JOB:
+            if data.get("class") == JOB and int(data["args"][0]) >= 0:
                 out.append(int(data["args"][0]))
     return out
 
@@ -107,7 +111,7 @@ def jobs_in(jobs: redis.Redis, prefix: str = "resque:") -> tuple[list[int], list
         in_flight += _ids(jobs.lrange(key, 0, -1))
     failed = set()
     for raw in jobs.lrange(f"{prefix}failed", 0, -1):
-        with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
+        with contextlib.suppress(*UNREADABLE):
             failed.add(int(json.loads(raw)["payload"]["args"][0]))
     return queued, in_flight, failed
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import redis
 from redis.client import Pipeline
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from pyresque.errors import ConfigError, PyresqueError
 
@@ -160,6 +160,28 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     )
 
 
+class _Sentinels(Sentinel):
+    """redis-py's Sentinel manager, with a one-line error when no sentinel names a master.
+
+    redis-py's own message embeds the full repr of every sentinel client (hundreds of characters
+    per sentinel), and the worker logs it on each retry while the sentinels are unreachable.
+    """
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        try:
+            address: tuple[str, int] = super().discover_master(service_name)  # type: ignore[no-untyped-call]
+        except MasterNotFoundError as exc:
+            hosts = ",".join(
+                "{host}:{port}".format_map(s.connection_pool.connection_kwargs)
+                for s in self.sentinels
+            )
+            reason = "no sentinel answered" if "Error" in str(exc) else "none names one"
+            raise MasterNotFoundError(
+                f"no master for {service_name!r} from sentinels {hosts} ({reason})"
+            ) from None
+        return address
+
+
 def connect_sentinel(url: str, options: Mapping[str, Any]) -> redis.Redis:
     """A client of the current master of the URL's service, following it across failovers.
 
@@ -173,7 +195,7 @@ def connect_sentinel(url: str, options: Mapping[str, Any]) -> redis.Redis:
         sentinel_kwargs["ssl"] = True
     if parsed.sentinel_auth:
         sentinel_kwargs.update(auth)
-    manager = Sentinel(  # type: ignore[no-untyped-call]
+    manager = _Sentinels(  # type: ignore[no-untyped-call]
         list(parsed.sentinels), sentinel_kwargs=sentinel_kwargs
     )
     client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]

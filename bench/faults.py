@@ -148,6 +148,20 @@ class HostPools:
         self.masters[host.name].wait(10)
         return True
 
+    def wait_booted(self, timeout: float) -> None:
+        """Until every live master has all its workers (a TERM before the master installed its
+        handlers would kill it by the default action: a test artefact, not a shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            table = _procs.snapshot()
+            if all(
+                len(self.tree(h, table)[0]) >= self.workers
+                for h in self.hosts
+                if self.master_pid(h) is not None
+            ):
+                return
+            time.sleep(0.1)
+
     def term_all(self, timeout: float) -> dict[str, int | None]:
         """TERM every live master; their exit statuses (None: still running at ``timeout``)."""
         live = {name: p for name, p in self.masters.items() if p.poll() is None}

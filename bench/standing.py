@@ -338,18 +338,19 @@ def log_facts(text: str) -> dict[str, int]:
 
 def chaos_phase(run: Run, report: StandingReport, say: Any) -> None:
     began = run.began = time.monotonic()
-    failover_done = False
+    failover_at: float | None = began + run.args.duration / 2
     while (now := time.monotonic()) < began + run.args.duration:
         run.watch.sample(run.hosts)
         run.due(now)
-        if not failover_done and now >= began + run.args.duration / 2:
+        if failover_at is not None and now >= failover_at:
             try:
                 old, new = run.cluster.failover()
                 run.faults["sentinel failover"] += 1
                 say(f"{now - began:.0f} s: sentinel failover {old} -> {new}")
-            except (redis.RedisError, RuntimeError) as exc:
-                say(f"sentinel failover failed: {exc}")
-            failover_done = True
+                failover_at = None
+            except (redis.RedisError, RuntimeError) as exc:  # one in progress, no good replica
+                say(f"{now - began:.0f} s: sentinel failover refused ({exc}); again in 10 s")
+                failover_at = time.monotonic() + 10
         else:
             run.fault(now)
         time.sleep(run.rng.uniform(0.1, 0.3))
@@ -378,6 +379,7 @@ def run_standing(args: argparse.Namespace, say: Any) -> StandingReport:
                     report.drained = True
                     break
             report.drain_seconds = time.monotonic() - t0
+            run.pools.wait_booted(30)  # a pool restarted at the end has its workers up
             report.exits = run.pools.term_all(30)
             deadline = time.monotonic() + ORPHAN_GRACE + 2
             while time.monotonic() < deadline and any(h.pids() for h in run.hosts):

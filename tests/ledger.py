@@ -112,7 +112,9 @@ def jobs_in(jobs: redis.Redis, prefix: str = "resque:") -> tuple[list[int], list
     failed = set()
     for raw in jobs.lrange(f"{prefix}failed", 0, -1):
         with contextlib.suppress(*UNREADABLE):
-            failed.add(int(json.loads(raw)["payload"]["args"][0]))
+            payload = json.loads(raw)["payload"]
+            if payload["class"] == JOB:
+                failed.add(int(payload["args"][0]))
     return queued, in_flight, failed
 
 

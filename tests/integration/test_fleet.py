@@ -82,7 +82,7 @@ def test_dead_host_jobs_are_put_back_by_the_others_after_expiry_never_before(
     start_pool(fleet, a, redis_server, tmp_path, workers=2)
     client = pyresque.Client(jobs, namespace="resque")
     for i in range(2):
-        client.enqueue_to(QUEUE, JOB, i, 8)
+        client.enqueue_to(QUEUE, JOB, i, 20)  # still running when host a is killed
     wait_until(lambda: sorted(entries(r, STARTED)) == [(0, a.name), (1, a.name)], 20)
     start_pool(fleet, b, redis_server, tmp_path, workers=2)
 
@@ -114,7 +114,7 @@ def test_partitioned_host_that_comes_back_duplicates_only_the_job_it_was_running
     jobs = fleet.client()
     start_pool(fleet, a, redis_server, tmp_path, workers=1)
     client = pyresque.Client(jobs, namespace="resque")
-    client.enqueue_to(QUEUE, JOB, 0, 8)
+    client.enqueue_to(QUEUE, JOB, 0, 10)  # still running when the long partition starts
     wait_until(lambda: entries(r, STARTED) == [(0, a.name)], 20)
     start_pool(fleet, b, redis_server, tmp_path, workers=1)
 

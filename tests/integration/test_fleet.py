@@ -119,15 +119,23 @@ def test_partitioned_host_that_comes_back_duplicates_only_the_job_it_was_running
     start_pool(fleet, b, redis_server, tmp_path, workers=1)
 
     # a partition shorter than the expiry changes nothing
+    (worker_a,) = workers_on(jobs, a)
+    beat = jobs.hget("resque:workers:heartbeat", worker_a)
     a.partition()
     hold_for(1.0, lambda: in_flight_on(jobs, a) == 1, "taken over before expiry")
     a.heal()
+    # measure the long cut from a fresh beat: a beat after the heal, so that the cut, not the
+    # short partition, starts the expiry
+    wait_until(lambda: jobs.hget("resque:workers:heartbeat", worker_a) != beat, 10)
+    beat = jobs.hget("resque:workers:heartbeat", worker_a)
+    wait_until(lambda: jobs.hget("resque:workers:heartbeat", worker_a) != beat, 10)
 
     cut_at = time.monotonic()
     a.partition()
     wait_until(lambda: (0, b.name) in entries(r, STARTED), PRUNE + 15)
     takeover = time.monotonic() - cut_at
     a.heal()
+    assert takeover > PRUNE - HEARTBEAT - 1  # not before its heartbeat expired
     for i in range(1, 4):  # work after the partition: each job runs once
         client.enqueue_to(QUEUE, JOB, i, 0)
     wait_until(lambda: len(entries(r, DONE)) == 5, 30)

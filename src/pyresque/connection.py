@@ -50,10 +50,13 @@ def connect(url: str, socket_timeout: float = 10.0) -> redis.Redis:
     }
     if not url.startswith("unix:"):
         options["socket_keepalive"] = True
+    from pyresque import sentinel
     from pyresque.cluster import connect_cluster, is_cluster_url
 
     if is_cluster_url(url):
         return connect_cluster(url, options)  # type: ignore[return-value]  # same commands
+    if sentinel.is_sentinel_url(url):
+        return sentinel.connect_sentinel(url, options)
     try:
         return redis.Redis.from_url(url, **options)
     except ValueError as exc:  # a URL this client cannot use: say so, never a traceback

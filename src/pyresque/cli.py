@@ -19,6 +19,7 @@ from pyresque.errors import ConfigError, PyresqueError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.queues import QueueSelector
 from pyresque.registry import default_registry
+from pyresque.scheduler import cli as scheduler_cli
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
 
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "args", nargs="*", metavar="JSON_ARG", help="arguments, parsed as JSON when they are JSON"
     )
     enqueue.set_defaults(func=cmd_enqueue)
+    scheduler_cli.add_delay_options(enqueue, _json_arg)  # --at / --in
 
     status = sub.add_parser("status", help="queues, workers and stats")
     _add_connection_options(status)
@@ -277,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action_parser in (flist, fretry, fremove, fclear):
         _add_connection_options(action_parser)
     failures.set_defaults(func=cmd_failures)
+    scheduler_cli.add_commands(sub, _add_connection_options, setup_logging)  # scheduler, schedule
     return parser
 
 

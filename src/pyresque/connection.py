@@ -68,6 +68,10 @@ def connect(url: str, socket_timeout: float = 10.0) -> redis.Redis:
     }
     if not url.startswith("unix:"):
         options["socket_keepalive"] = True
+    from pyresque.cluster import connect_cluster, is_cluster_url
+
+    if is_cluster_url(url):
+        return connect_cluster(url, options)  # type: ignore[return-value]  # same commands
     return redis.Redis.from_url(url, **options)
 
 

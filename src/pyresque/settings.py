@@ -59,6 +59,16 @@ class WorkerSettings:
     max_jobs: int = 0
     namespace: str = DEFAULT_NAMESPACE
     redis_url: str = ""
+    # per-job metrics (count, failures, run time per class per minute) in the acknowledging call
+    job_metrics: bool = True
+    # job arguments may hold personal data: logs show a digest unless this is set
+    log_args: bool = False
+    # a job's time limit in seconds when its own decorator sets none (0: no limit)
+    job_timeout: float = 0.0
+    # a burst worker gives up after Redis has been unreachable this long (a cron job must end)
+    burst_outage_timeout: float = 30.0
+    # retries (through the delayed queue) of a failed job whose own decorator sets no policy
+    retry_attempts: int = 0
 
 
 _FALSE = {"false", "0", "no", "off"}
@@ -95,6 +105,14 @@ def _on(name: str, value: str) -> bool:
     return True
 
 
+def _flag(name: str, value: str) -> bool:
+    return value.strip().lower() not in _FALSE
+
+
+def _count(name: str, value: str) -> int:
+    return int(_number(name, value))
+
+
 # Resque's environment variables: (variable, setting, parse, only when non-empty). Where two set
 # the same setting, the first one present wins (QUEUES over QUEUE, VVERBOSE over VERBOSE).
 _ENVIRONMENT: tuple[tuple[str, str, Callable[[str, str], Any], bool], ...] = (
@@ -109,7 +127,12 @@ _ENVIRONMENT: tuple[tuple[str, str, Callable[[str, str], Any], bool], ...] = (
     ("RESQUE_HEARTBEAT_INTERVAL", "heartbeat_interval", _number, False),
     ("RESQUE_PRUNE_INTERVAL", "prune_interval", _number, False),
     ("RESQUE_MAX_DELIVERIES", "max_deliveries", _whole, False),
-    ("RESQUE_MAX_JOBS_PER_WORKER", "max_jobs", lambda n, v: int(_number(n, v)), False),
+    ("RESQUE_MAX_JOBS_PER_WORKER", "max_jobs", _count, False),
+    ("RESQUE_BURST_REDIS_TIMEOUT", "burst_outage_timeout", _number, False),
+    ("PYRESQUE_RETRY_ATTEMPTS", "retry_attempts", _count, False),
+    ("RESQUE_JOB_TIMEOUT", "job_timeout", _number, False),
+    ("PYRESQUE_LOG_ARGS", "log_args", _flag, True),
+    ("PYRESQUE_JOB_METRICS", "job_metrics", _flag, False),
     ("VVERBOSE", "verbose", lambda _n, _v: 2, True),
     ("VERBOSE", "verbose", lambda _n, _v: 1, True),
     ("RESQUE_NAMESPACE", "namespace", _text, True),
@@ -136,8 +159,10 @@ _SECONDS = (
     "pre_shutdown_timeout",
     "heartbeat_interval",
     "prune_interval",
+    "job_timeout",
+    "burst_outage_timeout",
 )
-_COUNTS = ("max_deliveries", "max_jobs")
+_COUNTS = ("max_deliveries", "max_jobs", "retry_attempts")
 
 
 def _check_override(setting: str, value: Any) -> None:

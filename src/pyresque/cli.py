@@ -153,6 +153,10 @@ def local_memory(worker_id: str) -> dict[str, int] | None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.watch and not args.json:
+        from pyresque.watch import watch
+
+        return watch(_store(args), redact(args.redis))
     data = status_data(_store(args))
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -262,7 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="queues, workers and stats")
     _add_connection_options(status)
     status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", action="store_true", help="refresh in place, like top")
     status.set_defaults(func=cmd_status)
+
+    from pyresque.web.server import add_arguments as web_arguments
+
+    web = sub.add_parser("web", help="serve the dashboard (needs the 'web' extra)")
+    _add_connection_options(web)
+    web_arguments(web)  # sets func
 
     failures = sub.add_parser("failures", help="list, retry, remove or clear failure records")
     fsub = failures.add_subparsers(dest="action", required=True)

@@ -34,6 +34,16 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
                                                jobs in duration bucket i; expires after 8 hours
 =====================================  ======  ==================================================
 
+Keys for the dashboard and the pool publisher (bounded: every one expires):
+
+=====================================  ======  ==================================================
+``metrics:queues:<minute>``            hash    queue -> depth sampled in that minute; TTL 2 h
+``metrics:workers:<minute>``           hash    ``busy``, ``idle`` worker counts; TTL 2 h
+``pool:<host>:<pid>``                  string  a pool master's state as JSON, SET EX a few publish
+                                               periods: it disappears when the master dies
+``pools``                              zset    pool ids (``<host>:<pid>``) -> last publish time
+=====================================  ======  ==================================================
+
 Every key of one namespace can be made to hash to one Redis Cluster slot by giving the namespace
 a hash tag (``{resque}``): then every script's keys are in one slot, as a cluster requires.
 
@@ -187,3 +197,21 @@ class Keys:
         """resque-retry's attempt counter of one job: ``resque-retry:<class>:<identifier>``."""
         parts = ["resque-retry", class_name, *([identifier] if identifier else [])]
         return self._k("".join(":".join(parts).split()))
+
+    # --- dashboard and pool publisher (schema in the dashboard table above) --------------------
+
+    def metrics_queues(self, minute: int) -> str:
+        return self._k(f"metrics:queues:{minute}")
+
+    def metrics_workers(self, minute: int) -> str:
+        return self._k(f"metrics:workers:{minute}")
+
+    def pool(self, pool_id: str) -> str:
+        return self._k(f"pool:{pool_id}")
+
+    @property
+    def pools(self) -> str:
+        return self._k("pools")
+
+
+SAMPLES_TTL = 2 * 3600  # queue-depth and worker samples: the charts show the last hour

@@ -105,12 +105,9 @@ def _on(name: str, value: str) -> bool:
     return True
 
 
-def _flag(name: str, value: str) -> bool:
+def _switch(value: str) -> bool:
+    """On unless ``false``, ``0``, ``no`` or ``off``."""
     return value.strip().lower() not in _FALSE
-
-
-def _count(name: str, value: str) -> int:
-    return int(_number(name, value))
 
 
 # Resque's environment variables: (variable, setting, parse, only when non-empty). Where two set
@@ -127,16 +124,16 @@ _ENVIRONMENT: tuple[tuple[str, str, Callable[[str, str], Any], bool], ...] = (
     ("RESQUE_HEARTBEAT_INTERVAL", "heartbeat_interval", _number, False),
     ("RESQUE_PRUNE_INTERVAL", "prune_interval", _number, False),
     ("RESQUE_MAX_DELIVERIES", "max_deliveries", _whole, False),
-    ("RESQUE_MAX_JOBS_PER_WORKER", "max_jobs", _count, False),
-    ("RESQUE_BURST_REDIS_TIMEOUT", "burst_outage_timeout", _number, False),
-    ("PYRESQUE_RETRY_ATTEMPTS", "retry_attempts", _count, False),
-    ("RESQUE_JOB_TIMEOUT", "job_timeout", _number, False),
-    ("PYRESQUE_LOG_ARGS", "log_args", _flag, True),
-    ("PYRESQUE_JOB_METRICS", "job_metrics", _flag, False),
+    ("RESQUE_MAX_JOBS_PER_WORKER", "max_jobs", lambda n, v: int(_number(n, v)), False),
     ("VVERBOSE", "verbose", lambda _n, _v: 2, True),
     ("VERBOSE", "verbose", lambda _n, _v: 1, True),
     ("RESQUE_NAMESPACE", "namespace", _text, True),
     ("REDIS_URL", "redis_url", _text, True),
+    ("RESQUE_BURST_REDIS_TIMEOUT", "burst_outage_timeout", _number, False),
+    ("RESQUE_JOB_TIMEOUT", "job_timeout", _number, False),
+    ("PYRESQUE_RETRY_ATTEMPTS", "retry_attempts", lambda n, v: int(_number(n, v)), False),
+    ("PYRESQUE_LOG_ARGS", "log_args", lambda _n, v: _switch(v), True),
+    ("PYRESQUE_JOB_METRICS", "job_metrics", lambda _n, v: _switch(v), False),
 )
 
 

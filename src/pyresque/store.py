@@ -27,11 +27,12 @@ from pyresque.reservation import (
     as_bytes,
     as_text,
 )
+from pyresque.store_dashboard import DashboardStore
 
 __all__ = ["PAUSED", "Ack", "Reservation", "Store"]
 
 
-class Store:
+class Store(DashboardStore):
     """Resque's Redis layout under one namespace."""
 
     def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:

@@ -155,7 +155,7 @@ def test_a_worker_works_a_cluster(
     )
     [record] = [json.loads(v) for v in cluster.lrange(f"{NS}:failed", 0, -1)]
     assert record["exception"] == "clusterapp.BoomError"
-    assert cluster.get(f"{NS}:stat:processed") == b"3"
+    wait_until(lambda: cluster.get(f"{NS}:stat:processed") == b"3", 5)  # the last ack follows
     proc.signal(15)
     assert proc.wait(10) == 0, proc.log()
     assert cluster.smembers(f"{NS}:workers") == set()

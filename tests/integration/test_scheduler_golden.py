@@ -4,6 +4,10 @@ for byte, and items Ruby delayed must reach their queues as Ruby's scheduler pus
 
 from __future__ import annotations
 
+import json
+import signal
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +19,7 @@ from pyresque.registry import Registry
 from pyresque.scheduler.delayed import Delayed
 from pyresque.scheduler.service import SchedulerOptions, SchedulerService
 from pyresque.scheduler.store import ScheduleStore
+from tests.helpers import Proc, wait_until
 from tests.scheduler_fixtures import call, dump_keys, replay, scenario
 
 
@@ -177,3 +182,25 @@ def test_ruby_lock_scripts_have_the_shas_ruby_runs() -> None:
     assert ours == lock_script_shas("s3_scheduler_moves_due_items")
     ours5 = {sha1(f(5).encode()).hexdigest() for f in (acquire_lock_script, refresh_lock_script)}
     assert ours5 <= lock_script_shas("s7_non_default_env")
+
+
+def test_a_ruby_apps_enqueue_at_is_performed_by_pyresque(
+    r: redis.Redis, spawn: Callable[..., Proc]
+) -> None:
+    s3 = scenario("s3_scheduler_moves_due_items")
+    due = int(time.time()) + 1
+    # Ruby's own commands for Resque.enqueue_at(…, SomeJob, 1, "two", {"k"=>3.5}), moved to a
+    # second that is about to come
+    ruby = call("s3_scheduler_moves_due_items", f"Resque.enqueue_at(Time.at({s3['due_timestamp']}), "
+                'SomeJob, 1, "two", {"k"=>3.5})')  # fmt: skip
+    commands = json.loads(json.dumps(ruby["redis"]).replace(str(s3["due_timestamp"]), str(due)))
+    replay(r, [{"redis": commands}])
+    scheduler = spawn("scheduler", name="scheduler")
+    worker = spawn("work", "--queues", "mail", "--app", "schedapp", name="worker")
+    wait_until(lambda: r.llen("resque:test:performed") == 1, timeout=15)
+    assert json.loads(r.lindex("resque:test:performed", 0)) == [1, "two", {"k": 3.5}]
+    assert time.time() >= due
+    for proc in (scheduler, worker):
+        proc.signal(signal.SIGTERM)
+        assert proc.wait() == 0
+    assert r.zcard("resque:delayed_queue_schedule") == 0

@@ -15,6 +15,7 @@ from pyresque.apps import app_modules, import_apps
 from pyresque.connection import connect, redact
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
+from pyresque.pool.companions import Companion, PublisherCompanion, SchedulerCompanion
 from pyresque.pool.config import LoaderPoller
 from pyresque.pool.daemon import daemonize, pidfile, shared_lock
 from pyresque.pool.governor import MemoryGovernor
@@ -194,6 +195,18 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
         help="import the app in each worker instead of once in the master",
     )
     p.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="do not run the scheduler (delayed jobs, retries, recurring schedules) in this pool",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus /metrics on this port (needs the web extra)",
+    )
+    p.add_argument(
         "--no-gc-freeze",
         action="store_true",
         help="do not gc.freeze() before forking (for comparison)",
@@ -335,7 +348,30 @@ def run(args: argparse.Namespace) -> int:
     with shared_lock(args.lock), pidfile(args.pidfile):
         governor = make_governor(args, options)
         poller = LoaderPoller(throttle=args.config_loader_throttle) if args.config_loader else None
-        return Master(options, load, hooks, settings, poller=poller, governor=governor).run()
+        master = Master(options, load, hooks, settings, poller=poller, governor=governor)
+        master.companions += companions(args, options, master)
+        return master.run()
+
+
+def companions(args: argparse.Namespace, options: PoolOptions, master: Master) -> list[Companion]:
+    """The scheduler (unless ``--no-scheduler``) and the state publisher (with ``/metrics`` on
+    ``--metrics-port``), each on a connection of its own."""
+    from pyresque.pool.publisher import PoolPublisher
+    from pyresque.scheduler.service import scheduler_for
+
+    out: list[Companion] = []
+    if not args.no_scheduler:
+        scheduler = scheduler_for(
+            options.redis_url,
+            options.namespace,
+            environment=args.environment,
+            registry=default_registry(),
+        )
+        out.append(SchedulerCompanion(scheduler))
+    store = Store(connect(options.redis_url), Keys(options.namespace)).bounded(QUEUE_DEPTH_TIMEOUT)
+    publisher = PoolPublisher(store, metrics_port=args.metrics_port)
+    out.append(PublisherCompanion(publisher, master.view))
+    return out
 
 
 def pool_options(args: argparse.Namespace) -> PoolOptions:

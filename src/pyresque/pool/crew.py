@@ -50,6 +50,7 @@ class Crew:
         self.workers: dict[int, WorkerProcess] = {}
         self.backoff = Backoff()
         self.last_spawn = -1e9
+        self.unexpected_deaths = 0
         self.oom = OomWatch()
 
     def children(self) -> list[Child]:
@@ -159,6 +160,8 @@ class Crew:
         expected = w.stopping_since is not None or shutting_down
         level = logging.INFO if clean or expected else logging.WARNING
         log.log(level, "reaped worker %d [%s]: %s after %.1fs", w.pid, w.group, text, lifetime)
+        if not clean and not expected:
+            self.unexpected_deaths += 1  # the dashboard's "restarts"
         if not clean:
             self._kill_orphaned_jobs(w)
             # A worker the master killed (shutdown deadline, kill timeout) did not die of its job,

@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from pyresque.errors import ConfigError
 from pyresque.pool.children import WorkerProcess, become_subreaper
+from pyresque.pool.companions import Companion, master_view, wall_to_monotonic, worker_states
 from pyresque.pool.config import AUTO, LoaderPoller, PoolConfig
 from pyresque.pool.crew import Crew
 from pyresque.pool.daemon import reopen_logs
@@ -27,6 +28,7 @@ from pyresque.pool.options import PoolOptions
 from pyresque.pool.plan import plan
 from pyresque.pool.process import SpawnOptions
 from pyresque.pool.processes import ProcessLayer, SystemProcesses
+from pyresque.pool.publisher import GroupState, MasterView
 from pyresque.pool.report import worker_lines
 from pyresque.pool.scale import Scale
 from pyresque.pool.shutdown import Shutdown, begin_shutdown
@@ -68,6 +70,7 @@ class Master:
         governor: MemoryGovernor | None = None,
         clock: Callable[[], float] = time.monotonic,
         processes: ProcessLayer | None = None,
+        companions: Sequence[Companion] = (),
     ) -> None:
         """``load_config`` (re)reads the config; ``poller``, for a custom loader, says when to
         call it again between HUPs; ``processes`` defaults to the real system calls."""
@@ -85,11 +88,14 @@ class Master:
         self.winched = False
         self.inbox = SignalInbox(MASTER_SIGNALS, on_signal=self.note_arrival)
         self._shutdown_asked_at: float | None = None
+        self.companions = list(companions)  # the scheduler, the state publisher
+        self._companions_wake: float | None = None
+        self.started_wall = time.time()
         processes = processes or SystemProcesses(
             hooks,
             SpawnOptions(own_process_group=not options.single_process_group),
             MASTER_SIGNALS,
-            self.inbox.close_fds,
+            self._close_in_child,
         )
         self.janitor = Janitor(options.redis_url, options.namespace, worker_settings, clock)
         self.crew = Crew(options, worker_settings, hooks, processes, self.janitor, clock=clock)
@@ -135,15 +141,63 @@ class Master:
                     ", ".join(undone),
                 )
             log.info("%s: all workers gone; exiting", self.shutdown.signal_name)
+            for companion in self.companions:
+                companion.close()
             return True
         self.reconcile()
+        if self.shutdown is None:
+            self.tick_companions()
         return False
 
+    def tick_companions(self) -> None:
+        """Give the scheduler and the publisher their turn; note when they want the next."""
+        wakes = [c.tick(time.time()) for c in self.companions]
+        due = [w for w in wakes if w is not None]
+        self._companions_wake = wall_to_monotonic(min(due), self.clock) if due else None
+
     def wait(self) -> None:
-        """Sleep until a signal, a worker reporting ready, or the next deadline."""
+        """Sleep until a signal, a worker reporting ready, a companion's socket, or the next
+        deadline."""
         waiting = {w.ready_fd: w for w in self.workers.values() if w.ready_fd is not None}
-        for fd in self.inbox.wait(self.next_timeout(), list(waiting)):
-            waiting[fd].read_ready()
+        theirs = {fd: c for c in self.companions for fd in c.fds()}
+        for fd in self.inbox.wait(self.next_timeout(), [*waiting, *theirs]):
+            if fd in waiting:
+                waiting[fd].read_ready()
+            else:
+                theirs[fd].readable(fd)
+
+    def view(self, now: float) -> MasterView:
+        """What the state publisher shows of this master (``now``: wall-clock)."""
+        desired = self.desired()
+        running = [w for w in self.workers.values() if w.stopping_since is None]
+        not_before = self.crew.backoff.not_before()
+        groups = [
+            GroupState(
+                g,
+                n,
+                sum(1 for w in running if w.group == g),
+                max(0.0, not_before.get(g, 0.0) - self.clock()),
+            )
+            for g, n in desired.items()
+        ]
+        last = self.governor.last if self.governor is not None else None
+        usage = {w.pid: (w.uss, w.pss) for w in last.workers} if last is not None else {}
+        return master_view(
+            app=self.options.app_name,
+            config_source=self.config.source,
+            started_at=self.started_wall,
+            groups=groups,
+            workers=worker_states(list(self.workers.values()), usage),
+            memory_limit=self.governor.limit.bytes if self.governor is not None else None,
+            restarts=self.crew.unexpected_deaths,
+            shutting_down=self.shutdown is not None,
+        )
+
+    def _close_in_child(self) -> None:
+        """In a freshly forked worker: drop the master's signal pipe and companions' sockets."""
+        self.inbox.close_fds()
+        for companion in self.companions:
+            companion.close_in_child()
 
     def note_arrival(self, signum: int) -> None:
         """In signal context: when TERM or INT arrived, which may be well before the loop sees
@@ -164,6 +218,8 @@ class Master:
             due.append(self.shutdown.deadline)
         if self._wake_at is not None:
             due.append(self._wake_at)
+        if self._companions_wake is not None and self.shutdown is None:
+            due.append(self._companions_wake)
         if self.poller is not None and (at := self.poller.next_at()) is not None:
             due.append(at)
         if self.governor is not None and self.shutdown is None:
@@ -195,6 +251,8 @@ class Master:
         start = begin_shutdown(name, self.options.term_mode, began, self.options.shutdown_timeout)
         log.info("%s", start.message)
         self.shutdown = start.shutdown
+        for companion in self.companions:
+            companion.stop()
         if start.clean_up_by is not None:
             self.janitor.finish_by(start.clean_up_by)
         self.crew.signal_all(start.worker_signal)

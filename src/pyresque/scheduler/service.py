@@ -212,7 +212,7 @@ class SchedulerService:
         try:
             if self._sub is None:
                 self._sub = self.store.subscribe_wakeups()
-                self._sub.get_message(timeout=0)
+                self._sub.get_message(timeout=0.5)  # the confirmation, so the socket is quiet
             conn = self._sub.connection
             sock = getattr(conn, "_sock", None) if conn is not None else None
             return sock.fileno() if sock is not None else None

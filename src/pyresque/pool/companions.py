@@ -40,8 +40,9 @@ class Companion(Protocol):
         """In a freshly forked worker: drop inherited sockets."""
         ...
 
-    def close(self) -> None:
-        """The master is exiting."""
+    def close(self, time_left: float | None = None) -> None:
+        """The master is exiting; ``time_left``: seconds before its shutdown deadline (None: no
+        deadline). No Redis call may outlast it: what is not done then is left to expire."""
         ...
 
 
@@ -89,8 +90,8 @@ class SchedulerCompanion:
     def close_in_child(self) -> None:
         """The worker never uses the scheduler's connection."""
 
-    def close(self) -> None:
-        self.stop()
+    def close(self, time_left: float | None = None) -> None:
+        self.stop()  # already done when the shutdown began
 
 
 # --- the state publisher ------------------------------------------------------------------------
@@ -117,8 +118,8 @@ class PublisherCompanion:
     def stop(self) -> None:
         """Publishing goes on until exit (the dashboard shows the shutdown)."""
 
-    def close(self) -> None:
-        self.publisher.close()
+    def close(self, time_left: float | None = None) -> None:
+        self.publisher.close(time_left)
 
     def close_in_child(self) -> None:
         self.publisher.close_in_child()

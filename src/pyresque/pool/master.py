@@ -142,7 +142,7 @@ class Master:
                 )
             log.info("%s: all workers gone; exiting", self.shutdown.signal_name)
             for companion in self.companions:
-                companion.close()
+                companion.close(self.janitor.time_left())
             return True
         self.reconcile()
         if self.shutdown is None:
@@ -251,11 +251,11 @@ class Master:
         start = begin_shutdown(name, self.options.term_mode, began, self.options.shutdown_timeout)
         log.info("%s", start.message)
         self.shutdown = start.shutdown
-        for companion in self.companions:
-            companion.stop()
         if start.clean_up_by is not None:
             self.janitor.finish_by(start.clean_up_by)
-        self.crew.signal_all(start.worker_signal)
+        self.crew.signal_all(start.worker_signal)  # first: a companion may wait on Redis
+        for companion in self.companions:
+            companion.stop()
         if not start.wait:
             self.workers.clear()
 

@@ -24,6 +24,9 @@ the run whose parent is not the live master or one of its workers). Both must be
 
     python bench/chaos.py [--duration 60] [--workers 4] [--seed N]
 
+``--standing`` runs the standing chaos run instead (bench/standing.py): several hosts, Redis behind
+Sentinel, Redis and network faults and hostile payloads on top of these kills, and a ledger Redis.
+
 ``run_chaos(duration, ...) -> ChaosReport`` runs it from Python (tests/integration/test_chaos.py).
 """
 
@@ -526,6 +529,11 @@ def run_chaos(
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if "--standing" in args_in:  # the fleet-wide run: bench/standing.py
+        import standing
+
+        return standing.main(args_in)
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -13,9 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-import redis
-
-from pyresque.connection import RETRYABLE_ERRORS
+from pyresque.connection import RETRYABLE_ERRORS, is_auth_failure
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +21,6 @@ T = TypeVar("T")
 
 FIRST_DELAY = 0.1
 MAX_DELAY = 10.0
-_AUTH_REPLIES = ("WRONGPASS", "NOAUTH", "NOPERM", "INVALID PASSWORD", "INVALID USERNAME")
-
-
-def is_auth_failure(exc: BaseException) -> bool:
-    """A refused password or ACL: not an outage, and retrying cannot fix it."""
-    if isinstance(exc, (redis.AuthenticationError, redis.AuthenticationWrongNumberOfArgsError)):
-        return True
-    if isinstance(exc, redis.ResponseError):
-        return str(exc).upper().startswith(_AUTH_REPLIES)
-    return False
 
 
 class BootFailure(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 
 from pyresque import protocol
@@ -15,7 +16,7 @@ from pyresque.outage import RedisOutage
 from pyresque.protocol import Failure
 from pyresque.reservation import RetryRequest
 from pyresque.retry import Retry, retry_identifier
-from pyresque.runner import Ending, RunOutcome
+from pyresque.runner import Ending, RunOutcome, timeout_failure
 from pyresque.settings import WorkerSettings
 from pyresque.store import Ack, Reservation, Store
 
@@ -175,3 +176,18 @@ class Settlement:
 
     def put_back(self, res: Reservation) -> str:
         return self.store.requeue(self.worker_id, res.queue, res.payload, count_delivery=False)
+
+    def overran(self, job: Job, res: Reservation, limit: float) -> None:
+        """In the watchdog's thread: the in-process job outlived its limit and its interruption.
+        Fail it (as a timeout, acknowledged exactly once by its token) and leave, so the pool
+        replaces this worker; the stuck main thread never returns."""
+        try:
+            failure = timeout_failure(limit)
+            failure = Failure(
+                failure.exception,
+                f"{failure.error}; it did not stop when interrupted, so its worker was retired",
+            )
+            self.store.cycle(self.worker_id, time.time(), ack=self.failed(res, failure))
+            log.error("Worker %s: %s overran its limit; retiring", self.worker_id, job.describe())
+        finally:
+            os._exit(1)  # unclean on purpose: the pool master unregisters this worker

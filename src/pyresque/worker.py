@@ -31,7 +31,7 @@ from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
 from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
 from pyresque.registry import Registry, default_registry
-from pyresque.runner import ForkedRunner, JobRunner, timeout_failure
+from pyresque.runner import ForkedRunner, JobRunner
 from pyresque.settings import WorkerSettings
 from pyresque.settle import Settlement
 from pyresque.signals import SignalInbox
@@ -88,20 +88,7 @@ class Worker:
             settings.term_timeout,
             settings.graceful_term,
         )
-        self.runner: JobRunner
-        if settings.fork_per_job:
-            self.runner = ForkedRunner(
-                self.hooks,
-                self.policy,
-                self,
-                blocked_signals=WORKER_SIGNALS,
-                gc_freeze=settings.gc_freeze,
-            )
-            self._inbox = SignalInbox(WORKER_SIGNALS)
-        else:
-            in_process = InProcessRunner(self.hooks, self.policy)
-            self.runner = in_process
-            self._inbox = SignalInbox(WORKER_SIGNALS, in_process.on_signal)
+        self.runner, self._inbox = self._runner_and_inbox()
         self._flags = WorkerFlags()
         self._job_kill: Reason | None = None
         self._pending_ack: Ack | None = None
@@ -124,6 +111,21 @@ class Worker:
         self._tokens = 0
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
+
+    def _runner_and_inbox(self) -> tuple[JobRunner, SignalInbox]:
+        """Fork per job (Resque's default), or in-process, whose runner also hears the signals
+        (it interrupts a running job from the handler)."""
+        if self.settings.fork_per_job:
+            forked = ForkedRunner(
+                self.hooks,
+                self.policy,
+                self,
+                blocked_signals=WORKER_SIGNALS,
+                gc_freeze=self.settings.gc_freeze,
+            )
+            return forked, SignalInbox(WORKER_SIGNALS)
+        in_process = InProcessRunner(self.hooks, self.policy)
+        return in_process, SignalInbox(WORKER_SIGNALS, in_process.on_signal)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -400,7 +402,7 @@ class Worker:
             self._job_kill = None
             try:
                 limit = spec.timeout or self.settings.job_timeout or None
-                overrun = functools.partial(self._overran, job, res, limit or 0.0)
+                overrun = functools.partial(self._settlement.overran, job, res, limit or 0.0)
                 outcome = self.runner.run(job, limit, overrun)
             except OSError as exc:  # fork failed
                 log.error("fork failed (%s); job put back", exc)
@@ -411,18 +413,3 @@ class Worker:
         except Exception as exc:
             log.exception("job from %s could not be handled; recording it as failed", res.queue)
             return self._settlement.failed(res, Failure.from_exception(exc))
-
-    def _overran(self, job: Job, res: Reservation, limit: float) -> None:
-        """In the watchdog's thread: the in-process job outlived its limit and its interruption.
-        Fail it (as a timeout, acknowledged exactly once by its token) and leave, so the pool
-        replaces this worker; the stuck main thread never returns."""
-        try:
-            failure = timeout_failure(limit)
-            failure = Failure(
-                failure.exception,
-                f"{failure.error}; it did not stop when interrupted, so its worker was retired",
-            )
-            self.store.cycle(self.id, time.time(), ack=self._settlement.failed(res, failure))
-            log.error("Worker %s: %s overran its limit; retiring", self.id, job.describe())
-        finally:
-            os._exit(1)  # unclean on purpose: the pool master unregisters this worker

@@ -82,3 +82,13 @@ def test_the_pool_publishes_its_state_and_serves_metrics(
     master.signal(15)
     assert master.wait(15) == 0, master.log()
     wait_until(lambda: not r.exists(key), 5)  # gone from the dashboard with the master
+
+
+def test_the_pools_prune_forgets_stale_redelivery_counts(
+    r: redis.Redis, spawn: Spawn, config: Path
+) -> None:
+    now = int(time.time())
+    r.hset("resque:redeliveries", mapping={"stale": f"2 {now - 3 * 86400}", "fresh": f"1 {now}"})
+    pool(spawn, config)
+    wait_until(lambda: not r.hexists("resque:redeliveries", "stale"), 10)
+    assert r.hget("resque:redeliveries", "fresh") == f"1 {now}".encode()

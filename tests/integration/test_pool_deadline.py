@@ -9,11 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from pyresque.keys import Keys
-from pyresque.pool.publisher import MasterView, PoolPublisher
-from pyresque.store import Store
 from tests.helpers import Proc, children_of, wait_until
 from tests.redis_server import RedisServer, start_redis_server
 
@@ -47,28 +43,3 @@ def test_term_while_redis_is_frozen_exits_by_the_deadline(
     assert took < 4.0, f"exited {took:.1f}s after TERM, past --shutdown-timeout 4\n{master.log()}"
     assert children_of(master.pid) == []
     assert "the next prune recovers their jobs" in master.log()
-
-
-def test_the_publishers_last_write_fits_the_time_left_or_is_left_to_expire(
-    r: redis.Redis,
-) -> None:
-    store = Store(r, Keys("resque"))
-    view = MasterView(
-        host="box",
-        pid=4242,
-        app="shop",
-        config_source="resque-pool.yml",
-        started_at=1_800_000_000.0,
-        groups=(),
-        workers=(),
-        memory_limit=None,
-        restarts=0,
-    )
-    late = PoolPublisher(store, period=5.0)
-    late.tick(1_800_000_100.0, view)
-    late.close(time_left=0.0)  # past the deadline: no Redis call at all
-    assert r.exists("resque:pool:box:4242")  # it expires on its own
-    in_time = PoolPublisher(store, period=5.0)
-    in_time.tick(1_800_000_200.0, view)
-    in_time.close(time_left=1.0)
-    assert not r.exists("resque:pool:box:4242")

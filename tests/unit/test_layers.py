@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "pyresque"
 LAYERS: dict[str, int] = {}
 for rank, names in enumerate(
     [
-        "_version keys protocol errors scripts jobmetrics",
+        "_version keys protocol errors scripts jobmetrics redaction",
         "connection cluster sentinel reservation blocking store_dashboard store",
         "registry job hooks queues signals procname settings apps logs forking retry",
         "escalation pool.plan",
@@ -21,7 +21,7 @@ for rank, names in enumerate(
         "outage heartbeat wakeup recovery settle worker client",
         "pool",  # the rest of pyresque.pool
         "scheduler metrics watch web",
-        "cli pool.cli contrib __init__ __main__",
+        "cli cli_failures pool.cli contrib __init__ __main__",
     ]
 ):
     for name in names.split():

@@ -21,8 +21,8 @@ NOW = 100.0
         ("INT", TermMode.GRACEFUL_WAIT, signal.SIGTERM, True, NOW + 25 - 1, NOW + 25 - 0.5),
         ("TERM", TermMode.GRACEFUL_WAIT, signal.SIGQUIT, True, None, None),
         ("QUIT", TermMode.DEADLINE, signal.SIGQUIT, True, None, None),
-        ("TERM", TermMode.GRACEFUL, signal.SIGQUIT, False, NOW, None),
-        ("TERM", TermMode.IMMEDIATE, signal.SIGTERM, False, NOW, None),
+        ("TERM", TermMode.GRACEFUL, signal.SIGQUIT, False, NOW, NOW),
+        ("TERM", TermMode.IMMEDIATE, signal.SIGTERM, False, NOW, NOW),
     ],
 )
 def test_begin_shutdown(

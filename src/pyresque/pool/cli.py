@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyresque.apps import app_modules, import_apps
-from pyresque.connection import connect, redact
+from pyresque.apps import app_constants, app_modules, import_apps, warn_if_nothing_to_run
+from pyresque.connection import connect, redact, validate_url
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
+from pyresque.logs import setup_pool_logging
 from pyresque.pool.companions import Companion, PublisherCompanion, SchedulerCompanion
 from pyresque.pool.config import LoaderPoller
 from pyresque.pool.daemon import daemonize, pidfile, shared_lock
@@ -25,6 +24,7 @@ from pyresque.pool.memory import MemoryLimit, detect_limit, format_mb, parse_siz
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import SizingPolicy, default_headroom
 from pyresque.pool.source import config_source
+from pyresque.redaction import scrub_argv
 from pyresque.registry import default_registry
 from pyresque.settings import WorkerSettings, connection_settings, worker_settings
 from pyresque.store import Store
@@ -32,44 +32,6 @@ from pyresque.store import Store
 log = logging.getLogger("pyresque.pool")
 
 QUEUE_DEPTH_TIMEOUT = 2.0
-
-
-class PoolFormatter(logging.Formatter):
-    """``resque-pool-manager[APP][PID]: message`` (``-worker`` in forked workers), or JSON."""
-
-    def __init__(self, app_name: str, master_pid: int, as_json: bool) -> None:
-        super().__init__()
-        self.app_name = app_name
-        self.master_pid = master_pid
-        self.as_json = as_json
-
-    def format(self, record: logging.LogRecord) -> str:
-        role = "resque-pool-manager" if record.process == self.master_pid else "resque-pool-worker"
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + self.formatException(record.exc_info)
-        if self.as_json:
-            return json.dumps(
-                {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created)),
-                    "level": record.levelname.lower(),
-                    "role": role,
-                    "app": self.app_name,
-                    "pid": record.process,
-                    "logger": record.name,
-                    "message": message,
-                },
-                ensure_ascii=False,
-            )
-        return f"{role}[{self.app_name}][{record.process}]: {message}"
-
-
-def setup_pool_logging(app_name: str, as_json: bool, verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(PoolFormatter(app_name, os.getpid(), as_json))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
@@ -321,6 +283,7 @@ def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGover
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
+    scrub_argv()  # first: a password in the command line is readable by every user of the host
     args = build_parser(prog).parse_args(argv)
     try:
         return run(args)
@@ -335,12 +298,14 @@ def run(args: argparse.Namespace) -> int:
         sys.path.insert(0, os.getcwd())
     options = pool_options(args)
     settings = pool_worker_settings(args, options)
-    load = config_source(args.config, args.environment, args.config_loader)
+    constants = app_constants(options.apps) if options.preload else None
+    load = config_source(args.config, args.environment, args.config_loader, constants=constants)
     load()  # a broken config fails here, before anything is forked
     if args.daemon:
         daemonize(args.stdout, args.stderr)
     setup_pool_logging(options.app_name, args.log_json, args.verbose)
     hooks = prepare_master(args, options)
+    warn_if_nothing_to_run(options.apps, args.allow_module)
     if args.advise:
         print(advice(args, hooks))
         return 0
@@ -378,6 +343,7 @@ def pool_options(args: argparse.Namespace) -> PoolOptions:
     """The master's options, from the command line and the environment."""
     connection = connection_settings(args.redis, args.namespace)
     redis_url, namespace = connection.redis_url, connection.namespace
+    validate_url(redis_url, "--redis" if args.redis else "REDIS_URL")
     return PoolOptions(
         app_name=args.appname or Path.cwd().name,
         redis_url=redis_url,

@@ -11,12 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from pyresque.pool.children import WorkerProcess
+from pyresque.pool.config import PoolConfig
+from pyresque.pool.crew import Crew
+from pyresque.pool.governor import MemoryGovernor
+from pyresque.pool.options import PoolOptions
 from pyresque.pool.publisher import GroupState, MasterView, PoolPublisher, WorkerState
+from pyresque.pool.shutdown import Shutdown
 
 log = logging.getLogger("pyresque.pool")
 
@@ -40,9 +46,8 @@ class Companion(Protocol):
         """In a freshly forked worker: drop inherited sockets."""
         ...
 
-    def close(self, time_left: float | None = None) -> None:
-        """The master is exiting; ``time_left``: seconds before its shutdown deadline (None: no
-        deadline). No Redis call may outlast it: what is not done then is left to expire."""
+    def close(self) -> None:
+        """The master is exiting."""
         ...
 
 
@@ -82,16 +87,15 @@ class SchedulerCompanion:
     def stop(self) -> None:
         if not self._stopped:
             self._stopped = True
-            try:
-                self.scheduler.stop()
-            except Exception:
-                log.exception("scheduler: releasing its lock failed; it expires on its own")
+            # in the background: the workers' shutdown goes on meanwhile, and a frozen Redis
+            # cannot hold the master (the lock then expires on its own)
+            bounded_call(self.scheduler.stop, 0.0)
 
     def close_in_child(self) -> None:
         """The worker never uses the scheduler's connection."""
 
-    def close(self, time_left: float | None = None) -> None:
-        self.stop()  # already done when the shutdown began
+    def close(self) -> None:
+        self.stop()
 
 
 # --- the state publisher ------------------------------------------------------------------------
@@ -118,11 +122,41 @@ class PublisherCompanion:
     def stop(self) -> None:
         """Publishing goes on until exit (the dashboard shows the shutdown)."""
 
-    def close(self, time_left: float | None = None) -> None:
-        self.publisher.close(time_left)
+    def close(self) -> None:
+        bounded_call(self.publisher.close, STOP_BUDGET)  # else its key expires on its own
 
     def close_in_child(self) -> None:
         self.publisher.close_in_child()
+
+
+STOP_BUDGET = 0.1  # seconds a companion's last Redis call may take out of a shutdown's time
+
+
+def bounded_call(action: Callable[[], None], seconds: float) -> bool:
+    """Run ``action`` for at most ``seconds``; False if it failed or did not finish.
+
+    A shutdown's deadline is absolute and Redis may be frozen: the call runs in a daemon thread
+    that the master abandons (it forks no more once shutting down, so a thread is harmless), and
+    what it could not do expires on its own (a lock's TTL, a state key's expiry)."""
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except Exception as exc:
+            failed.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="companion-stop", daemon=True).start()
+    if seconds <= 0:
+        return True  # not waited for
+    if done.wait(seconds) and not failed:
+        return True
+    if failed:
+        log.warning("%s failed: %s", getattr(action, "__qualname__", action), failed[0])
+    return False
 
 
 def worker_states(
@@ -137,28 +171,51 @@ def worker_states(
     return out
 
 
-def master_view(
-    *,
-    app: str,
-    config_source: str,
-    started_at: float,
-    groups: list[GroupState],
-    workers: list[WorkerState],
-    memory_limit: int | None,
-    restarts: int,
-    shutting_down: bool,
-) -> MasterView:
+class Described(Protocol):
+    """The parts of the master its published state is made of."""
+
+    options: PoolOptions
+    config: PoolConfig
+    started_wall: float
+    crew: Crew
+    governor: MemoryGovernor | None
+    shutdown: Shutdown | None
+
+    @property
+    def workers(self) -> dict[int, WorkerProcess]: ...
+
+    def clock(self) -> float: ...
+
+    def desired(self) -> Mapping[str, int]: ...
+
+
+def describe_master(master: Described, now: float) -> MasterView:
+    """The master as the dashboard's pools page shows it."""
+    running = [w for w in master.workers.values() if w.stopping_since is None]
+    not_before = master.crew.backoff.not_before()
+    groups = [
+        GroupState(
+            g,
+            n,
+            sum(1 for w in running if w.group == g),
+            max(0.0, not_before.get(g, 0.0) - master.clock()),
+        )
+        for g, n in master.desired().items()
+    ]
+    governor = master.governor
+    last = governor.last if governor is not None else None
+    usage = {w.pid: (w.uss, w.pss) for w in last.workers} if last is not None else {}
     return MasterView(
         host=socket.gethostname(),
         pid=os.getpid(),
-        app=app,
-        config_source=config_source,
-        started_at=started_at,
+        app=master.options.app_name,
+        config_source=master.config.source,
+        started_at=master.started_wall,
         groups=groups,
-        workers=workers,
-        memory_limit=memory_limit,
-        restarts=restarts,
-        shutting_down=shutting_down,
+        workers=worker_states(list(master.workers.values()), usage),
+        memory_limit=governor.limit.bytes if governor is not None else None,
+        restarts=master.crew.unexpected_deaths,
+        shutting_down=master.shutdown is not None,
     )
 
 

@@ -179,6 +179,9 @@ class Janitor:
                     prune_interval=self.settings.prune_interval,
                     max_deliveries=self.settings.max_deliveries,
                 )
+                forgotten = store.prune_redeliveries()
+                if forgotten:
+                    log.info("prune: forgot %d stale redelivery counts", forgotten)
             except RETRYABLE_ERRORS as exc:
                 log.warning("prune: Redis unreachable or refusing (%s); trying again soon", exc)
                 self._next_prune = now + min(PRUNE_RETRY, self.settings.heartbeat_interval)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pyresque.errors import ConfigError
 from pyresque.pool.children import WorkerProcess, become_subreaper
-from pyresque.pool.companions import Companion, master_view, wall_to_monotonic, worker_states
+from pyresque.pool.companions import Companion, describe_master, wall_to_monotonic
 from pyresque.pool.config import AUTO, LoaderPoller, PoolConfig
 from pyresque.pool.crew import Crew
 from pyresque.pool.daemon import reopen_logs
@@ -28,7 +28,7 @@ from pyresque.pool.options import PoolOptions
 from pyresque.pool.plan import plan
 from pyresque.pool.process import SpawnOptions
 from pyresque.pool.processes import ProcessLayer, SystemProcesses
-from pyresque.pool.publisher import GroupState, MasterView
+from pyresque.pool.publisher import MasterView
 from pyresque.pool.report import worker_lines
 from pyresque.pool.scale import Scale
 from pyresque.pool.shutdown import Shutdown, begin_shutdown
@@ -142,7 +142,7 @@ class Master:
                 )
             log.info("%s: all workers gone; exiting", self.shutdown.signal_name)
             for companion in self.companions:
-                companion.close(self.janitor.time_left())
+                companion.close()
             return True
         self.reconcile()
         if self.shutdown is None:
@@ -168,30 +168,7 @@ class Master:
 
     def view(self, now: float) -> MasterView:
         """What the state publisher shows of this master (``now``: wall-clock)."""
-        desired = self.desired()
-        running = [w for w in self.workers.values() if w.stopping_since is None]
-        not_before = self.crew.backoff.not_before()
-        groups = [
-            GroupState(
-                g,
-                n,
-                sum(1 for w in running if w.group == g),
-                max(0.0, not_before.get(g, 0.0) - self.clock()),
-            )
-            for g, n in desired.items()
-        ]
-        last = self.governor.last if self.governor is not None else None
-        usage = {w.pid: (w.uss, w.pss) for w in last.workers} if last is not None else {}
-        return master_view(
-            app=self.options.app_name,
-            config_source=self.config.source,
-            started_at=self.started_wall,
-            groups=groups,
-            workers=worker_states(list(self.workers.values()), usage),
-            memory_limit=self.governor.limit.bytes if self.governor is not None else None,
-            restarts=self.crew.unexpected_deaths,
-            shutting_down=self.shutdown is not None,
-        )
+        return describe_master(self, now)
 
     def _close_in_child(self) -> None:
         """In a freshly forked worker: drop the master's signal pipe and companions' sockets."""
@@ -251,11 +228,11 @@ class Master:
         start = begin_shutdown(name, self.options.term_mode, began, self.options.shutdown_timeout)
         log.info("%s", start.message)
         self.shutdown = start.shutdown
-        if start.clean_up_by is not None:
-            self.janitor.finish_by(start.clean_up_by)
-        self.crew.signal_all(start.worker_signal)  # first: a companion may wait on Redis
         for companion in self.companions:
             companion.stop()
+        if start.clean_up_by is not None:
+            self.janitor.finish_by(start.clean_up_by)
+        self.crew.signal_all(start.worker_signal)
         if not start.wait:
             self.workers.clear()
 

@@ -106,9 +106,6 @@ class _Last:
     idle: int = 0
 
 
-MIN_CALL_TIME = 0.05  # seconds: below this, a call to Redis cannot usefully fit a deadline
-
-
 class PoolPublisher:
     """Publishes one master's state and samples; optionally serves ``/metrics``."""
 
@@ -181,26 +178,14 @@ class PoolPublisher:
                 return
             server.handle_request()
 
-    def close(self, time_left: float | None = None) -> None:
-        """On shutdown: remove this pool from the dashboard at once and stop serving. With
-        ``time_left`` (a shutdown deadline), the removal takes its timeout from it, and is left
-        to the state's expiry when no call fits."""
+    def close(self) -> None:
+        """On shutdown: remove this pool from the dashboard at once and stop serving."""
         if self._pool_id is not None:
-            self._unpublish(self._pool_id, time_left)
+            try:
+                self.store.unpublish_pool(self._pool_id)
+            except RETRYABLE_ERRORS as exc:
+                log.warning("publish: pool state not removed (it expires): %s", exc)
         self.close_in_child()
-
-    def _unpublish(self, pool_id: str, time_left: float | None) -> None:
-        if time_left is not None and time_left < MIN_CALL_TIME:
-            log.warning("publish: no time left to remove the pool state (it expires)")
-            return
-        store = self.store if time_left is None else self.store.bounded(time_left)
-        try:
-            store.unpublish_pool(pool_id)
-        except RETRYABLE_ERRORS as exc:
-            log.warning("publish: pool state not removed (it expires): %s", exc)
-        finally:
-            if store is not self.store:
-                store.close()
 
     def close_in_child(self) -> None:
         """In a forked worker: let go of the listening socket (no Redis, no logging)."""

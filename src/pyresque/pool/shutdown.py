@@ -48,7 +48,7 @@ def begin_shutdown(name: str, mode: TermMode, now: float, timeout: float) -> Shu
             Shutdown(name, now, now),
             signum,
             wait=False,
-            clean_up_by=None,  # nothing of the workers' is left to the master to clean up
+            clean_up_by=now,
             message=f"{name}: signalling workers with {signum.name} and exiting",
         )
     # kill what is left a little before the deadline, so reaping and clean-up fit under it;

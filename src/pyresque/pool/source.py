@@ -20,6 +20,7 @@ from pyresque.pool.config import (
     load_config,
     load_loader,
 )
+from pyresque.pool.template import Constants
 
 log = logging.getLogger("pyresque.pool")
 
@@ -37,17 +38,20 @@ class FileSource:
         environment: str | None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        constants: Constants | None = None,
     ) -> None:
+        """``constants``: the lookup of ``<%= NAME %>`` (the app modules' attributes)."""
         self.explicit = explicit
         self.environment = environment
         self.env = os.environ if env is None else env
         self.cwd = cwd
+        self.constants = constants
         self._had_workers = False
 
     def __call__(self) -> PoolConfig:
         cwd = self.cwd or Path.cwd()
         path = find_config_file(self.explicit, self.env, cwd)
-        config = load_config(path, self.environment, self.env)
+        config = load_config(path, self.environment, self.env, self.cwd, self.constants)
         if config.is_empty and self._had_workers:
             what = "no config file" if path is None else f"{path} has no workers"
             raise NoUsableConfig(f"{what} (a file being rewritten?)")
@@ -60,6 +64,7 @@ def config_source(
     environment: str | None,
     config_loader: str | None,
     env: Mapping[str, str] | None = None,
+    constants: Constants | None = None,
 ) -> Callable[[], PoolConfig]:
     """The function the master calls to (re)load its config: a file or a custom loader."""
     env = os.environ if env is None else env
@@ -67,7 +72,7 @@ def config_source(
     if config_loader:
         loader = load_loader(config_loader)
         return lambda: loader.load(name)
-    return FileSource(explicit, name, env)
+    return FileSource(explicit, name, env, constants=constants)
 
 
 def reload_config(load: Callable[[], PoolConfig]) -> PoolConfig | None:

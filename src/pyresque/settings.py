@@ -156,8 +156,10 @@ _SECONDS = (
     "pre_shutdown_timeout",
     "heartbeat_interval",
     "prune_interval",
+    "job_timeout",
+    "burst_outage_timeout",
 )
-_COUNTS = ("max_deliveries", "max_jobs")
+_COUNTS = ("max_deliveries", "max_jobs", "retry_attempts")
 
 
 def _check_override(setting: str, value: Any) -> None:

@@ -114,6 +114,8 @@ def test_pool_rides_out_a_read_only_redis(spawn: Callable[..., Proc], tmp_path: 
         )  # fmt: skip
         client = server.client()
         wait_until(lambda: client.scard("resque:workers") == 1, 10)
+        # booted: its before_first_fork hook (which writes to Redis) ran before the failover
+        wait_until(lambda: b"before_first_fork" in client.lrange("test:worker_hooks", 0, -1), 10)
         client.replicaof("127.0.0.1", primary_port)
         # wait on the server's own count of refused writes, not on how a client words the error
         wait_until(lambda: refused_as_read_only(client) >= 3, 15)

@@ -153,7 +153,15 @@ def test_settings_are_frozen() -> None:
 
 
 @pytest.mark.parametrize(
-    "setting", ["interval", "term_timeout", "pre_shutdown_timeout", "prune_interval"]
+    "setting",
+    [
+        "interval",
+        "term_timeout",
+        "pre_shutdown_timeout",
+        "prune_interval",
+        "job_timeout",
+        "burst_outage_timeout",
+    ],
 )
 @pytest.mark.parametrize("value", [-1.0, -0.001, math.nan, math.inf, "5", True])
 def test_overrides_are_held_to_the_environments_rules(setting: str, value: object) -> None:
@@ -161,10 +169,11 @@ def test_overrides_are_held_to_the_environments_rules(setting: str, value: objec
         worker_settings({}, {setting: value})
 
 
+@pytest.mark.parametrize("setting", ["max_jobs", "retry_attempts"])
 @pytest.mark.parametrize("value", [-1, 2.5, "3"])
-def test_count_overrides_must_be_whole(value: object) -> None:
-    with pytest.raises(ConfigError, match=r"max_jobs .*: expected a whole number"):
-        worker_settings({}, {"max_jobs": value})
+def test_count_overrides_must_be_whole(setting: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=rf"{setting} .*: expected a whole number"):
+        worker_settings({}, {setting: value})
 
 
 def test_good_overrides_pass() -> None:

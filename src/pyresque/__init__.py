@@ -11,6 +11,17 @@ Public API::
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+# Before anything slow (redis-py's import): a Redis password given on the command line of
+# `pyresque`, `resque-pool` or `python -m pyresque` is readable in /proc/<pid>/cmdline by every user
+# of the host until the process hides it. Only those commands' own command lines are touched.
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("pyresque", "resque-pool", "-m"):
+    from pyresque.redaction import scrub_argv as _scrub_argv
+
+    _scrub_argv()
+
 from collections.abc import Callable
 from typing import Any, TypeVar
 

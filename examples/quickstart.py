@@ -50,7 +50,7 @@ sys.path.insert(0, str(APP_DIR))
 import jobs  # noqa: E402 - the example app, from examples/app
 
 import pyresque  # noqa: E402
-from pyresque.connection import redact  # noqa: E402
+from pyresque.connection import is_auth_failure, redact  # noqa: E402
 
 _print_lock = threading.Lock()
 
@@ -79,14 +79,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def answering(url: str) -> bool:
-    """True if a Redis answers PING at ``url`` within a second."""
+    """True if a Redis answers PING at ``url`` within a second; a refusal (wrong password, ACL) is
+    an error, not "no Redis"."""
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
     except ValueError as exc:
         raise QuickstartError(f"REDIS_URL={redact(url)} is not a Redis URL: {exc}") from None
     try:
         return bool(client.ping())
-    except (redis.RedisError, OSError):
+    except (redis.RedisError, OSError) as exc:
+        if is_auth_failure(exc):  # a Redis is there and refused us: using another would hide it
+            raise QuickstartError(
+                f"authentication failed at {redact(url)}: {exc} (check the password in REDIS_URL)"
+            ) from None
         return False
     finally:
         client.close()
@@ -148,7 +153,9 @@ class EmbeddedRedis:
         wait_until(ready, 10, f"{binary} to start")
         say(f"==> started a private redis-server ({binary}) on {self.socket_path}")
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stop the server if it was started; True if there was one to stop."""
+        started = self.process is not None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -157,6 +164,7 @@ class EmbeddedRedis:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.directory, ignore_errors=True)
+        return started
 
 
 # --- the pool ------------------------------------------------------------------------------
@@ -330,8 +338,8 @@ def main() -> int:
         return 130
     finally:
         if embedded is not None:
-            embedded.stop()
-            say("==> stopped the private redis-server")
+            if embedded.stop():
+                say("==> stopped the private redis-server")
         elif r is not None:
             try:
                 removed = delete_namespace(r, namespace)

@@ -29,6 +29,11 @@ import pyresque.pool
 if TYPE_CHECKING:
     from pyresque.worker import Worker
 
+# Workers in the main group. Heroku's resque-pool guide sets this constant in an initializer and
+# writes ``'*': <%= WORKER_CONCURRENCY %>`` in the config: the pool looks the name up here first
+# (an attribute of the --app module), then in the environment.
+WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", "2"))
+
 
 class WebhookError(Exception):
     """The customer's endpoint did not accept the delivery."""

@@ -11,16 +11,38 @@ Public API::
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+# Before anything slow (redis-py's import): a Redis password given on the command line of
+# `pyresque`, `resque-pool` or `python -m pyresque` is readable in /proc/<pid>/cmdline by every user
+# of the host until the process hides it. Only those commands' own command lines are touched.
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("pyresque", "resque-pool", "-m"):
+    from pyresque.redaction import scrub_argv as _scrub_argv
+
+    _scrub_argv()
+
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pyresque._version import __version__
 from pyresque.child import shutdown_requested
-from pyresque.client import Client, configure, default_client, dequeue, enqueue, enqueue_to
+from pyresque.client import (
+    Batch,
+    Client,
+    batch,
+    configure,
+    default_client,
+    dequeue,
+    enqueue,
+    enqueue_many,
+    enqueue_to,
+)
 from pyresque.errors import (
     ConfigError,
     DirtyExit,
     DontPerform,
+    JobTimeout,
     PayloadError,
     PyresqueError,
     TermException,
@@ -38,20 +60,40 @@ from pyresque.hooks import (
     worker_exit,
 )
 from pyresque.registry import JobSpec, default_name, default_registry
+from pyresque.retry import Retry, policy_of
+from pyresque.scheduler import (
+    delayed_count,
+    delayed_jobs,
+    enqueue_at,
+    enqueue_at_with_queue,
+    enqueue_in,
+    enqueue_in_with_queue,
+    remove_delayed,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def job(queue: str | None = None, name: str | None = None) -> Callable[[F], F]:
+def job(
+    queue: str | None = None,
+    name: str | None = None,
+    *,
+    timeout: float | None = None,
+    retry: Retry | int | None = None,
+) -> Callable[[F], F]:
     """Register a function or a class with ``perform`` as a job.
 
     ``name`` is the payload's ``class`` (default ``module.qualname``; give a Ruby class name to share
     a queue with Ruby); ``queue`` is where :func:`enqueue` puts it (default: the target's ``queue``
-    attribute).
+    attribute); ``timeout`` is its time limit in seconds (it then fails as :class:`JobTimeout`);
+    ``retry`` retries a failure later through the delayed queue (a :class:`Retry` policy, or a
+    number of attempts).
     """
 
     def register_job(target: F) -> F:
-        default_registry().register(name or default_name(target), target, queue)
+        default_registry().register(
+            name or default_name(target), target, queue, timeout, policy_of(retry)
+        )
         return target
 
     return register_job
@@ -68,12 +110,15 @@ def allow_job_module(prefix: str) -> None:
 
 
 __all__ = [
+    "Batch",
     "Client",
     "ConfigError",
     "DirtyExit",
     "DontPerform",
+    "JobTimeout",
     "PayloadError",
     "PyresqueError",
+    "Retry",
     "TermException",
     "UnknownJobClass",
     "__version__",
@@ -81,18 +126,27 @@ __all__ = [
     "after_job",
     "after_pause",
     "allow_job_module",
+    "batch",
     "before_first_fork",
     "before_fork",
     "before_job",
     "before_pause",
     "configure",
     "default_client",
+    "delayed_count",
+    "delayed_jobs",
     "dequeue",
     "enqueue",
+    "enqueue_at",
+    "enqueue_at_with_queue",
+    "enqueue_in",
+    "enqueue_in_with_queue",
+    "enqueue_many",
     "enqueue_to",
     "job",
     "queue_empty",
     "register",
+    "remove_delayed",
     "shutdown_requested",
     "worker_exit",
 ]

@@ -18,13 +18,13 @@ import gc
 import json
 import os
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
 from pyresque import signals as sig
 from pyresque.errors import TermException
+from pyresque.forking import InChild, fork
 from pyresque.job import Outcome, Result
 from pyresque.protocol import Failure
 
@@ -113,49 +113,46 @@ def spawn(
 ) -> JobChild:
     """Fork a child that runs ``run`` and reports its Result; return the parent's handle.
 
-    ``blocked`` signals stay masked across the fork, so a signal meant for the worker cannot run the
-    worker's handler in the child; ``in_child`` runs first in the child (closing inherited state).
+    ``blocked`` signals stay masked across the fork (:func:`pyresque.forking.fork`), so a signal
+    meant for the worker cannot run the worker's handler in the child; ``in_child`` runs first in
+    the child (closing inherited state).
     """
     result_r, result_w = os.pipe()
     control_r, control_w = os.pipe()
-    sys.stdout.flush()  # or the child would print the parent's buffered lines a second time
-    sys.stderr.flush()
-    previous = sig.block(blocked)
-    pid = os.fork()
-    if pid == 0:  # in the child: it never returns into the worker's code
-        code = 0
+
+    def body(child: InChild) -> int:  # in the child: it never returns into the worker's code
+        os.close(result_r)
+        os.close(control_w)
+        if freeze:
+            gc.freeze()  # keep the collector off the pages shared with the worker
+        _install_child_signals(control_r)
+        child.unblock()
+        in_child()
+        _ShutdownState.job_running = True
         try:
-            os.close(result_r)
-            os.close(control_w)
-            if freeze:
-                gc.freeze()  # keep the collector off the pages shared with the worker
-            _install_child_signals(control_r)
-            sig.restore_mask(previous)
-            in_child()
-            _ShutdownState.job_running = True
-            try:
-                result = run()
-            finally:
-                _ShutdownState.job_running = False
-            _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
-        except BaseException as exc:
-            # interrupted before or around the job proper (an after_fork hook): it goes back
-            result = (
-                Result(Outcome.INTERRUPTED)
-                if isinstance(exc, TermException)
-                else Result(Outcome.FAILED, Failure.from_exception(exc))
-            )
-            with contextlib.suppress(BaseException):
-                _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
-            code = 1
+            result = run()
         finally:
-            try:
-                sig.block(CHILD_HANDLED)  # nothing may raise between here and the exit
-                sys.stdout.flush()  # os._exit skips it: what the job printed must not be lost
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
-    sig.restore_mask(previous)
+            _ShutdownState.job_running = False
+        _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
+        return 0
+
+    def report(exc: BaseException) -> int:  # in the child
+        # interrupted before or around the job proper (an after_fork hook): it goes back
+        result = (
+            Result(Outcome.INTERRUPTED)
+            if isinstance(exc, TermException)
+            else Result(Outcome.FAILED, Failure.from_exception(exc))
+        )
+        with contextlib.suppress(BaseException):
+            _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
+        return 1
+
+    try:
+        pid = fork(body, block=blocked, on_error=report, block_at_exit=CHILD_HANDLED)
+    except OSError:
+        for fd in (result_r, result_w, control_r, control_w):
+            os.close(fd)
+        raise
     os.close(result_w)
     os.close(control_r)
     os.set_blocking(result_r, False)

@@ -4,34 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import socket
 import sys
-import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import redis
+
 from pyresque import __version__, protocol
-from pyresque.apps import app_modules, import_apps
+from pyresque.apps import app_modules, import_apps, warn_if_nothing_to_run
+from pyresque.cli_failures import add_failures_parser, cmd_failures
 from pyresque.client import configure
-from pyresque.connection import CONNECTION_ERRORS, connect, redact
-from pyresque.errors import ConfigError, PyresqueError
+from pyresque.connection import (
+    connect,
+    redact,
+    refusal,
+    validate_url,
+)
+from pyresque.errors import ConfigError, PyresqueError, UnknownJobClass
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
+from pyresque.logs import setup_role_logging, setup_worker_logging
 from pyresque.queues import QueueSelector
+from pyresque.redaction import scrub_argv
 from pyresque.registry import default_registry
+from pyresque.scheduler import cli as scheduler_cli
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s pyresque[%(process)d] %(levelname)s: %(message)s",
-        stream=sys.stdout,
-    )
 
 
 def _store(args: argparse.Namespace) -> Store:
@@ -53,8 +54,10 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_connection(args: argparse.Namespace) -> None:
+    """The URL and namespace from the options, else the environment; a bad URL stops here."""
+    origin = "--redis" if args.redis else "REDIS_URL"
     resolved = connection_settings(args.redis, args.namespace)
-    args.redis, args.namespace = resolved.redis_url, resolved.namespace
+    args.redis, args.namespace = validate_url(resolved.redis_url, origin), resolved.namespace
 
 
 # --- work --------------------------------------------------------------------------------------
@@ -73,14 +76,31 @@ def cmd_work(args: argparse.Namespace) -> int:
         "redis_url": args.redis,
     }
     settings = worker_settings(overrides=overrides)
-    setup_logging(settings.verbose)
+    setup_worker_logging(args.appname or Path.cwd().name, args.log_json, settings.verbose)
     default_registry().allow_modules(args.allow_module or ())
-    import_apps(app_modules(args.app))
+    apps = app_modules(args.app)
+    import_apps(apps)
+    warn_if_nothing_to_run(apps, args.allow_module)
     selector = QueueSelector.parse(settings.queues)
     client = configure(settings.redis_url, namespace=settings.namespace)
     store = Store(client.redis, Keys(settings.namespace))
+    _stop_if_refused(store)
     worker = Worker(store, selector, settings, redis_label=redact(settings.redis_url))
     return worker.work()
+
+
+def _stop_if_refused(store: Store) -> None:
+    """One round trip before the worker's loop: a refusal (password, database number) ends the command
+    now, while an outage is left to the worker, which waits for Redis to come back."""
+    try:
+        store.server_time()
+    except (redis.RedisError, OSError) as exc:
+        if refusal(exc) is not None:
+            raise
+
+
+def _setup_scheduler_logging(verbose: int) -> None:
+    setup_role_logging("pyresque-scheduler", Path.cwd().name, as_json=False, verbose=verbose)
 
 
 # --- enqueue -----------------------------------------------------------------------------------
@@ -93,12 +113,41 @@ def _json_arg(text: str) -> Any:
         return text
 
 
+def _with_queue(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with ``--queue`` filled in from the job's decorator when it was not given (for
+    ``enqueue`` now, and with ``--at``/``--in`` later)."""
+    args.queue = args.queue or _queue_of(args.job_class, app_modules(args.app))
+    return args
+
+
 def cmd_enqueue(args: argparse.Namespace) -> int:
+    queue = _with_queue(args).queue
     store = _store(args)
     payload = protocol.encode_payload(args.job_class, [_json_arg(a) for a in args.args])
-    store.push(args.queue, payload)
-    print(f"enqueued to {args.queue}: {payload}")
+    store.push(queue, payload)
+    print(f"enqueued to {queue}: {payload}")
     return 0
+
+
+def _queue_of(job_class: str, apps: list[str]) -> str:
+    """The queue a registered job names in its decorator, with the app imported to find it."""
+    if not apps:
+        raise ConfigError(
+            f"enqueue {job_class}: give --queue, or --app MODULE (or $PYRESQUE_APP) to take the "
+            "queue the job's decorator names"
+        )
+    import_apps(apps)
+    try:
+        spec = default_registry().resolve(job_class)
+    except UnknownJobClass as exc:
+        known = ", ".join(default_registry().names()) or "none"
+        raise ConfigError(
+            f"enqueue {job_class}: --queue not given and {exc} by --app {','.join(apps)} "
+            f"(registered: {known})"
+        ) from None
+    if not spec.queue:
+        raise ConfigError(f"enqueue {job_class}: the job names no queue of its own: give --queue")
+    return spec.queue
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -137,21 +186,23 @@ def status_data(store: Store) -> dict[str, Any]:
 
 def local_memory(worker_id: str) -> dict[str, int] | None:
     """USS and PSS of a worker on this host with its job child (None for other hosts)."""
-    from pyresque.pool.memory import Usage, child_pids, read_usage
+    from pyresque.pool.memory import read_worker_usage
     from pyresque.recovery import WorkerId
 
     parsed = WorkerId.parse(worker_id)
     if parsed is None or parsed.host != socket.gethostname():
         return None
-    usage = read_usage(parsed.pid)
+    usage = read_worker_usage(parsed.pid)
     if usage is None:
         return None
-    for child in child_pids(parsed.pid):
-        usage = usage + (read_usage(child) or Usage())
-    return {"uss": usage.uss, "pss": usage.pss}
+    return {"uss": usage.total.uss, "pss": usage.total.pss}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.watch and not args.json:
+        from pyresque.watch import watch
+
+        return watch(_store(args), redact(args.redis))
     data = status_data(_store(args))
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -183,44 +234,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- failures ----------------------------------------------------------------------------------
+# --- failures (in their own module) --------------------------------------------------------
 
 
-def cmd_failures(args: argparse.Namespace) -> int:
-    store = _store(args)
-    action = args.action
-    if action == "list":
-        records = store.failures(args.start, args.limit)
-        if args.json:
-            print(json.dumps([json.loads(r) for r in records], indent=2, ensure_ascii=False))
-            return 0
-        for index, raw in enumerate(records, start=args.start):
-            rec = protocol.decode_failure(raw)
-            payload = rec.get("payload")
-            cls = payload.get("class") if isinstance(payload, dict) else payload
-            retried = f" (retried {rec['retried_at']})" if rec.get("retried_at") else ""
-            print(
-                f"{index}  {rec.get('failed_at')}  {rec.get('queue')}  {cls}  "
-                f"{rec.get('exception')}: {rec.get('error')}{retried}"
-            )
-        print(f"{store.failure_count()} failure record(s)")
-        return 0
-    if action == "retry":
-        indexes = range(store.failure_count()) if args.all else args.index
-        for index in indexes:
-            queue = store.retry_failure(index, time.time())
-            print(f"retried {index} -> {queue}")
-        return 0
-    if action == "remove":
-        # highest first, so earlier removals do not shift the later indexes
-        for index in sorted(args.index, reverse=True):
-            if not store.remove_failure(index):
-                raise ConfigError(f"no failure record at index {index}")
-            print(f"removed {index}")
-        return 0
-    removed = store.clear_failures()
-    print("cleared all failure records" if removed else "no failure records")
-    return 0
+def _cmd_failures(args: argparse.Namespace) -> int:
+    return cmd_failures(args, _store(args))
 
 
 # --- parser ------------------------------------------------------------------------------------
@@ -246,41 +264,49 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--in-process", action="store_true", help="run jobs without forking")
     work.add_argument("--interval", type=float, default=None, help="longest idle poll (seconds)")
     work.add_argument("--verbose", "-v", action="count", default=0)
+    work.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    work.add_argument(
+        "--appname", default=None, help="app name in log lines (default: the directory's name)"
+    )
     work.set_defaults(func=cmd_work)
 
     enqueue = sub.add_parser("enqueue", help="push a job")
     _add_connection_options(enqueue)
-    enqueue.add_argument("--queue", "-q", required=True)
+    enqueue.add_argument(
+        "--queue", "-q", help="the queue (default: the one the job names, with --app)"
+    )
+    enqueue.add_argument(
+        "--app", "-a", action="append", help="module that registers the job (repeatable)"
+    )
     enqueue.add_argument("job_class", metavar="CLASS")
     enqueue.add_argument(
         "args", nargs="*", metavar="JSON_ARG", help="arguments, parsed as JSON when they are JSON"
     )
     enqueue.set_defaults(func=cmd_enqueue)
+    scheduler_cli.add_delay_options(enqueue, _json_arg)  # --at / --in
+    now_or_later: Command = enqueue.get_default("func")
+    enqueue.set_defaults(func=lambda args: now_or_later(_with_queue(args)))
 
     status = sub.add_parser("status", help="queues, workers and stats")
     _add_connection_options(status)
     status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", action="store_true", help="refresh in place, like top")
     status.set_defaults(func=cmd_status)
 
-    failures = sub.add_parser("failures", help="list, retry, remove or clear failure records")
-    fsub = failures.add_subparsers(dest="action", required=True)
-    flist = fsub.add_parser("list")
-    flist.add_argument("--start", type=int, default=0)
-    flist.add_argument("--limit", type=int, default=50)
-    flist.add_argument("--json", action="store_true")
-    fretry = fsub.add_parser("retry")
-    fretry.add_argument("index", type=int, nargs="*")
-    fretry.add_argument("--all", action="store_true")
-    fremove = fsub.add_parser("remove")
-    fremove.add_argument("index", type=int, nargs="+")
-    fclear = fsub.add_parser("clear")
-    for action_parser in (flist, fretry, fremove, fclear):
-        _add_connection_options(action_parser)
-    failures.set_defaults(func=cmd_failures)
+    from pyresque.web.server import add_arguments as web_arguments
+
+    web = sub.add_parser("web", help="serve the dashboard (needs the 'web' extra)")
+    _add_connection_options(web)
+    web_arguments(web)  # sets func
+
+    add_failures_parser(sub, _add_connection_options)
+    sub.choices["failures"].set_defaults(func=_cmd_failures)
+    scheduler_cli.add_commands(sub, _add_connection_options, _setup_scheduler_logging)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    scrub_argv()  # first: a password in the command line is readable by every user of the host
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pool"]:  # the pool has its own option parser (resque-pool's options)
         from pyresque.pool.cli import main as pool_main
@@ -288,24 +314,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return pool_main(argv[1:], prog="pyresque pool")
     args = build_parser().parse_args(argv)
     func: Command = args.func
-    if hasattr(args, "redis"):
-        _resolve_connection(args)
     try:
+        if hasattr(args, "redis"):
+            _resolve_connection(args)
         return func(args)
     except ConfigError as exc:
-        print(f"pyresque: error: {exc}", file=sys.stderr)
-        return 2
-    except PyresqueError as exc:
-        print(f"pyresque: error: {exc}", file=sys.stderr)
-        return 1
-    except IndexError as exc:
-        print(f"pyresque: error: {exc}", file=sys.stderr)
-        return 1
-    except CONNECTION_ERRORS as exc:
-        print(
-            f"pyresque: error: Redis unreachable at {redact(getattr(args, 'redis', ''))}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
+        return _error(str(exc), 2)
+    except (PyresqueError, IndexError) as exc:
+        return _error(str(exc), 1)
+    except (redis.RedisError, OSError) as exc:
+        return _redis_error(exc, getattr(args, "redis", ""))
     except KeyboardInterrupt:
         return 130
+
+
+def _error(message: str, code: int) -> int:
+    print(f"pyresque: error: {message}", file=sys.stderr)
+    return code
+
+
+def _redis_error(exc: BaseException, url: str) -> int:
+    """A refusal (password, ACL, database number) says so and is exit status 2, as a worker's
+    is; anything else is an outage (exit status 1)."""
+    refused = refusal(exc)
+    if refused is not None:
+        return _error(f"Redis at {redact(url)}: {refused}", 2)
+    return _error(f"Redis unreachable at {redact(url)}: {exc}", 1)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
 
 from pyresque import protocol
 from pyresque.connection import connect
-from pyresque.errors import ConfigError
+from pyresque.errors import ConfigError, PayloadError, UnknownJobClass
 from pyresque.keys import Keys
 from pyresque.registry import JobSpec, Registry, default_registry
 from pyresque.settings import connection_settings
 from pyresque.store import Store
 
 JobRef = Callable[..., Any] | str
+
+log = logging.getLogger(__name__)
 
 
 class Client:
@@ -40,8 +43,9 @@ class Client:
         if isinstance(job, str):
             try:
                 return job, self.registry.resolve(job)
-            except Exception:
-                return job, None  # e.g. a Ruby class: enqueue by name without hooks
+            except UnknownJobClass as exc:  # e.g. a Ruby class: enqueue by name without hooks
+                log.debug("job %s is not a Python job here, so no hooks run: %s", job, exc)
+                return job, None
         spec = self.registry.spec_for(job)
         if spec is None:
             raise ConfigError(
@@ -88,7 +92,10 @@ class Client:
         for raw in self.store.all_payloads(queue):
             try:
                 payload = protocol.decode_payload(raw)
-            except Exception:
+            except PayloadError as exc:  # not a job at all: nothing of ours to match, kept
+                log.warning(
+                    "dequeue: skipping an entry of queue %s that is not a job: %s", queue, exc
+                )
                 continue
             if payload.class_name == name and (not args or payload.args == list(args)):
                 matches.append(raw)
@@ -96,6 +103,65 @@ class Client:
         for hook in hooks("after_dequeue"):
             hook(*args)
         return removed
+
+    def batch(self) -> Batch:
+        """A batch of enqueues written in one round trip when the ``with`` block ends."""
+        return Batch(self)
+
+    def enqueue_many(self, job: JobRef, arg_lists: Iterable[Sequence[Any]]) -> int:
+        """Push ``job(*args)`` for each ``args`` to the job's queue in one round trip (per 1,000
+        jobs); the bytes and hooks of :meth:`enqueue`. Returns how many were pushed."""
+        with self.batch() as batch:
+            for args in arg_lists:
+                batch.enqueue(job, *args)
+        return batch.pushed
+
+
+class Batch:
+    """Enqueues collected and written together: ``before_enqueue`` hooks run as each job is added
+    (and may cancel it), the jobs are pushed in one script call when the block ends, then the
+    ``after_enqueue`` hooks run. A block left by an exception pushes nothing."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.pushed = 0
+        self._jobs: list[tuple[str, str]] = []
+        self._after: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.flush()
+
+    def enqueue(self, job: JobRef, *args: Any) -> bool:
+        name, spec = self.client._spec(job)
+        queue = spec.queue if spec else None
+        if not queue:
+            raise ConfigError(f"job {name} has no default queue: use enqueue_to(queue, ...)")
+        return self.enqueue_to(queue, job, *args)
+
+    def enqueue_to(self, queue: str, job: JobRef, *args: Any) -> bool:
+        if not queue:
+            raise ConfigError("queue name must not be empty")
+        name, spec = self.client._spec(job)
+        payload = protocol.encode_payload(name, args)
+        hooks = spec.hooks if spec else (lambda _prefix: [])
+        if any(hook(*args) is False for hook in hooks("before_enqueue")):
+            return False
+        self._jobs.append((queue, payload))
+        self._after += [(hook, args) for hook in hooks("after_enqueue")]
+        return True
+
+    def flush(self) -> None:
+        """Push what was collected (one round trip) and run the after_enqueue hooks."""
+        jobs, after = self._jobs, self._after
+        self._jobs, self._after = [], []
+        if jobs:
+            self.pushed += self.client.store.push_many(jobs)
+        for hook, args in after:
+            hook(*args)
 
 
 class _DefaultClient:
@@ -131,3 +197,12 @@ def enqueue_to(queue: str, job: JobRef, *args: Any) -> bool:
 
 def dequeue(job: JobRef, *args: Any, queue: str | None = None) -> int:
     return default_client().dequeue(job, *args, queue=queue)
+
+
+def batch() -> Batch:
+    """``with pyresque.batch() as b: b.enqueue(job, 1); ...``: one round trip for them all."""
+    return default_client().batch()
+
+
+def enqueue_many(job: JobRef, arg_lists: Iterable[Sequence[Any]]) -> int:
+    return default_client().enqueue_many(job, arg_lists)

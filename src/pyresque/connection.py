@@ -6,32 +6,14 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 
+from pyresque.errors import ConfigError
+from pyresque.redaction import redact as redact  # noqa: PLC0414 - re-exported for importers
+
 DEFAULT_URL = "redis://localhost:6379/0"
-
-_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.I)
-_PASSWORD_PARAM = re.compile(r"(?P<key>[?&]password=)[^&#]*", re.I)
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``.
-
-    The user info ends at the last ``@`` of the authority, not the first: a password with an
-    unescaped ``@``, ``/``, ``?`` or ``#`` (common in copied credentials) must not leak in part.
-    """
-    scheme = _SCHEME.match(url)
-    if scheme is not None:
-        rest = url[scheme.end() :]
-        head = rest.split("?", 1)[0].split("#", 1)[0]
-        at = head.rfind("@")
-        if at < 0:
-            at = rest.rfind("@")  # a password with an unescaped '?' or '#'
-        user, colon, _password = rest[: max(at, 0)].partition(":")
-        if at >= 0 and colon:
-            url = f"{scheme.group()}{user}:***@{rest[at + 1 :]}"
-    return _PASSWORD_PARAM.sub(lambda m: f"{m['key']}***", url)
 
 
 def url_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -68,12 +50,17 @@ def connect(url: str, socket_timeout: float = 10.0) -> redis.Redis:
     }
     if not url.startswith("unix:"):
         options["socket_keepalive"] = True
-    # --- Redis Sentinel: redis+sentinel:// and rediss+sentinel:// (see pyresque.sentinel) ---
     from pyresque import sentinel
+    from pyresque.cluster import connect_cluster, is_cluster_url
 
+    if is_cluster_url(url):
+        return connect_cluster(url, options)  # type: ignore[return-value]  # same commands
     if sentinel.is_sentinel_url(url):
         return sentinel.connect_sentinel(url, options)
-    return redis.Redis.from_url(url, **options)
+    try:
+        return redis.Redis.from_url(url, **options)
+    except ValueError as exc:  # a URL this client cannot use: say so, never a traceback
+        raise ConfigError(f"Redis URL {redact(url)!r}: {exc}") from None
 
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -87,3 +74,140 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 # Worth retrying with backoff rather than crashing: every Redis error, including a replica's
 # READONLY after a failover, OOM and MISCONF refusals, and a script error (logged each time).
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, ConnectionError, OSError)
+
+
+# --- checking a URL before use, telling refusals from outages --------------------
+
+SCHEMES: tuple[str, ...] = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+)
+# Several host[:port] entries, comma separated: where a client may start (sentinels, cluster nodes).
+_MULTI_HOST_SCHEMES = frozenset({"redis+sentinel", "rediss+sentinel", "redis+cluster"})
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.%-]+)")
+_PORT = re.compile(r"[0-9]{1,5}")
+_DB = re.compile(r"[0-9]+")
+# Redis keeps database numbers in a C int; a server's own limit (``databases``) is checked on SELECT.
+MAX_DB = 2**31 - 1
+
+
+def validate_url(url: str, origin: str = "--redis") -> str:
+    """``url`` unchanged if it is a Redis URL pyresque can use; else a :class:`ConfigError` that
+    says what is wrong with it (the password hidden), for the command to print and exit 2.
+
+    Why here: redis-py rejects some mistakes with a raw ``ValueError`` deep in a connection and
+    silently reads others (``/abc``) as database 0, so a typo could write to the wrong database.
+    """
+    problem = _url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"{origin} {redact(url)!r} is not a usable Redis URL: {problem}")
+    return url
+
+
+def _url_problem(url: str) -> str | None:
+    scheme, sep, _rest = url.partition("://")
+    if not sep:
+        return "expected scheme://..., such as redis://localhost:6379/0 (" + _schemes() + ")"
+    if scheme.lower() not in SCHEMES:
+        return f"unknown scheme {scheme + '://'!r}: use {_schemes()}"
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
+    except ValueError as exc:
+        return str(exc)
+    if scheme.lower() == "unix":
+        if not parts.path:
+            return "a unix:// URL needs the socket's path, such as unix:///run/redis.sock?db=0"
+        return _db_problem(query.get("db", [None])[-1], "?db=")
+    where = _hosts_problem(parts.netloc.rpartition("@")[2], scheme.lower() in _MULTI_HOST_SCHEMES)
+    if where is not None:
+        return where
+    path = parts.path.strip("/")
+    if scheme.lower().endswith("+sentinel"):  # /service_name[/db], as redis-sentinel-url has it
+        _service, _slash, path = path.partition("/")
+    if "db" in query:
+        return _db_problem(query["db"][-1], "?db=")
+    return _db_problem(path or None, "the path (/N)")
+
+
+def _schemes() -> str:
+    return ", ".join(f"{s}://" for s in SCHEMES)
+
+
+def _hosts_problem(hosts: str, several: bool) -> str | None:
+    entries = hosts.split(",") if several else [hosts]
+    if not several and "," in hosts:
+        return f"{hosts!r}: only the sentinel and cluster schemes take several hosts"
+    for entry in entries:
+        if not entry:
+            if several:
+                return "expected host[:port][,host[:port]...], got an empty entry"
+            continue  # redis:// alone: redis-py's default, localhost
+        host, colon, port = entry.rpartition(":") if not entry.endswith("]") else (entry, "", "")
+        if not colon:
+            host, port = entry, ""
+        if not _HOST.fullmatch(host):
+            return f"{host!r} is not a host name or address"
+        if colon and not _PORT.fullmatch(port):
+            return f"port {port!r} is not a number"
+        if colon and not 1 <= int(port) <= 65535:
+            return f"port {port} is out of range (1-65535)"
+    return None
+
+
+def _db_problem(value: str | None, where: str) -> str | None:
+    if value is None:
+        return None
+    if not _DB.fullmatch(value):
+        return f"database {value!r} in {where} is not a number (expected 0, 1, ...)"
+    if int(value) > MAX_DB:
+        return f"database {value} in {where} is out of range (0-{MAX_DB})"
+    return None
+
+
+# How a refusal reads when redis-py passes it on as plain error text (the server's reply).
+AUTH_MARKERS: tuple[str, ...] = (
+    "WRONGPASS",
+    "NOAUTH",
+    "NOPERM",
+    "invalid username-password pair",
+    "invalid password",
+    "Authentication required",
+    "HELLO must be called with the client already authenticated",
+    "no permissions to run",
+)
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """True when ``exc`` is Redis refusing us (wrong or missing password, an ACL rule), not an
+    outage: retrying cannot help, so a command should stop and say "authentication failed".
+
+    redis-py raises :class:`redis.AuthenticationError` (a ``ConnectionError``!) for most refusals,
+    :class:`redis.exceptions.NoPermissionError` for an ACL denial, and plain ``ResponseError`` text
+    for others (``HELLO`` on a server that wants a password), so both the types and the text count.
+    """
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError):
+        return True
+    if isinstance(exc, redis.RedisError):
+        text = str(exc)
+        return any(marker in text for marker in AUTH_MARKERS)
+    return False
+
+
+def is_bad_database(exc: BaseException) -> bool:
+    """True when the server refused the URL's database number (``SELECT`` out of range)."""
+    return isinstance(exc, redis.ResponseError) and "DB index is out of range" in str(exc)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """What to tell the user when Redis refused us for good (a password, an ACL rule, a database
+    number the server does not have); None for anything a retry might cure (an outage)."""
+    if is_auth_failure(exc):
+        return f"authentication failed: {exc}"
+    if is_bad_database(exc):
+        return f"the server refused the URL's database number: {exc}"
+    return None

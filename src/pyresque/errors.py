@@ -45,3 +45,7 @@ class JobKilled(BaseException):
 
 class DirtyExit(PyresqueError):
     """A job's process ended without reporting a result (killed by a signal, or exited early)."""
+
+
+class JobTimeout(PyresqueError):
+    """A job ran past its time limit; its failure record names the limit."""

@@ -9,13 +9,14 @@ hooks run after success; ``on_failure*`` hooks run once, with the exception, whe
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pyresque.errors import DontPerform, TermException
-from pyresque.protocol import Failure, Payload
+from pyresque.protocol import Failure, Payload, dumps, shorten
 from pyresque.registry import JobSpec
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,14 @@ class Result:
 
     outcome: Outcome
     failure: Failure | None = None
+    retryable: bool = False  # the job's retry policy covers this failure's exception
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {"outcome": self.outcome.value}
         if self.failure is not None:
             data["failure"] = self.failure.to_dict()
+        if self.retryable:
+            data["retryable"] = True
         return data
 
     @classmethod
@@ -49,6 +53,7 @@ class Result:
             Failure(failure["exception"], failure["error"], list(failure["backtrace"]))
             if failure
             else None,
+            bool(data.get("retryable")),
         )
 
 
@@ -64,8 +69,18 @@ class Job:
     def args(self) -> list[Any]:
         return self.payload.args
 
+    def describe(self, show_args: bool = False) -> str:
+        """The job for a log line: queue, class and a digest of the arguments, which may hold
+        personal data (the arguments themselves, cut short, only when asked for)."""
+        if show_args:
+            args = shorten(repr(self.payload.args), 500)
+        else:
+            encoded = dumps(self.payload.args).encode("utf-8", "surrogateescape")
+            args = f"args sha1:{hashlib.sha1(encoded).hexdigest()[:10]}"
+        return f"(Job{{{self.queue}}} | {self.payload.short_class} | {args})"
+
     def __str__(self) -> str:
-        return f"(Job{{{self.queue}}} | {self.payload.class_name} | {self.payload.args!r})"
+        return self.describe()
 
 
 def perform(spec: JobSpec, args: Sequence[Any]) -> Result:
@@ -77,7 +92,8 @@ def perform(spec: JobSpec, args: Sequence[Any]) -> Result:
         return Result(Outcome.INTERRUPTED)
     except BaseException as exc:  # a job's SystemExit or KeyboardInterrupt is its failure too
         run_failure_hooks(spec, exc, args)
-        return Result(Outcome.FAILED, Failure.from_exception(exc))
+        retryable = spec.retry.retries(exc) if spec.retry is not None else True
+        return Result(Outcome.FAILED, Failure.from_exception(exc), retryable)
     return Result(Outcome.PERFORMED if performed else Outcome.NOT_PERFORMED)
 
 

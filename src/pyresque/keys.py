@@ -25,9 +25,47 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
 ``inflight-workers``                   set     ids of workers that may hold an in-flight job
 ``landing:<id>``                        list    where an idle single-queue worker's BLMOVE drops a
                                                job, for an instant, before it is reserved
-``redeliveries``                       hash    sha1(payload) -> times its process died with it
+``redeliveries``                       hash    sha1(payload) -> ``"<count> <epoch>"``: times its
+                                               process died with it, and when it last did
 ``wakeup``                             pubsub  channel; a queue name is published on each push
+``metrics:jobs:<minute>``              hash    per-job metrics of one minute (epoch // 60):
+                                               ``<class>|p`` finished, ``<class>|f`` failed,
+                                               ``<class>|ms`` total run time, ``<class>|h<i>``
+                                               jobs in duration bucket i; expires after 8 hours
 =====================================  ======  ==================================================
+
+Keys for the dashboard and the pool publisher (bounded: every one expires):
+
+=====================================  ======  ==================================================
+``metrics:queues:<minute>``            hash    queue -> depth sampled in that minute; TTL 2 h
+``metrics:workers:<minute>``           hash    ``busy``, ``idle`` worker counts; TTL 2 h
+``pool:<host>:<pid>``                  string  a pool master's state as JSON, SET EX a few publish
+                                               periods: it disappears when the master dies
+``pools``                              zset    pool ids (``<host>:<pid>``) -> last publish time
+=====================================  ======  ==================================================
+
+Every key of one namespace can be made to hash to one Redis Cluster slot by giving the namespace
+a hash tag (``{resque}``): then every script's keys are in one slot, as a cluster requires.
+
+resque-scheduler 5.0's keys (delayed jobs, recurring schedules, its master lock), shared with a Ruby
+resque-scheduler on the same Redis:
+
+================================================  ======  =======================================
+``delayed_queue_schedule``                        zset    epoch seconds (integers), member = score
+``delayed:<ts>``                                  list    ``{"class":…,"args":[…],"queue":…}``
+``timestamps:<item JSON>``                        set     ``delayed:<ts>`` of lists holding it
+``schedules_changed``                             set     names of changed dynamic schedules
+``persistent_schedules``                          hash    name -> JSON entry (dynamic schedules)
+``delayed:last_enqueued_at``                      hash    name -> ``2026-11-29 16:21:00 +0000``
+``<ns>:[<prefix>:]resque_scheduler_master_lock``  string  ``host:pid`` of the active scheduler,
+                                                          with a TTL (Ruby names the namespace
+                                                          twice)
+``resque-retry:<class>[:<args>]``                  string  attempts of a job being retried (resque-retry's
+                                                          key; expires a day after the last retry)
+``scheduler-wakeup``                              pubsub  channel (pyresque only): the timestamp
+                                                          of each delayed job, to wake a sleeping
+                                                          scheduler
+================================================  ======  =======================================
 """
 
 from __future__ import annotations
@@ -114,3 +152,66 @@ class Keys:
     @property
     def wakeup(self) -> str:
         return self._k("wakeup")
+
+    def metrics_jobs(self, minute: int) -> str:
+        """Per-job metrics of one minute (``epoch // 60``), written by the worker's CYCLE call."""
+        return self._k(f"metrics:jobs:{minute}")
+
+    # --- resque-scheduler: delayed jobs, recurring schedules, master lock ----------------------
+
+    @property
+    def delayed_schedule(self) -> str:
+        return self._k("delayed_queue_schedule")
+
+    def delayed(self, timestamp: int) -> str:
+        return self._k(f"delayed:{timestamp}")
+
+    def timestamps(self, item: str) -> str:
+        return self._k(f"timestamps:{item}")
+
+    @property
+    def schedules_changed(self) -> str:
+        return self._k("schedules_changed")
+
+    @property
+    def persistent_schedules(self) -> str:
+        return self._k("persistent_schedules")
+
+    @property
+    def last_enqueued_at(self) -> str:
+        return self._k("delayed:last_enqueued_at")
+
+    def scheduler_lock(self, prefix: str = "") -> str:
+        """resque-scheduler builds ``<namespace>:<prefix>:resque_scheduler_master_lock`` itself,
+        then redis-namespace prefixes it again: the namespace appears twice."""
+        middle = f"{prefix}:" if prefix else ""
+        return self._k(f"{self.namespace}:{middle}resque_scheduler_master_lock")
+
+    @property
+    def scheduler_wakeup(self) -> str:
+        return self._k("scheduler-wakeup")
+
+    # --- retries (resque-retry's key) -----------------------------------------------------------
+
+    def retry_attempts(self, class_name: str, identifier: str) -> str:
+        """resque-retry's attempt counter of one job: ``resque-retry:<class>:<identifier>``."""
+        parts = ["resque-retry", class_name, *([identifier] if identifier else [])]
+        return self._k("".join(":".join(parts).split()))
+
+    # --- dashboard and pool publisher (schema in the dashboard table above) --------------------
+
+    def metrics_queues(self, minute: int) -> str:
+        return self._k(f"metrics:queues:{minute}")
+
+    def metrics_workers(self, minute: int) -> str:
+        return self._k(f"metrics:workers:{minute}")
+
+    def pool(self, pool_id: str) -> str:
+        return self._k(f"pool:{pool_id}")
+
+    @property
+    def pools(self) -> str:
+        return self._k("pools")
+
+
+SAMPLES_TTL = 2 * 3600  # queue-depth and worker samples: the charts show the last hour

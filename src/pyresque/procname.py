@@ -13,9 +13,20 @@ from pyresque._version import __version__
 PREFIX = f"resque-{__version__}"
 
 
+class _Title:
+    """The title last set, so an unchanged one costs no system call (a busy worker sets one per
+    job)."""
+
+    current = ""
+
+
 def set_title(text: str) -> None:
-    setproctitle.setproctitle(f"{PREFIX}: {text}")
+    title = f"{PREFIX}: {text}"
+    if title != _Title.current:
+        setproctitle.setproctitle(title)
+        _Title.current = title
 
 
 def set_raw_title(title: str) -> None:
     setproctitle.setproctitle(title)
+    _Title.current = title

@@ -7,7 +7,9 @@ what Ruby wrote (``shared/fixtures/resque-3.0.0``).
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 import time
 import traceback
@@ -22,15 +24,45 @@ JSONValue = Any  # the JSON edge: converted to typed values as soon as it is rea
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# A JSON string (skipped) or a float as Python writes it: with a fraction or an exponent.
+_STRING_OR_FLOAT = re.compile(
+    r'"(?:[^"\\]|\\.)*"|(-?[0-9]+(?:\.[0-9]+)?[eE][-+][0-9]+|-?[0-9]+\.[0-9]+)'
+)
+
+
+def ruby_float(text: str) -> str:
+    """Ruby's text for a float Python wrote as ``text`` (``repr``: the same shortest digits).
+
+    Ruby writes a float in fixed notation only when its decimal exponent is between -4 and 14,
+    and in exponent form always with a fraction: ``1.0e+20`` (Python: ``1e+20``),
+    ``1.0e+15`` (Python: ``1000000000000000.0``), ``5.0e-324`` (Python: ``5e-324``). Ruby's
+    ``Resque.dequeue`` and resque-scheduler match payload text byte for byte, so ours must match.
+    """
+    mantissa, e, exponent = text.partition("e")
+    if e:
+        return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}"
+    sign = "-" if text.startswith("-") else ""
+    whole, _, fraction = text.lstrip("-").partition(".")
+    if len(whole) != 16:  # Python turns to exponents from 1e16 on, Ruby from 1e15
+        return text
+    digits = (whole + fraction).rstrip("0")
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}e+15"
+
+
+def _ruby_floats(match: re.Match[str]) -> str:
+    number = match.group(1)
+    return match.group(0) if number is None else ruby_float(number)
 
 
 def dumps(value: JSONValue) -> str:
-    """Encode like Ruby's JSON.generate: compact separators, raw UTF-8, no NaN.
+    """Encode like Ruby's JSON.generate: compact separators, raw UTF-8, Ruby's float text, no NaN.
 
     A lone surrogate (which ``json.loads`` accepts from ``"\\ud800"``) is written as a ``\\u``
     escape: raw, it is not UTF-8, and redis-py would fail to send the text at all.
     """
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if "." in text or "e" in text or "E" in text:
+        text = _STRING_OR_FLOAT.sub(_ruby_floats, text)
     if text.isascii():
         return text
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
@@ -40,14 +72,28 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is out of range for a double")
+    return value
+
+
+# One decoder for every call: building one per call costs more than parsing a small payload.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def loads(text: str | bytes) -> JSONValue:
-    """Parse strict JSON, as Ruby's JSON.parse does: ``NaN`` and ``Infinity`` are rejected.
+    """Parse strict JSON, as Ruby's JSON.parse does: ``NaN`` and ``Infinity`` are rejected, and so
+    is a number too large for a double (``1e999``), which could never be written back.
 
     Raises ValueError for anything that is not JSON, including nesting too deep to parse, so a
     hostile or broken payload becomes a failure record instead of crashing the worker.
     """
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return _DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
@@ -78,8 +124,20 @@ class Payload:
     def to_dict(self) -> dict[str, JSONValue]:
         return {"class": self.class_name, "args": self.args, **self.extra}
 
+    @property
+    def short_class(self) -> str:
+        """The class name as logs and process titles show it: a hostile 1 MB name is cut."""
+        return shorten(self.class_name)
+
     def encode(self) -> str:
         return dumps(self.to_dict())
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…(+{len(text) - limit} chars)"
 
 
 def encode_payload(class_name: str, args: list[JSONValue] | tuple[JSONValue, ...]) -> str:
@@ -108,6 +166,16 @@ def decode_payload(raw: str | bytes) -> Payload:
         raise PayloadError(f"payload 'args' must be a list, got {_json_type(args)}")
     extra = {k: v for k, v in data.items() if k not in ("class", "args")}
     return Payload(class_name, args, extra)
+
+
+def delayed_item(queue: str, payload: str) -> str:
+    """resque-scheduler's delayed item for a raw queue payload: class, args, queue, then its extra
+    keys (pyresque's scheduler pushes them back; Ruby's pushes only class and args). PayloadError
+    if the payload is not a job."""
+    decoded = decode_payload(payload)
+    item = {"class": decoded.class_name, "args": decoded.args, "queue": queue}
+    item.update({k: v for k, v in decoded.extra.items() if k != "queue"})
+    return dumps(item)
 
 
 def payload_for_record(raw: str | bytes) -> JSONValue:
@@ -142,9 +210,15 @@ def heartbeat_time(now: float) -> str:
     return datetime.fromtimestamp(int(now)).astimezone().isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=4)
+def _run_at_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def run_at_time(now: float) -> str:
-    """``2026-11-28T06:57:33Z``: UTC ISO 8601 (``run_at`` of a busy worker)."""
-    return datetime.fromtimestamp(int(now), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-11-28T06:57:33Z``: UTC ISO 8601 (``run_at`` of a busy worker); formatted once per
+    second, as a worker asks for it with every job."""
+    return _run_at_second(int(now))
 
 
 def parse_heartbeat(text: str) -> float | None:

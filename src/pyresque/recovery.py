@@ -66,10 +66,14 @@ def recover_worker(
     max_deliveries: int,
     *,
     count_delivery: bool = True,
+    fail_busy_record: bool = True,
 ) -> list[str]:
     """Put a dead worker's in-flight jobs back, record a Ruby worker's lost job, unregister it.
 
     Returns what happened to each job ('requeued', 'failed' or 'gone', when another recoverer won).
+    ``fail_busy_record=False`` when the worker is known to be ours (it held in-flight jobs): then
+    its in-flight hash is the whole truth, and a busy record left without one (the job already put
+    back by a racing recoverer) must not become a failure record.
     """
     outcomes = []
     parsed = WorkerId.parse(worker_id)
@@ -92,27 +96,31 @@ def recover_worker(
         )
         log.warning("recovered job of dead worker %s from %s: %s", worker_id, queue, outcome)
         outcomes.append(outcome)
-    if not jobs:
-        busy = store.busy_record(worker_id)
-        if busy:  # a Ruby worker's job: Ruby fails it, and so do we
-            data: Any
-            try:
-                data = json.loads(busy)
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):  # not what Resque writes: keep it as it is
-                data = {"payload": busy, "queue": "unknown"}
-            payload = data.get("payload")
-            payload_text = payload if isinstance(payload, str) else protocol.dumps(payload)
-            store.push_failure(
-                protocol.failure_record(
-                    payload_text, reason, worker_id, str(data.get("queue")), now
-                )
-            )
-            outcomes.append("failed")
+    if not jobs and fail_busy_record and _fail_busy_job(store, worker_id, reason, now):
+        outcomes.append("failed")
     store.unregister_worker(worker_id)
     store.forget_inflight_owner(worker_id)
     return outcomes
+
+
+def _fail_busy_job(store: Store, worker_id: str, reason: Failure, now: float) -> bool:
+    """A Ruby worker's job (a busy record, no in-flight hash): Ruby fails it, and so do we."""
+    busy = store.busy_record(worker_id)
+    if not busy:
+        return False
+    data: Any
+    try:
+        data = json.loads(busy)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):  # not what Resque writes: keep it as it is
+        data = {"payload": busy, "queue": "unknown"}
+    payload = data.get("payload")
+    payload_text = payload if isinstance(payload, str) else protocol.dumps(payload)
+    store.push_failure(
+        protocol.failure_record(payload_text, reason, worker_id, str(data.get("queue")), now)
+    )
+    return True
 
 
 def _blocks_on_one_queue(queues: str) -> bool:
@@ -138,6 +146,78 @@ def _job_class(store: Store, worker_id: str) -> str:
     return "<Unknown Job>"
 
 
+@dataclass
+class _Survey:
+    """What a prune reads of the registry, in this order: owners first, so that a worker that
+    registers and reserves after this read is left alone."""
+
+    owners: set[str]
+    registered: list[str]
+    heartbeats: dict[str, str]
+    server_now: float
+
+    @classmethod
+    def take(cls, store: Store) -> _Survey:
+        owners = store.inflight_owners()
+        return cls(owners, store.worker_ids(), store.heartbeats(), store.server_time())
+
+
+class _Judge:
+    """Ruby's three tests of death, and the failure each gives a dead worker's job."""
+
+    def __init__(
+        self, me: WorkerId, selector: QueueSelector, survey: _Survey, prune_interval: float
+    ) -> None:
+        self.me = me
+        self.selector = selector
+        self.survey = survey
+        self.prune_interval = prune_interval
+        self._registered = set(survey.registered)
+        self._local_pids: set[int] | None = None
+
+    def heartbeat_age(self, worker_id: str) -> float | None:
+        beat = self.survey.heartbeats.get(worker_id)
+        beat_time = protocol.parse_heartbeat(beat) if beat else None
+        return None if beat_time is None else self.survey.server_now - beat_time
+
+    def death(self, store: Store, worker_id: str) -> Failure | None:
+        """Why ``worker_id`` counts as dead, or None while it may live."""
+        if worker_id == str(self.me):
+            return None
+        age = self.heartbeat_age(worker_id)
+        if worker_id not in self._registered:  # unregistered (a prune took it for dead)
+            if age is not None and age <= self.prune_interval:
+                return None  # alive, though unregistered: it registers again
+            log.info("Recovering in-flight jobs of unregistered worker %s", worker_id)
+            return Failure(
+                protocol.DIRTY_EXIT, f"Worker {worker_id} was unregistered while holding a job"
+            )
+        if age is not None and age > self.prune_interval:
+            log.info("Pruning dead worker: %s (heartbeat expired)", worker_id)
+            cls = _job_class(store, worker_id)
+            return Failure(
+                protocol.PRUNE_DIRTY_EXIT,
+                f"Worker {worker_id} did not gracefully exit while processing {cls}",
+            )
+        if self._gone_from_this_host(worker_id):
+            log.info("Pruning dead worker: %s (no such process)", worker_id)
+            return Failure(protocol.DIRTY_EXIT, "Job still being processed")
+        return None
+
+    def _gone_from_this_host(self, worker_id: str) -> bool:
+        """Ruby's rule: a worker of this host, with my queues, whose pid runs no resque process."""
+        parsed = WorkerId.parse(worker_id)
+        if parsed is None or parsed.host != self.me.host or parsed.pid == self.me.pid:
+            return False
+        if not self.selector.includes_all and set(parsed.queues.split(",")) != set(
+            self.selector.patterns
+        ):
+            return False
+        if self._local_pids is None:
+            self._local_pids = local_resque_pids()
+        return parsed.pid not in self._local_pids
+
+
 def prune_dead_workers(
     store: Store,
     me: WorkerId,
@@ -148,63 +228,28 @@ def prune_dead_workers(
     prune_interval: float = 300.0,
     max_deliveries: int = 3,
 ) -> list[str]:
-    """Ruby's prune_dead_workers, plus recovery of in-flight jobs. Returns the pruned ids."""
+    """Ruby's prune_dead_workers, plus recovery of in-flight jobs. Returns the pruned ids.
+
+    Two passes. Dead workers holding in-flight jobs (ours) are recovered whether or not the prune
+    lock is free: putting a job back is a compare-and-move, safe when two recoverers race, and a
+    Ruby worker's prune holds the lock for 60 s. Only the rest of the registry (Ruby's workers and
+    ours without a job) is pruned under Ruby's lock, as Ruby does.
+    """
+    survey = _Survey.take(store)
+    judge = _Judge(me, selector, survey, prune_interval)
+    pruned = []
+    for owner in sorted(survey.owners):
+        reason = judge.death(store, owner)
+        if reason is not None:
+            recover_worker(store, owner, now, reason, max_deliveries, fail_busy_record=False)
+            pruned.append(owner)
     if not store.acquire_prune_lock(str(me), lock_ttl):
-        return []
-    # owners first: a worker that registers and reserves after this read is left alone below
-    owners = store.inflight_owners()
-    registered = store.worker_ids()
-    heartbeats = store.heartbeats()
-    server_now = store.server_time()
-    local_pids: set[int] | None = None
-    pruned: list[str] = []
-    my_queues = set(selector.patterns)
-    for worker_id in registered:
-        beat = heartbeats.get(worker_id)
-        beat_time = protocol.parse_heartbeat(beat) if beat else None
-        if beat_time is not None and server_now - beat_time > prune_interval:
-            cls = _job_class(store, worker_id)
-            reason = Failure(
-                protocol.PRUNE_DIRTY_EXIT,
-                f"Worker {worker_id} did not gracefully exit while processing {cls}",
-            )
-            log.info("Pruning dead worker: %s (heartbeat expired)", worker_id)
+        return pruned
+    for worker_id in survey.registered:
+        if worker_id in survey.owners:
+            continue  # judged above
+        reason = judge.death(store, worker_id)
+        if reason is not None:
             recover_worker(store, worker_id, now, reason, max_deliveries)
             pruned.append(worker_id)
-            continue
-        parsed = WorkerId.parse(worker_id)
-        if parsed is None or parsed.host != me.host or parsed.pid == me.pid:
-            continue
-        if not selector.includes_all and set(parsed.queues.split(",")) != my_queues:
-            continue
-        if local_pids is None:
-            local_pids = local_resque_pids()
-        if parsed.pid in local_pids:
-            continue
-        log.info("Pruning dead worker: %s (no such process)", worker_id)
-        recover_worker(
-            store,
-            worker_id,
-            now,
-            Failure(protocol.DIRTY_EXIT, "Job still being processed"),
-            max_deliveries,
-        )
-        pruned.append(worker_id)
-    registered_set = set(registered)
-    for owner in owners - registered_set - set(pruned):
-        if owner == str(me):
-            continue
-        beat = heartbeats.get(owner)
-        beat_time = protocol.parse_heartbeat(beat) if beat else None
-        if beat_time is not None and server_now - beat_time <= prune_interval:
-            continue  # alive, though unregistered (a prune took it for dead): it registers again
-        log.info("Recovering in-flight jobs of unregistered worker %s", owner)
-        recover_worker(
-            store,
-            owner,
-            now,
-            Failure(protocol.DIRTY_EXIT, f"Worker {owner} was unregistered while holding a job"),
-            max_deliveries,
-        )
-        pruned.append(owner)
     return pruned

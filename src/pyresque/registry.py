@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyresque.errors import ConfigError, UnknownJobClass
+from pyresque.retry import Retry
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class JobSpec:
     name: str
     target: Callable[..., Any]
     queue: str | None = None
+    timeout: float | None = None  # seconds the job may run before it is stopped (None: no limit)
+    retry: Retry | None = None  # how a failure is retried (None: the worker's default)
 
     @property
     def is_class(self) -> bool:
@@ -65,18 +68,29 @@ class Registry:
         self._allowed_prefixes: list[str] = []
 
     def register(
-        self, name: str, target: Callable[..., Any] | str, queue: str | None = None
+        self,
+        name: str,
+        target: Callable[..., Any] | str,
+        queue: str | None = None,
+        timeout: float | None = None,
+        retry: Retry | None = None,
     ) -> JobSpec:
         """Make ``name`` resolve to ``target`` (a callable, or the name of a registered job)."""
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"job {name}: timeout must be a number of seconds above 0")
         if isinstance(target, str):
             spec = self.resolve(target)
             target_callable = spec.target
             queue = queue or spec.queue
+            timeout = timeout or spec.timeout
+            retry = retry or spec.retry
         else:
             target_callable = target
             known = self.spec_for(target)
             queue = queue or (known.queue if known else None) or _queue_attribute(target)
-        new = JobSpec(name, target_callable, queue)
+            timeout = timeout or (known.timeout if known else None)
+            retry = retry or (known.retry if known else None)
+        new = JobSpec(name, target_callable, queue, timeout, retry)
         self._by_name[name] = new
         return new
 

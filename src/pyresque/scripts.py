@@ -1,17 +1,30 @@
 """Server-side Lua scripts: each one is a single round trip that keeps a job inside Redis.
 
-Key names are built inside the scripts from the namespace prefix, exactly as :mod:`pyresque.keys`
-builds them (Resque is not a Redis Cluster protocol: its keys never shared a slot).
+Every key a script touches is passed in ``KEYS``, built by :mod:`pyresque.keys` (Redis requires it
+of scripts, and proxies and Redis Cluster route by it); ``ARGV`` carries only values. The order of
+each script's ``KEYS`` and ``ARGV`` is stated once, in the typed request of :mod:`pyresque.store`
+that calls it. Under one hash-tagged namespace (``{resque}``) every key lands in one slot, so the
+scripts also run on a Redis Cluster.
+
+Redelivery counts (``redeliveries``: sha1 of a payload -> ``"<count> <epoch>"``) carry the time of
+the last counted death, so that an entry nobody clears (a job finished by a Ruby worker, a count
+that never reached the limit) goes stale and is swept by :data:`PRUNE_REDELIVERIES`.
 """
 
 from __future__ import annotations
 
 # Finish the previous job (if any) and reserve the next one, in one call.
 #
-# ARGV: 1 prefix, 2 worker id, 3 run_at, 4 queue of the job to acknowledge ('' = none),
-# 5 sha1 of that payload when it had been redelivered ('' = none), 6 failure record ('' = success),
-# 7 '1' to count the failure in stat:failed, 8 '1' to reserve, 9 token of the reservation being
-# acknowledged, 10 token for the new reservation, 11.. pairs (queue name, queue as JSON).
+# KEYS: 1 inflight:<id>, 2 worker:<id>, 3 redeliveries, 4 failed, 5 stat:failed,
+# 6 stat:failed:<id>, 7 stat:processed, 8 stat:processed:<id>, 9 landing:<id>,
+# 10 pause-all-workers, 11 inflight-workers, 12 metrics:jobs:<minute>, 13 a key to delete with the
+# acknowledgement (a succeeded job's retry counter), 14.. queue:<q> per queue.
+# ARGV: 1 worker id, 2 run_at, 3 queue of the job to acknowledge ('' = none), 4 sha1 of that
+# payload when it had been redelivered ('' = none), 5 failure record ('' = success), 6 '1' to count
+# the failure in stat:failed, 7 '1' to reserve, 8 token of the reservation being acknowledged,
+# 9 token for the new reservation, 10 job class for the per-job metrics ('' = none), 11 its run
+# time in ms, 12 its histogram bucket, 13 TTL to set on the metrics key ('0' = leave it), 14 '1'
+# to delete KEYS[13], 15.. pairs (queue name, queue as JSON), one per queue key, in priority order.
 #
 # The in-flight hash keeps the current reservation's token in its field '' (never a queue name). An
 # acknowledgement applies only while that token is still there: a call retried after its reply was
@@ -20,58 +33,77 @@ from __future__ import annotations
 # Returns {} when no queue has a job, {'paused'} when pause-all-workers is set, else
 # {'job', queue, payload, deliveries}. The job moves from its queue (or from the worker's landing
 # list, where a blocking BLMOVE put it) into the worker's in-flight hash atomically, and
-# worker:<id> is set in the same call, so resque-web sees the worker busy at once.
+# worker:<id> is set in the same call, so resque-web sees the worker busy at once. The busy record
+# embeds the payload as it is when it looks like a JSON object; the worker parses the payload
+# itself and fails one that is not JSON, which clears the record in its next call.
 CYCLE = r"""
-local p, wid = ARGV[1], ARGV[2]
-local inflight = p .. 'inflight:' .. wid
-if ARGV[4] ~= '' and (ARGV[9] == '' or redis.call('HGET', inflight, '') == ARGV[9]) then
-  redis.call('HDEL', inflight, ARGV[4], '')
-  redis.call('DEL', p .. 'worker:' .. wid)
-  if ARGV[5] ~= '' then redis.call('HDEL', p .. 'redeliveries', ARGV[5]) end
-  if ARGV[6] ~= '' then
-    redis.call('RPUSH', p .. 'failed', ARGV[6])
-    if ARGV[7] == '1' then
-      redis.call('INCRBY', p .. 'stat:failed', 1)
-      redis.call('INCRBY', p .. 'stat:failed:' .. wid, 1)
+local inflight = KEYS[1]
+if ARGV[3] ~= '' and (ARGV[8] == '' or redis.call('HGET', inflight, '') == ARGV[8]) then
+  redis.call('HDEL', inflight, ARGV[3], '')
+  redis.call('DEL', KEYS[2])
+  if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
+  if ARGV[5] ~= '' then
+    redis.call('RPUSH', KEYS[4], ARGV[5])
+    if ARGV[6] == '1' then
+      redis.call('INCRBY', KEYS[5], 1)
+      redis.call('INCRBY', KEYS[6], 1)
     end
   end
-  redis.call('INCRBY', p .. 'stat:processed', 1)
-  redis.call('INCRBY', p .. 'stat:processed:' .. wid, 1)
+  redis.call('INCRBY', KEYS[7], 1)
+  redis.call('INCRBY', KEYS[8], 1)
+  if ARGV[14] == '1' then redis.call('DEL', KEYS[13]) end
+  if ARGV[10] ~= '' then
+    local metrics, class = KEYS[12], ARGV[10]
+    redis.call('HINCRBY', metrics, class .. '|p', 1)
+    if ARGV[5] ~= '' then redis.call('HINCRBY', metrics, class .. '|f', 1) end
+    redis.call('HINCRBY', metrics, class .. '|ms', ARGV[11])
+    redis.call('HINCRBY', metrics, class .. '|h' .. ARGV[12], 1)
+    if ARGV[13] ~= '0' then redis.call('EXPIRE', metrics, ARGV[13]) end
+  end
 end
-if ARGV[8] ~= '1' then return {} end
+if ARGV[7] ~= '1' then return {} end
 -- A call delayed in the network may run after its worker gave up on it and moved on: it must not
 -- reserve over the worker's current reservation (whose token it does not know).
 local current = redis.call('HGET', inflight, '')
-if current and current ~= ARGV[9] and ARGV[10] ~= '' then return {} end
+if current and current ~= ARGV[8] and ARGV[9] ~= '' then return {} end
 -- a job a blocking BLMOVE dropped in this worker's landing list (single-queue workers only)
-local landed = redis.call('LPOP', p .. 'landing:' .. wid)
-local pause = redis.call('GET', p .. 'pause-all-workers')
+local landed = redis.call('LPOP', KEYS[9])
+local pause = redis.call('GET', KEYS[10])
 if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
-  if landed then redis.call('LPUSH', p .. 'queue:' .. ARGV[11], landed) end
+  if landed then redis.call('LPUSH', KEYS[14] or KEYS[9], landed) end
   return {'paused'}
 end
 local function take(q, qjson, payload)
-  if ARGV[10] ~= '' then
-    redis.call('HSET', inflight, q, payload, '', ARGV[10])
+  if ARGV[9] ~= '' then
+    redis.call('HSET', inflight, q, payload, '', ARGV[9])
   else
     redis.call('HSET', inflight, q, payload)
   end
-  redis.call('SADD', p .. 'inflight-workers', wid)
-  local ok, decoded = pcall(cjson.decode, payload)
-  if ok and type(decoded) == 'table' then
-    redis.call('SET', p .. 'worker:' .. wid,
-      '{"queue":' .. qjson .. ',"run_at":"' .. ARGV[3] .. '","payload":' .. payload .. '}')
+  redis.call('SADD', KEYS[11], ARGV[1])
+  if string.byte(payload, 1) == 123 and string.byte(payload, -1) == 125 then  -- '{' ... '}'
+    redis.call('SET', KEYS[2],
+      '{"queue":' .. qjson .. ',"run_at":"' .. ARGV[2] .. '","payload":' .. payload .. '}')
   end
   local delivered = '0'
-  if redis.call('EXISTS', p .. 'redeliveries') == 1 then  -- hash only when something crashed
-    delivered = redis.call('HGET', p .. 'redeliveries', redis.sha1hex(payload)) or '0'
+  if redis.call('EXISTS', KEYS[3]) == 1 then  -- the hash exists only when something crashed
+    local entry = redis.call('HGET', KEYS[3], redis.sha1hex(payload))
+    if entry then delivered = string.match(entry, '^%d+') or '0' end
   end
   return {'job', q, payload, delivered}
 end
-if landed then return take(ARGV[11], ARGV[12], landed) end
-for i = 11, #ARGV, 2 do
-  local payload = redis.call('LPOP', p .. 'queue:' .. ARGV[i])
-  if payload then return take(ARGV[i], ARGV[i + 1], payload) end
+if landed then
+  if not KEYS[14] then  -- reserving from no queue: the job stays where it landed
+    redis.call('LPUSH', KEYS[9], landed)
+    return {}
+  end
+  return take(ARGV[15], ARGV[16], landed)
+end
+for i = 14, #KEYS do
+  local payload = redis.call('LPOP', KEYS[i])
+  if payload then
+    local at = 15 + 2 * (i - 14)
+    return take(ARGV[at], ARGV[at + 1], payload)
+  end
 end
 return {}
 """
@@ -80,43 +112,136 @@ return {}
 # process too often). Compare-and-move: nothing happens unless the in-flight entry still holds the
 # expected payload, so two recoverers racing over one dead worker requeue it once.
 #
-# ARGV: 1 prefix, 2 worker id, 3 queue, 4 expected payload, 5 '1' to count a delivery,
-# 6 max deliveries, 7 failure record to push when the count reaches the maximum.
+# KEYS: 1 inflight:<id>, 2 worker:<id>, 3 redeliveries, 4 failed, 5 stat:processed, 6 queues,
+# 7 queue:<q>. ARGV: 1 queue, 2 expected payload, 3 '1' to count a delivery, 4 max deliveries,
+# 5 failure record to push when the count reaches the maximum, 6 now (epoch seconds).
 # Returns 'requeued', 'failed' or 'gone'.
 REQUEUE = r"""
-local p, wid, q = ARGV[1], ARGV[2], ARGV[3]
-local inflight = p .. 'inflight:' .. wid
+local inflight, q = KEYS[1], ARGV[1]
 local payload = redis.call('HGET', inflight, q)
-if not payload or payload ~= ARGV[4] then return 'gone' end
+if not payload or payload ~= ARGV[2] then return 'gone' end
 redis.call('HDEL', inflight, q, '')
-redis.call('DEL', p .. 'worker:' .. wid)
-if ARGV[5] == '1' then
+redis.call('DEL', KEYS[2])
+if ARGV[3] == '1' then
   local sha = redis.sha1hex(payload)
-  local n = redis.call('HINCRBY', p .. 'redeliveries', sha, 1)
-  if n >= tonumber(ARGV[6]) then
-    redis.call('HDEL', p .. 'redeliveries', sha)
-    redis.call('RPUSH', p .. 'failed', ARGV[7])
-    redis.call('INCRBY', p .. 'stat:processed', 1)
+  local entry = redis.call('HGET', KEYS[3], sha)
+  local n = (entry and tonumber(string.match(entry, '^%d+')) or 0) + 1
+  if n >= tonumber(ARGV[4]) then
+    redis.call('HDEL', KEYS[3], sha)
+    redis.call('RPUSH', KEYS[4], ARGV[5])
+    redis.call('INCRBY', KEYS[5], 1)
     return 'failed'
   end
+  redis.call('HSET', KEYS[3], sha, n .. ' ' .. ARGV[6])
 end
-redis.call('SADD', p .. 'queues', q)
-redis.call('LPUSH', p .. 'queue:' .. q, payload)
+redis.call('SADD', KEYS[6], q)
+redis.call('LPUSH', KEYS[7], payload)
 return 'requeued'
 """
 
+# Forget redelivery counts whose last counted death is older than a cut-off. An entry without a
+# time (written by an older version) is given the current one, so it ages from now.
+# KEYS: 1 redeliveries. ARGV: 1 now, 2 cut-off (epoch seconds). Returns how many were removed.
+PRUNE_REDELIVERIES = r"""
+local entries = redis.call('HGETALL', KEYS[1])
+local removed = 0
+for i = 1, #entries, 2 do
+  local count, at = string.match(entries[i + 1], '^(%d+) (%d+)$')
+  if not at then
+    redis.call('HSET', KEYS[1], entries[i], (string.match(entries[i + 1], '^%d+') or '0') .. ' ' .. ARGV[1])
+  elseif tonumber(at) < tonumber(ARGV[2]) then
+    redis.call('HDEL', KEYS[1], entries[i])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+# Acknowledge a failed job by scheduling its retry, or end it as a failure once its attempts are
+# used up: one call, so the job is never both in flight and delayed, nor lost in between. Applies
+# only while the worker's reservation token is still the one given, and while the attempt counter
+# still holds the count the worker read (a concurrent retry of an identical job changes it: the
+# worker reads again). KEYS: 1 inflight:<id>, 2 worker:<id>, 3 stat:processed,
+# 4 stat:processed:<id>, 5 stat:failed, 6 stat:failed:<id>, 7 the attempt counter, 8 failed,
+# 9 delayed:<ts>, 10 timestamps:<item>, 11 delayed_queue_schedule. ARGV: 1 queue, 2 token, 3 the
+# count read ('' when none), 4 '1' to retry (else: fail), 5 delayed item, 6 timestamp,
+# 7 scheduler wake-up channel, 8 counter TTL, 9 failure record.
+# Returns 'retried', 'failed', 'stale' (the reservation is no longer ours) or 'changed'.
+RETRY = r"""
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], '') ~= ARGV[2] then return 'stale' end
+if (redis.call('GET', KEYS[7]) or '') ~= ARGV[3] then return 'changed' end
+redis.call('HDEL', KEYS[1], ARGV[1], '')
+redis.call('DEL', KEYS[2])
+redis.call('INCRBY', KEYS[3], 1)
+redis.call('INCRBY', KEYS[4], 1)
+redis.call('INCRBY', KEYS[5], 1)
+redis.call('INCRBY', KEYS[6], 1)
+if ARGV[4] == '1' then
+  redis.call('INCR', KEYS[7])
+  redis.call('EXPIRE', KEYS[7], ARGV[8])
+  redis.call('RPUSH', KEYS[9], ARGV[5])
+  redis.call('SADD', KEYS[10], 'delayed:' .. ARGV[6])
+  redis.call('ZADD', KEYS[11], ARGV[6], ARGV[6])
+  redis.call('PUBLISH', ARGV[7], ARGV[6])
+  return 'retried'
+end
+redis.call('DEL', KEYS[7])
+redis.call('RPUSH', KEYS[8], ARGV[9])
+return 'failed'
+"""
+
 # Remove one failure record by index without disturbing concurrent pushes (Resque's way: overwrite
-# the entry with a unique marker, then LREM that marker). ARGV: 1 failed key, 2 index, 3 marker.
+# the entry with a unique marker, then LREM that marker). KEYS: 1 failed. ARGV: 1 index, 2 marker.
 REMOVE_FAILURE = r"""
-local ok = pcall(redis.call, 'LSET', ARGV[1], ARGV[2], ARGV[3])
+local ok = pcall(redis.call, 'LSET', KEYS[1], ARGV[1], ARGV[2])
 if not ok then return 0 end
-return redis.call('LREM', ARGV[1], 1, ARGV[3])
+return redis.call('LREM', KEYS[1], 1, ARGV[2])
+"""
+
+# Retry one failure record: mark it retried in place and push its payload back to its queue, only
+# if the record at that index is still the one the caller read (compare-and-set), so a concurrent
+# removal or retry is never overwritten. KEYS: 1 failed, 2 queues, 3 queue:<q>. ARGV: 1 index,
+# 2 the record as read, 3 the record marked retried, 4 payload, 5 queue name, 6 wake-up channel.
+# Returns 1, or 0 when the record changed meanwhile.
+RETRY_FAILURE = r"""
+if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('RPUSH', KEYS[3], ARGV[4])
+redis.call('PUBLISH', ARGV[6], ARGV[5])
+return 1
+"""
+
+# Enqueue as Resque does (SADD queues, RPUSH queue:<q>), then publish the wake-up, in one call (a
+# cluster pipeline cannot carry a PUBLISH). KEYS: 1 queues, 2 queue:<q>. ARGV: 1 queue name,
+# 2 payload, 3 wake-up channel.
+PUSH = r"""
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return 1
+"""
+
+# Enqueue many jobs in one call. KEYS: 1 queues, 2.. queue:<q> of each job, in order. ARGV: 1 the
+# wake-up channel, then per job its queue name and payload. Each queue is added and woken once.
+PUSH_MANY = r"""
+local woken = {}
+for i = 2, #KEYS do
+  local q = ARGV[2 * i - 2]
+  redis.call('RPUSH', KEYS[i], ARGV[2 * i - 1])
+  if not woken[q] then
+    woken[q] = true
+    redis.call('SADD', KEYS[1], q)
+  end
+end
+for q, _ in pairs(woken) do redis.call('PUBLISH', ARGV[1], q) end
+return #KEYS - 1
 """
 
 # Put back what a worker's landing list holds, at the front of its queue, oldest first.
-# ARGV: 1 landing key, 2 queue key. Returns how many.
+# KEYS: 1 landing:<id>, 2 queue:<q>. Returns how many.
 RETURN_LANDED = r"""
 local n = 0
-while redis.call('LMOVE', ARGV[1], ARGV[2], 'RIGHT', 'LEFT') do n = n + 1 end
+while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
 return n
 """

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -59,6 +59,16 @@ class WorkerSettings:
     max_jobs: int = 0
     namespace: str = DEFAULT_NAMESPACE
     redis_url: str = ""
+    # per-job metrics (count, failures, run time per class per minute) in the acknowledging call
+    job_metrics: bool = True
+    # job arguments may hold personal data: logs show a digest unless this is set
+    log_args: bool = False
+    # a job's time limit in seconds when its own decorator sets none (0: no limit)
+    job_timeout: float = 0.0
+    # a burst worker gives up after Redis has been unreachable this long (a cron job must end)
+    burst_outage_timeout: float = 30.0
+    # retries (through the delayed queue) of a failed job whose own decorator sets no policy
+    retry_attempts: int = 0
 
 
 _FALSE = {"false", "0", "no", "off"}
@@ -80,54 +90,87 @@ def _number(name: str, value: str) -> float:
     return number
 
 
+def _whole(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a whole number (1 or more)") from None
+
+
+def _text(name: str, value: str) -> str:
+    return value
+
+
+def _on(name: str, value: str) -> bool:
+    return True
+
+
+def _switch(value: str) -> bool:
+    """On unless ``false``, ``0``, ``no`` or ``off``."""
+    return value.strip().lower() not in _FALSE
+
+
+# Resque's environment variables: (variable, setting, parse, only when non-empty). Where two set
+# the same setting, the first one present wins (QUEUES over QUEUE, VVERBOSE over VERBOSE).
+_ENVIRONMENT: tuple[tuple[str, str, Callable[[str, str], Any], bool], ...] = (
+    ("QUEUES", "queues", _text, True),
+    ("QUEUE", "queues", _text, True),
+    ("INTERVAL", "interval", _number, False),
+    ("FORK_PER_JOB", "fork_per_job", lambda _n, v: _fork_per_job(v), False),
+    ("TERM_CHILD", "term_child", _on, False),  # Ruby: set at all, even to "", means on
+    ("RESQUE_TERM_TIMEOUT", "term_timeout", _number, False),
+    ("RESQUE_PRE_SHUTDOWN_TIMEOUT", "pre_shutdown_timeout", _number, False),
+    ("GRACEFUL_TERM", "graceful_term", _on, True),
+    ("RESQUE_HEARTBEAT_INTERVAL", "heartbeat_interval", _number, False),
+    ("RESQUE_PRUNE_INTERVAL", "prune_interval", _number, False),
+    ("RESQUE_MAX_DELIVERIES", "max_deliveries", _whole, False),
+    ("RESQUE_MAX_JOBS_PER_WORKER", "max_jobs", lambda n, v: int(_number(n, v)), False),
+    ("VVERBOSE", "verbose", lambda _n, _v: 2, True),
+    ("VERBOSE", "verbose", lambda _n, _v: 1, True),
+    ("RESQUE_NAMESPACE", "namespace", _text, True),
+    ("REDIS_URL", "redis_url", _text, True),
+    ("RESQUE_BURST_REDIS_TIMEOUT", "burst_outage_timeout", _number, False),
+    ("RESQUE_JOB_TIMEOUT", "job_timeout", _number, False),
+    ("PYRESQUE_RETRY_ATTEMPTS", "retry_attempts", lambda n, v: int(_number(n, v)), False),
+    ("PYRESQUE_LOG_ARGS", "log_args", lambda _n, v: _switch(v), True),
+    ("PYRESQUE_JOB_METRICS", "job_metrics", lambda _n, v: _switch(v), False),
+)
+
+
 def from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """The settings that Resque's environment variables set (only those present)."""
     out: dict[str, Any] = {}
-    queues = env.get("QUEUES") or env.get("QUEUE")
-    if queues:
-        out["queues"] = queues
-    if "INTERVAL" in env:
-        out["interval"] = _number("INTERVAL", env["INTERVAL"])
+    for name, setting, parse, non_empty in _ENVIRONMENT:
+        value = env.get(name)
+        if setting in out or value is None or (non_empty and not value):
+            continue
+        out[setting] = parse(name, value)
+    if "interval" in out:
         out["burst"] = out["interval"] == 0
-    if "FORK_PER_JOB" in env:
-        out["fork_per_job"] = _fork_per_job(env["FORK_PER_JOB"])
-    if "TERM_CHILD" in env:  # Ruby: set at all, even to "", means on
-        out["term_child"] = True
-    if "RESQUE_TERM_TIMEOUT" in env:
-        out["term_timeout"] = _number("RESQUE_TERM_TIMEOUT", env["RESQUE_TERM_TIMEOUT"])
-    if "RESQUE_PRE_SHUTDOWN_TIMEOUT" in env:
-        out["pre_shutdown_timeout"] = _number(
-            "RESQUE_PRE_SHUTDOWN_TIMEOUT", env["RESQUE_PRE_SHUTDOWN_TIMEOUT"]
-        )
-    if env.get("GRACEFUL_TERM"):
-        out["graceful_term"] = True
-    if "RESQUE_HEARTBEAT_INTERVAL" in env:
-        out["heartbeat_interval"] = _number(
-            "RESQUE_HEARTBEAT_INTERVAL", env["RESQUE_HEARTBEAT_INTERVAL"]
-        )
-    if "RESQUE_PRUNE_INTERVAL" in env:
-        out["prune_interval"] = _number("RESQUE_PRUNE_INTERVAL", env["RESQUE_PRUNE_INTERVAL"])
-    if "RESQUE_MAX_DELIVERIES" in env:
-        value = env["RESQUE_MAX_DELIVERIES"]
-        try:
-            out["max_deliveries"] = int(value)
-        except ValueError:
-            raise ConfigError(
-                f"RESQUE_MAX_DELIVERIES={value!r}: expected a whole number (1 or more)"
-            ) from None
-    if "RESQUE_MAX_JOBS_PER_WORKER" in env:
-        out["max_jobs"] = int(
-            _number("RESQUE_MAX_JOBS_PER_WORKER", env["RESQUE_MAX_JOBS_PER_WORKER"])
-        )
-    if env.get("VVERBOSE"):
-        out["verbose"] = 2
-    elif env.get("VERBOSE"):
-        out["verbose"] = 1
-    if env.get("RESQUE_NAMESPACE"):
-        out["namespace"] = env["RESQUE_NAMESPACE"]
-    if env.get("REDIS_URL"):
-        out["redis_url"] = env["REDIS_URL"]
     return out
+
+
+_SECONDS = (
+    "interval",
+    "term_timeout",
+    "pre_shutdown_timeout",
+    "heartbeat_interval",
+    "prune_interval",
+    "job_timeout",
+    "burst_outage_timeout",
+)
+_COUNTS = ("max_deliveries", "max_jobs", "retry_attempts")
+
+
+def _check_override(setting: str, value: Any) -> None:
+    """An option's value is held to the rules of its environment variable: a number of seconds is
+    finite and not negative (``--interval -1`` would reach ``select``), a count is whole."""
+    if setting in _SECONDS:
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if number is None or not math.isfinite(number) or number < 0:
+            raise ConfigError(f"{setting} {value!r}: expected a number of seconds (0 or more)")
+    if setting in _COUNTS and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise ConfigError(f"{setting} {value!r}: expected a whole number (0 or more)")
 
 
 def worker_settings(
@@ -141,6 +184,8 @@ def worker_settings(
         if key not in known:
             raise ConfigError(f"unknown worker setting {key!r}")
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for key, value in given.items():
+        _check_override(key, value)
     merged.update(given)
     if "burst" not in given and "interval" in merged:
         # INTERVAL=0 means burst, whichever layer set the interval (--interval 5 beats INTERVAL=0)

@@ -7,10 +7,11 @@ Redis, a child's pipe and signals at once without ever doing work inside a handl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 
 SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
@@ -18,6 +19,13 @@ SIGNAL_NAMES = {s.value: s.name for s in signal.Signals}
 
 def signal_name(signum: int) -> str:
     return SIGNAL_NAMES.get(signum, f"signal {signum}")
+
+
+class WaitInterrupted(BaseException):
+    """A signal arrived during an :meth:`SignalInbox.interruptible` wait.
+
+    A BaseException, so no ``except Exception`` on the way (in redis-py) can swallow it.
+    """
 
 
 class SignalInbox:
@@ -35,6 +43,7 @@ class SignalInbox:
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
         self._previous_wakeup_fd = -1
+        self._interruptible = False
 
     def install(self) -> None:
         self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
@@ -51,6 +60,26 @@ class SignalInbox:
         self._pending.append(signum)
         if self._on_signal is not None:
             self._on_signal(signum)
+        if self._interruptible:
+            self._interruptible = False
+            raise WaitInterrupted(signum)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[bool]:
+        """A block in which a recorded signal also ends a blocking call by raising
+        :class:`WaitInterrupted` from the handler.
+
+        For waits inside a library (redis-py's ``can_read``) that cannot also watch this inbox's
+        pipe: Python retries a system call a signal interrupted, so only an exception ends it. The
+        one other place, besides interrupting an in-process job, where a handler raises; the
+        caller abandons what it was waiting for (closes the connection). Yields False when a signal
+        is already waiting: then the caller should not block at all.
+        """
+        self._interruptible = True
+        try:
+            yield not self._pending
+        finally:
+            self._interruptible = False
 
     def fileno(self) -> int:
         return self._read_fd

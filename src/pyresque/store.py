@@ -6,56 +6,33 @@ worker's hot path is :meth:`Store.cycle`, one script call per job.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
 
 import redis
 from redis.typing import EncodableT, FieldT
 
 from pyresque import protocol, scripts
+from pyresque.blocking import LandingMove, WakeupSubscription
 from pyresque.keys import Keys
+from pyresque.reservation import (
+    PAUSED,
+    REDELIVERY_MEMORY,
+    Ack,
+    CycleRequest,
+    RequeueRequest,
+    Reservation,
+    RetryRequest,
+    as_bytes,
+    as_text,
+)
+from pyresque.store_dashboard import DashboardStore
+
+__all__ = ["PAUSED", "Ack", "Reservation", "Store"]
 
 
-def _s(value: Any) -> str:
-    """Text from Redis; bytes that are not UTF-8 survive as surrogates, so that :func:`_b` gives
-    the exact bytes back (a payload must match its in-flight copy byte for byte)."""
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-
-
-def _b(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """A job moved into a worker's in-flight hash: its queue, raw payload and past deliveries."""
-
-    queue: str
-    payload: str
-    deliveries: int
-    token: str = ""  # which reservation this is, for acknowledging it exactly once
-
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(_b(self.payload)).hexdigest()
-
-
-@dataclass(frozen=True)
-class Ack:
-    """How a reserved job ended, for :meth:`Store.cycle` to record."""
-
-    reservation: Reservation
-    failure_record: str = ""
-    count_failed: bool = True
-
-
-PAUSED = "paused"
-
-
-class Store:
+class Store(DashboardStore):
     """Resque's Redis layout under one namespace."""
 
     def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
@@ -65,19 +42,33 @@ class Store:
         self._requeue = client.register_script(scripts.REQUEUE)
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
         self._return_landed = client.register_script(scripts.RETURN_LANDED)
+        self._retry_failure = client.register_script(scripts.RETRY_FAILURE)
+        self._push = client.register_script(scripts.PUSH)
+        self._push_many = client.register_script(scripts.PUSH_MANY)
+        self._retry = client.register_script(scripts.RETRY)
+        self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
 
     # --- queues --------------------------------------------------------------------------------
 
     def push(self, queue: str, payload: str) -> None:
         """Enqueue as Resque does (SADD queues, RPUSH), then wake idle pyresque workers."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(self.keys.queues, queue)
-        pipe.rpush(self.keys.queue(queue), payload)
-        pipe.publish(self.keys.wakeup, queue)
-        pipe.execute()
+        self._push(
+            keys=[self.keys.queues, self.keys.queue(queue)], args=[queue, payload, self.keys.wakeup]
+        )
+
+    def push_many(self, jobs: Sequence[tuple[str, str]], chunk: int = 1000) -> int:
+        """Enqueue many (queue, payload) pairs with the bytes of :meth:`push`, one script call per
+        ``chunk`` jobs (one round trip for a batch of up to ``chunk``)."""
+        pushed = 0
+        for start in range(0, len(jobs), chunk):
+            part = jobs[start : start + chunk]
+            keys = [self.keys.queues, *(self.keys.queue(q) for q, _ in part)]
+            args = [self.keys.wakeup, *(x for pair in part for x in pair)]
+            pushed += int(self._push_many(keys=keys, args=args))
+        return pushed
 
     def queue_names(self) -> list[str]:
-        return sorted(_s(q) for q in self.redis.smembers(self.keys.queues))
+        return sorted(as_text(q) for q in self.redis.smembers(self.keys.queues))
 
     def queue_size(self, queue: str) -> int:
         return int(self.redis.llen(self.keys.queue(queue)))
@@ -89,10 +80,12 @@ class Store:
         return {q: int(n) for q, n in zip(queues, pipe.execute(), strict=True)}
 
     def peek(self, queue: str, start: int = 0, count: int = 1) -> list[str]:
-        return [_s(p) for p in self.redis.lrange(self.keys.queue(queue), start, start + count - 1)]
+        return [
+            as_text(p) for p in self.redis.lrange(self.keys.queue(queue), start, start + count - 1)
+        ]
 
     def all_payloads(self, queue: str) -> list[str]:
-        return [_s(p) for p in self.redis.lrange(self.keys.queue(queue), 0, -1)]
+        return [as_text(p) for p in self.redis.lrange(self.keys.queue(queue), 0, -1)]
 
     def remove_payloads(self, queue: str, payloads: Iterable[str]) -> int:
         """LREM every copy of each payload (Resque's dequeue); returns how many were removed."""
@@ -107,13 +100,13 @@ class Store:
         pipe.delete(self.keys.queue(queue))
         pipe.execute()
 
-    def subscribe_wakeups(self) -> redis.client.PubSub:
+    def wakeup_subscription(self) -> WakeupSubscription:
         """A subscription on the wake-up channel: enqueuers publish the queue name on each push."""
-        pubsub: redis.client.PubSub = self.redis.pubsub(  # type: ignore[no-untyped-call]
-            ignore_subscribe_messages=True
-        )
-        pubsub.subscribe(self.keys.wakeup)
-        return pubsub
+        return WakeupSubscription(self.redis, self.keys.wakeup)
+
+    def landing_move(self, worker_id: str, queue: str) -> LandingMove:
+        """The blocking move of an idle single-queue worker into its landing list."""
+        return LandingMove(self.redis, self.keys, worker_id, queue)
 
     # --- the job cycle -------------------------------------------------------------------------
 
@@ -121,6 +114,7 @@ class Store:
         self,
         worker_id: str,
         now: float,
+        *,
         ack: Ack | None = None,
         queues: Sequence[str] | None = None,
         token: str = "",
@@ -128,30 +122,16 @@ class Store:
         """Acknowledge ``ack`` and reserve the first job of ``queues`` in priority order.
 
         Returns a Reservation, :data:`PAUSED`, or None when every queue is empty (or ``queues`` is
-        None: acknowledge only).
+        None: acknowledge only). The ack's per-job metric is recorded in the same call.
         """
-        args: list[str] = [self.keys.prefix, worker_id, protocol.run_at_time(now)]
-        if ack is None:
-            args += ["", "", "", "0"]
-        else:
-            res = ack.reservation
-            args += [
-                res.queue,
-                res.sha if res.deliveries else "",
-                ack.failure_record,
-                "1" if ack.count_failed else "0",
-            ]
-        args.append("0" if queues is None else "1")
-        args += [ack.reservation.token if ack is not None else "", token]
-        for q in queues or ():
-            args += [q, protocol.dumps(q)]
-        reply = self._cycle(args=args)
+        request = CycleRequest(worker_id, protocol.run_at_time(now), ack, queues, token)
+        reply = self._cycle(keys=request.keys(self.keys), args=request.argv())
         if not reply:
             return None
-        tag = _s(reply[0])
+        tag = as_text(reply[0])
         if tag == PAUSED:
             return PAUSED
-        return Reservation(_s(reply[1]), _s(reply[2]), int(reply[3]), token)
+        return Reservation(as_text(reply[1]), as_text(reply[2]), int(reply[3]), token)
 
     def requeue(
         self,
@@ -164,22 +144,46 @@ class Store:
         failure_record: str = "",
     ) -> str:
         """Put an in-flight job back at the front of its queue: 'requeued', 'failed' or 'gone'."""
-        reply = self._requeue(
-            args=[
-                self.keys.prefix,
-                worker_id,
-                queue,
-                _b(payload),
-                "1" if count_delivery else "0",
-                str(max_deliveries),
-                failure_record,
-            ]
+        request = RequeueRequest(
+            worker_id,
+            queue,
+            payload,
+            count_delivery,
+            max_deliveries,
+            failure_record,
+            self.server_time() if count_delivery else 0.0,
         )
-        return _s(reply)
+        return as_text(self._requeue(keys=request.keys(self.keys), args=request.argv()))
+
+    def retry_attempts(self, counter: str) -> str:
+        """What a job's attempt counter holds ('' when it has none)."""
+        value = self.redis.get(counter)
+        return "" if value is None else as_text(value)
+
+    def retry_later(self, request: RetryRequest) -> str:
+        """Delay a failed job's retry or fail it, acknowledging it in the same call: 'retried',
+        'failed', 'stale' (no longer our reservation) or 'changed' (read the counter again)."""
+        request = replace(request, wakeup_channel=self.keys.scheduler_wakeup)
+        return as_text(self._retry(keys=request.keys(self.keys), args=request.argv()))
+
+    def prune_redeliveries(self, max_age: float = REDELIVERY_MEMORY) -> int:
+        """Forget redelivery counts not raised for ``max_age`` seconds (a job finished elsewhere,
+        or one that never reached the limit); returns how many were forgotten."""
+        now = self.server_time()
+        return int(
+            self._prune_redeliveries(
+                keys=[self.keys.redeliveries], args=[int(now), int(now - max_age)]
+            )
+        )
 
     def return_landed(self, worker_id: str, queue: str) -> int:
         """Put what a worker's landing list holds back at the front of ``queue``."""
-        return int(self._return_landed(args=[self.keys.landing(worker_id), self.keys.queue(queue)]))
+        return int(self._return_landed(keys=[self.keys.landing(worker_id), self.keys.queue(queue)]))
+
+    def landed(self, worker_id: str) -> list[str]:
+        """What a worker's landing list holds: a job its blocking move took that it has not
+        reserved yet (normally for microseconds; for as long as the worker is stalled)."""
+        return [as_text(p) for p in self.redis.lrange(self.keys.landing(worker_id), 0, -1)]
 
     def mark_inflight_owner(self, worker_id: str) -> None:
         """List a worker among those that may hold a job (before its first blocking move)."""
@@ -191,12 +195,15 @@ class Store:
 
     def held(self, worker_id: str) -> tuple[str | None, dict[str, str]]:
         """The token of a worker's current reservation, and its jobs (queue -> raw payload)."""
-        raw = {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.inflight(worker_id)).items()}
+        raw = {
+            as_text(k): as_text(v)
+            for k, v in self.redis.hgetall(self.keys.inflight(worker_id)).items()
+        }
         token = raw.pop("", None)
         return token, raw
 
     def inflight_owners(self) -> set[str]:
-        return {_s(w) for w in self.redis.smembers(self.keys.inflight_workers)}
+        return {as_text(w) for w in self.redis.smembers(self.keys.inflight_workers)}
 
     def forget_inflight_owner(self, worker_id: str) -> None:
         """Drop a worker from the in-flight index once its hash is empty.
@@ -236,8 +243,11 @@ class Store:
         pipe.execute()
 
     def unregister_worker(self, worker_id: str) -> None:
-        """Remove every trace of a worker, as Ruby's unregister_worker does (stats included)."""
-        pipe = self.redis.pipeline(transaction=True)
+        """Remove every trace of a worker, as Ruby's unregister_worker does (stats included).
+
+        Not a MULTI: under ``maxmemory`` Redis refuses every command queued in a transaction,
+        while these deletions on their own are allowed (they free memory)."""
+        pipe = self.redis.pipeline(transaction=False)
         pipe.srem(self.keys.workers, worker_id)
         pipe.delete(self.keys.worker(worker_id))
         pipe.delete(self.keys.worker_started(worker_id))
@@ -250,7 +260,7 @@ class Store:
         return bool(self.redis.sismember(self.keys.workers, worker_id))
 
     def worker_ids(self) -> list[str]:
-        return sorted(_s(w) for w in self.redis.smembers(self.keys.workers))
+        return sorted(as_text(w) for w in self.redis.smembers(self.keys.workers))
 
     def worker_details(self, worker_ids: Sequence[str]) -> list[tuple[str | None, str | None, int]]:
         """For each worker: its busy record (or None), its started time, its processed count."""
@@ -265,8 +275,8 @@ class Store:
             job, started, processed = raw[3 * i : 3 * i + 3]
             out.append(
                 (
-                    _s(job) if job is not None else None,
-                    _s(started) if started is not None else None,
+                    as_text(job) if job is not None else None,
+                    as_text(started) if started is not None else None,
                     int(processed or 0),
                 )
             )
@@ -274,10 +284,10 @@ class Store:
 
     def busy_record(self, worker_id: str) -> str | None:
         value = self.redis.get(self.keys.worker(worker_id))
-        return None if value is None else _s(value)
+        return None if value is None else as_text(value)
 
     def heartbeats(self) -> dict[str, str]:
-        return {_s(k): _s(v) for k, v in self.redis.hgetall(self.keys.heartbeats).items()}
+        return {as_text(k): as_text(v) for k, v in self.redis.hgetall(self.keys.heartbeats).items()}
 
     def acquire_prune_lock(self, worker_id: str, ttl: int) -> bool:
         return bool(self.redis.set(self.keys.prune_lock, worker_id, nx=True, ex=ttl))
@@ -294,7 +304,7 @@ class Store:
 
     def paused_all(self) -> bool:
         value = self.redis.get(self.keys.pause_all)
-        return value is not None and _s(value).strip().lower() == "true"
+        return value is not None and as_text(value).strip().lower() == "true"
 
     def set_paused_all(self, paused: bool) -> None:
         if paused:
@@ -314,29 +324,58 @@ class Store:
 
     def failures(self, start: int = 0, count: int = -1) -> list[str]:
         end = -1 if count < 0 else start + count - 1
-        return [_s(r) for r in self.redis.lrange(self.keys.failed, start, end)]
+        return [as_text(r) for r in self.redis.lrange(self.keys.failed, start, end)]
 
     def retry_failure(self, index: int, now: float) -> str:
-        """Mark record ``index`` retried and push its payload back to its queue; returns the queue."""
-        raw = self.redis.lindex(self.keys.failed, index)
-        if raw is None:
-            raise IndexError(f"no failure record at index {index}")
-        record = protocol.mark_retried(raw, now)
-        data = protocol.decode_failure(record)
-        payload = data["payload"]
-        queue = str(data["queue"])
-        text = payload if isinstance(payload, str) else protocol.dumps(payload)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.lset(self.keys.failed, index, record)
-        pipe.sadd(self.keys.queues, queue)
-        pipe.rpush(self.keys.queue(queue), text)
-        pipe.publish(self.keys.wakeup, queue)
-        pipe.execute()
-        return queue
+        """Mark record ``index`` retried and push its payload back to its queue, atomically;
+        returns the queue. A record changed meanwhile (removed, retried) is read again."""
+        for _ in range(10):
+            raw = self.redis.lindex(self.keys.failed, index)
+            if raw is None:
+                raise IndexError(f"no failure record at index {index}")
+            record = protocol.mark_retried(raw, now)
+            data = protocol.decode_failure(record)
+            payload = data["payload"]
+            queue = str(data["queue"])
+            text = payload if isinstance(payload, str) else protocol.dumps(payload)
+            done = self._retry_failure(
+                keys=[self.keys.failed, self.keys.queues, self.keys.queue(queue)],
+                args=[index, raw, record, as_bytes(text), queue, self.keys.wakeup],
+            )
+            if done:
+                return queue
+        raise IndexError(f"failure record {index} keeps changing; try again")
 
     def remove_failure(self, index: int) -> bool:
         marker = f"__pyresque_delete__{uuid.uuid4().hex}"
-        return bool(self._remove_failure(args=[self.keys.failed, index, marker]))
+        return bool(self._remove_failure(keys=[self.keys.failed], args=[index, marker]))
 
     def clear_failures(self) -> int:
         return int(self.redis.delete(self.keys.failed))
+
+    # --- pool: bounded stores (pool master) ------------------------------------------------------
+
+    def bounded(self, timeout: float) -> Store:
+        """A store on new connections to the same server whose every call fails after about
+        ``timeout`` seconds, with no retries: for the master's clean-ups, which have their own
+        backoff, and whose shutdown must end by an absolute deadline (redis-py otherwise retries
+        a timed-out command several times)."""
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        pool = self.redis.connection_pool
+        kwargs = {
+            **pool.connection_kwargs,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        client = redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        )
+        return Store(client, self.keys)
+
+    def close(self) -> None:
+        """Close this store's connections (a bounded store made for one clean-up)."""
+        self.redis.close()
+        self.redis.connection_pool.disconnect()

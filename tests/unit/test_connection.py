@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
-from pyresque.connection import DEFAULT_URL, redact, url_from_env
+from pyresque.connection import (
+    DEFAULT_URL,
+    is_auth_failure,
+    redact,
+    refusal,
+    url_from_env,
+    validate_url,
+)
+from pyresque.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -23,6 +32,9 @@ from pyresque.connection import DEFAULT_URL, redact, url_from_env
         ("redis://h/0?PASSWORD=pw", "redis://h/0?PASSWORD=***"),
         ("unix:///tmp/redis.sock?db=0&password=pw", "unix:///tmp/redis.sock?db=0&password=***"),
         ("unix://:pw@/tmp/redis.sock", "unix://:***@/tmp/redis.sock"),
+        # user info without a colon is the password to Redis clients
+        ("redis://s3cret@host", "redis://***@host"),
+        ("redis://s3cret@host:6379/0", "redis://***@host:6379/0"),
         ("redis://u:pw@h/0?password=pw2", "redis://u:***@h/0?password=***"),
         # unescaped characters in a password must not leak part of it
         ("redis://:p@ss@host:6379/0", "redis://:***@host:6379/0"),
@@ -31,7 +43,6 @@ from pyresque.connection import DEFAULT_URL, redact, url_from_env
         ("redis://u:pa#ss@host", "redis://u:***@host"),
         # nothing to hide
         ("redis://localhost:6379/0", "redis://localhost:6379/0"),
-        ("redis://user@host", "redis://user@host"),
         ("unix:///tmp/redis.sock?db=0", "unix:///tmp/redis.sock?db=0"),
         ("", ""),
     ],
@@ -49,6 +60,7 @@ def test_redact(url: str, expected: str) -> None:
         "redis://host?password=hunter2",
         "redis://:hun@ter2@host",
         "redis://:hun/ter2@host/0",
+        "redis://hunter2@host/0",
     ],
 )
 def test_the_password_is_gone(url: str) -> None:
@@ -62,3 +74,99 @@ def test_url_from_env() -> None:
     assert url_from_env({}) == DEFAULT_URL == "redis://localhost:6379/0"
     assert url_from_env({"REDIS_URL": ""}) == DEFAULT_URL
     assert url_from_env({"REDIS_URL": "redis://h:1/2"}) == "redis://h:1/2"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://localhost:6379/0",
+        "redis://localhost",
+        "redis://",
+        "redis://h:6379/",
+        "rediss://default:pw@db.example.com:25061/15",
+        "redis://[::1]:6379/2",
+        "redis://h/0?db=3",
+        "unix:///run/redis.sock",
+        "unix:///run/redis.sock?db=2",
+        "unix://:pw@/run/redis.sock?db=0",
+        "redis+sentinel://a:26379,b:26379,c/mymaster/1",
+        "rediss+sentinel://:pw@a:26379/mymaster",
+        "redis+cluster://n1:7000,n2:7001",
+    ],
+)
+def test_valid_urls_pass(url: str) -> None:
+    assert validate_url(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("notaurl", "expected scheme://"),
+        ("localhost:6379", "expected scheme://"),
+        ("http://localhost:6379/0", "unknown scheme 'http://'"),
+        ("redis://h:99999/0", "port 99999 is out of range"),
+        ("redis://h:0/0", "port 0 is out of range"),
+        ("redis://h:abc/0", "port 'abc' is not a number"),
+        ("redis://h/abc", "database 'abc' in the path (/N) is not a number"),
+        ("redis://h/-1", "database '-1' in the path (/N) is not a number"),
+        ("redis://h/0/1", "database '0/1' in the path"),
+        ("redis://h/99999999999", "database 99999999999 in the path (/N) is out of range"),
+        ("redis://h/0?db=x", "database 'x' in ?db= is not a number"),
+        ("unix:///run/redis.sock?db=abc", "database 'abc' in ?db="),
+        ("unix://", "needs the socket's path"),
+        ("redis://a,b/0", "only the sentinel and cluster schemes take several hosts"),
+        ("redis+sentinel://a:26379,,b/m", "got an empty entry"),
+        ("redis+cluster://a:7000,b:70000", "port 70000 is out of range"),
+        ("redis://h o/0", "is not a host name"),
+    ],
+)
+def test_bad_urls_say_what_is_wrong(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_url(url, "REDIS_URL")
+    message = str(caught.value)
+    assert message.startswith("REDIS_URL ") and "is not a usable Redis URL" in message
+    assert problem in message
+
+
+def test_a_bad_url_never_shows_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_url("redis://u:hunter2@h:99999/0")
+    assert "hunter2" not in str(caught.value) and "u:***@h" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        redis.AuthenticationError("invalid username-password pair or user is disabled."),
+        redis.AuthenticationError("Authentication required."),
+        redis.exceptions.NoPermissionError(
+            "this user has no permissions to run the 'llen' command"
+        ),
+        redis.ResponseError("WRONGPASS invalid username-password pair or user is disabled."),
+        redis.ResponseError("NOAUTH Authentication required."),
+        redis.ResponseError("HELLO must be called with the client already authenticated, ..."),
+    ],
+)
+def test_refusals_are_authentication_failures(exc: Exception) -> None:
+    assert is_auth_failure(exc)
+    assert (refusal(exc) or "").startswith("authentication failed")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        redis.ConnectionError("Error 111 connecting to localhost:6379. Connection refused."),
+        redis.TimeoutError("Timeout reading from socket"),
+        redis.BusyLoadingError("Redis is loading the dataset in memory"),
+        redis.ReadOnlyError("You can't write against a read only replica."),
+        ConnectionResetError(104, "Connection reset by peer"),
+        ValueError("WRONGPASS"),  # not from Redis
+    ],
+)
+def test_outages_are_not_authentication_failures(exc: Exception) -> None:
+    assert not is_auth_failure(exc)
+    assert refusal(exc) is None
+
+
+def test_a_missing_database_is_a_refusal() -> None:
+    assert "database number" in (refusal(redis.ResponseError("DB index is out of range")) or "")

@@ -8,17 +8,23 @@ from pathlib import Path
 import pytest
 
 from pyresque.errors import ConfigError
+from pyresque.pool.governor import MemoryGovernor, WorkerView
 from pyresque.pool.memory import (
     MB,
+    MemoryLimit,
+    OomWatch,
     PoolMemory,
     Usage,
     WorkerMemory,
     cgroup_limit,
+    oom_kill_count,
     parse_size,
     read_usage,
+    read_worker_usage,
 )
 from pyresque.pool.sizing import (
     FootprintTracker,
+    Retirements,
     SizingPolicy,
     auto_counts,
     default_headroom,
@@ -187,3 +193,65 @@ def test_near_the_hard_limit_the_largest_job_is_killed() -> None:
     got = retirements(s, policy(), set(), None)
     assert got.kill_jobs == (1,)
     assert any("killing the job" in r for r in got.reasons)
+
+
+def test_read_worker_usage_sums_its_job_children() -> None:
+    usage = read_worker_usage(os.getpid())
+    assert usage is not None
+    assert usage.total == usage.worker + usage.job
+    assert read_worker_usage(2**22 + 12345) is None
+
+
+def test_the_metrics_line_keeps_one_token_per_queue_whatever_its_name() -> None:
+    governor = MemoryGovernor(
+        MemoryLimit(512 * MB, "test"),
+        policy(),
+        app_name="app",
+        queue_depths=lambda: {"my queue": 3, "a=b": 1, "mail": 2},
+    )
+    line = governor.metrics_line(sample(10, worker(7, 30)), 1)
+    pairs = dict(token.split("=") for token in line.split(" "))
+    assert pairs["sample#queue.my%20queue"] == "3"
+    assert pairs["sample#queue.a%3Db"] == "1"
+    assert pairs["sample#queue.mail"] == "2"
+
+
+def test_oom_kill_count_from_cgroup_v2_and_v1(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n")
+    assert oom_kill_count("0::/a\n", mountinfo(tmp_path, None)) == 2
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "memory.oom_control").write_text(
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"
+    )
+    assert oom_kill_count("4:memory:/job\n", mountinfo(None, tmp_path)) == 5
+    assert oom_kill_count("0::/gone\n", mountinfo(tmp_path, None)) is None
+    assert oom_kill_count("", "") is None
+
+
+def test_oom_watch_explains_one_sigkill_per_oom_kill() -> None:
+    counts = iter([4, 4, 6, 6, 6, None])
+    watch = OomWatch(lambda: next(counts))  # 4 at the start
+    assert not watch.claim()  # still 4: a SIGKILL from someone else
+    assert watch.claim()  # 6: two OOM kills, this death is one
+    assert watch.claim()  # ... and this one the other
+    assert not watch.claim()  # none left
+    assert not watch.claim()  # no counter readable: never a guess
+
+
+def test_the_governor_samples_on_time_sizes_auto_and_names_workers_to_retire() -> None:
+    gb = 1024 * MB
+    governor = MemoryGovernor(
+        MemoryLimit(64 * gb, "test"),
+        SizingPolicy(64 * gb, gb, min_workers=1, max_workers=4),
+        interval=5.0,
+        max_worker_memory=1 * MB,  # this test process is far bigger: it must retire
+        metrics_interval=0,
+    )
+    me = [WorkerView(os.getpid(), "q", stopping=False)]
+    first = governor.tick(0.0, me, ["q"])
+    assert first.stop == (os.getpid(),)
+    assert governor.target("q") == 2  # one running, measured: at most doubled
+    assert governor.tick(1.0, me, ["q"]) == Retirements()  # only the cheap RSS check is due
+    assert governor.next_at() == 2.0
+    assert governor.tick(5.0, me, ["q"]).stop == (os.getpid(),)  # the next full sample

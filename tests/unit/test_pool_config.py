@@ -296,6 +296,14 @@ def test_load_config_without_a_file_is_an_empty_pool() -> None:
     assert config.is_empty
 
 
+def test_an_empty_pool_without_a_file_says_where_it_looked(tmp_path: Path) -> None:
+    config = load_config(None, None, {}, cwd=tmp_path)
+    assert config.source == (
+        f"no config file: looked for {tmp_path}/resque-pool.yml and "
+        f"{tmp_path}/config/resque-pool.yml (--config FILE or $RESQUE_POOL_CONFIG names another)"
+    )
+
+
 def test_load_config_reads_renders_and_applies_the_environment(tmp_path: Path) -> None:
     path = tmp_path / "resque-pool.yml"
     path.write_text("foo: ${N:-1}\nproduction:\n  bar: 2\n")

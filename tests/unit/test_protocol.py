@@ -397,3 +397,63 @@ def test_every_python_string_encodes_to_utf8_json(text: str) -> None:
     encoded = protocol.encode_payload("A", [text])
     encoded.encode("utf-8")  # lone surrogates included
     assert isinstance(protocol.decode_payload(encoded).args[0], str)
+
+
+# --- Ruby's float text -----------------------------------------------------------------------
+
+
+def _ruby_floats() -> list[dict[str, str]]:
+    data = json.loads((FIXTURE_DIR / "floats.json").read_text("utf-8"))
+    floats: list[dict[str, str]] = data["floats"]
+    return floats
+
+
+def test_floats_fixture_copy_is_the_shared_one() -> None:
+    if not SHARED_FIXTURE_DIR.is_dir():
+        pytest.skip("shared fixtures not present on this machine")
+    assert (FIXTURE_DIR / "floats.json").read_bytes() == (
+        SHARED_FIXTURE_DIR / "floats.json"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("case", _ruby_floats(), ids=lambda c: c["ruby_json"])
+def test_every_float_is_written_as_ruby_writes_it(case: dict[str, str]) -> None:
+    value = float.fromhex(case["hex"])
+    assert protocol.dumps([value]) == f"[{case['ruby_json']}]"
+    assert protocol.encode_payload("A", [value, {"k": value}]) == (
+        f'{{"class":"A","args":[{case["ruby_json"]},{{"k":{case["ruby_json"]}}}]}}'
+    )
+
+
+def test_float_text_inside_strings_is_left_alone() -> None:
+    assert protocol.dumps(["1e+20", "1000000000000000.0", 1e20]) == (
+        '["1e+20","1000000000000000.0",1.0e+20]'
+    )
+    assert protocol.dumps({'a"1e+20': '\\"2e+20'}) == '{"a\\"1e+20":"\\\\\\"2e+20"}'
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_ruby_float_text_parses_back_to_the_same_float(value: float) -> None:
+    text = protocol.dumps(value)
+    assert float(text) == value
+    assert protocol.loads(text) == value
+
+
+# --- payloads that cannot be represented -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[1e999]",
+        '{"class":"Nope","args":[1e999]}',
+        '{"class":5,"x":-1e999}',
+        '{"class":"A","args":[],"meta":1e999}',
+    ],
+)
+def test_out_of_range_numbers_are_refused_and_recorded_verbatim(raw: str) -> None:
+    with pytest.raises(PayloadError, match="out of range"):
+        protocol.decode_payload(raw)
+    failure = Failure("pyresque.errors.PayloadError", "bad")
+    record = protocol.failure_record(raw, failure, "w", "q", 0.0)
+    assert protocol.decode_failure(record)["payload"] == raw

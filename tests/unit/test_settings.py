@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pyresque.errors import ConfigError
@@ -148,3 +150,32 @@ def test_heartbeat_interval_must_be_at_least_a_second(value: str) -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         settings().queues = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "interval",
+        "term_timeout",
+        "pre_shutdown_timeout",
+        "prune_interval",
+        "job_timeout",
+        "burst_outage_timeout",
+    ],
+)
+@pytest.mark.parametrize("value", [-1.0, -0.001, math.nan, math.inf, "5", True])
+def test_overrides_are_held_to_the_environments_rules(setting: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=rf"^{setting} .*: expected a number of seconds"):
+        worker_settings({}, {setting: value})
+
+
+@pytest.mark.parametrize("setting", ["max_jobs", "retry_attempts"])
+@pytest.mark.parametrize("value", [-1, 2.5, "3"])
+def test_count_overrides_must_be_whole(setting: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=rf"{setting} .*: expected a whole number"):
+        worker_settings({}, {setting: value})
+
+
+def test_good_overrides_pass() -> None:
+    got = worker_settings({}, {"interval": 0.5, "max_jobs": 10, "term_timeout": 0})
+    assert (got.interval, got.max_jobs, got.term_timeout) == (0.5, 10, 0)

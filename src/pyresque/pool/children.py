@@ -67,11 +67,12 @@ class WorkerProcess:
         )
 
 
-def describe_status(status: int) -> str:
+def describe_status(status: int, cause: str = "") -> str:
+    """``exited with status N`` or ``killed by SIGNAME``, with ``cause`` when one is known (the
+    kernel's OOM killer, the memory governor): a SIGKILL alone does not say why."""
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
-        hint = " — out of memory?" if signum == signal.SIGKILL else ""
-        return f"killed by {signal_name(signum)}{hint}"
+        return f"killed by {signal_name(signum)}" + (f" — {cause}" if cause else "")
     code = os.waitstatus_to_exitcode(status)
     if code == WORKER_BOOT_ERROR:
         return f"exited with status {code} (boot failure)"

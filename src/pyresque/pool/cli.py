@@ -3,78 +3,62 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from pyresque.apps import app_modules, import_apps
-from pyresque.connection import connect, redact
+from pyresque.apps import app_constants, app_modules, import_apps, warn_if_nothing_to_run
+from pyresque.connection import connect, redact, validate_url
 from pyresque.errors import ConfigError
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
-from pyresque.pool.config import (
-    LoaderPoller,
-    PoolConfig,
-    environment_name,
-    find_config_file,
-    load_config,
-    load_loader,
-)
+from pyresque.logs import setup_pool_logging
+from pyresque.pool.companions import Companion, PublisherCompanion, SchedulerCompanion
+from pyresque.pool.config import LoaderPoller
 from pyresque.pool.daemon import daemonize, pidfile, shared_lock
 from pyresque.pool.governor import MemoryGovernor
-from pyresque.pool.hooks import default_pool_hooks
+from pyresque.pool.hooks import PoolHooks, default_pool_hooks
 from pyresque.pool.master import Master
 from pyresque.pool.memory import MemoryLimit, detect_limit, format_mb, parse_size
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import SizingPolicy, default_headroom
+from pyresque.pool.source import config_source
+from pyresque.redaction import scrub_argv
 from pyresque.registry import default_registry
-from pyresque.settings import connection_settings, worker_settings
+from pyresque.settings import WorkerSettings, connection_settings, worker_settings
 from pyresque.store import Store
 
+log = logging.getLogger("pyresque.pool")
 
-class PoolFormatter(logging.Formatter):
-    """``resque-pool-manager[APP][PID]: message`` (``-worker`` in forked workers), or JSON."""
-
-    def __init__(self, app_name: str, master_pid: int, as_json: bool) -> None:
-        super().__init__()
-        self.app_name = app_name
-        self.master_pid = master_pid
-        self.as_json = as_json
-
-    def format(self, record: logging.LogRecord) -> str:
-        role = "resque-pool-manager" if record.process == self.master_pid else "resque-pool-worker"
-        message = record.getMessage()
-        if record.exc_info:
-            message += "\n" + self.formatException(record.exc_info)
-        if self.as_json:
-            return json.dumps(
-                {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created)),
-                    "level": record.levelname.lower(),
-                    "role": role,
-                    "app": self.app_name,
-                    "pid": record.process,
-                    "logger": record.name,
-                    "message": message,
-                },
-                ensure_ascii=False,
-            )
-        return f"{role}[{self.app_name}][{record.process}]: {message}"
-
-
-def setup_pool_logging(app_name: str, as_json: bool, verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(PoolFormatter(app_name, os.getpid(), as_json))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+QUEUE_DEPTH_TIMEOUT = 2.0
 
 
 def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Pre-forking Resque worker pool")
+    _add_config_options(p)
+    _add_process_options(p)
+    _add_shutdown_options(p)
+    _add_worker_options(p)
+    _add_memory_options(p.add_argument_group("memory"))
+    p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    p.add_argument(
+        "--advise",
+        action="store_true",
+        help="load the app, measure a worker, print how many fit the memory limit",
+    )
+    p.add_argument("--advise-job", default="", metavar="CLASS", help="with --advise: a sample job")
+    p.add_argument("--advise-args", default="[]", metavar="JSON", help="its arguments (a list)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--redis", metavar="URL", help="Redis URL (default $REDIS_URL)")
+    p.add_argument(
+        "--namespace", help=f"key namespace (default $RESQUE_NAMESPACE or {DEFAULT_NAMESPACE})"
+    )
+    return p
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """Where the config and the app come from."""
     p.add_argument(
         "-c",
         "--config",
@@ -106,6 +90,10 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="call the config loader at most this often",
     )
+
+
+def _add_process_options(p: argparse.ArgumentParser) -> None:
+    """The master as a process: pidfile, lock, daemon, spawning."""
     p.add_argument("-p", "--pidfile")
     p.add_argument("--lock", metavar="FILE", help="hold a shared lock on FILE while running")
     p.add_argument("-d", "--daemon", action="store_true", help="run in the background")
@@ -124,6 +112,10 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         action="store_true",
         help="keep workers in the master's process group",
     )
+
+
+def _add_shutdown_options(p: argparse.ArgumentParser) -> None:
+    """What TERM means and how long a shutdown may take."""
     term = p.add_mutually_exclusive_group()
     term.add_argument(
         "--term-graceful-wait",
@@ -150,6 +142,10 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="kill a stopping worker after this long (default 60)",
     )
+
+
+def _add_worker_options(p: argparse.ArgumentParser) -> None:
+    """How workers are made and replaced."""
     p.add_argument(
         "--handle-winch",
         action="store_true",
@@ -159,6 +155,18 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         "--no-preload",
         action="store_true",
         help="import the app in each worker instead of once in the master",
+    )
+    p.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="do not run the scheduler (delayed jobs, retries, recurring schedules) in this pool",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus /metrics on this port (needs the web extra)",
     )
     p.add_argument(
         "--no-gc-freeze",
@@ -172,58 +180,47 @@ def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
         metavar="N",
         help="replace a worker after N jobs",
     )
-    mem = p.add_argument_group("memory")
-    mem.add_argument(
+
+
+def _add_memory_options(p: argparse._ArgumentGroup) -> None:
+    """The memory limit, auto sizing and retirements."""
+    p.add_argument(
         "--memory-limit",
         metavar="SIZE",
         help="the pool's memory limit, e.g. 512M (default: $RESQUE_POOL_MEMORY_LIMIT, "
         "the cgroup's limit, else physical memory)",
     )
-    mem.add_argument(
+    p.add_argument(
         "--memory-headroom",
         metavar="SIZE",
         help="memory kept free under the limit (default 10%% of it, at least 32M)",
     )
-    mem.add_argument("--min-workers", type=int, default=1, help="least workers per auto group")
-    mem.add_argument(
+    p.add_argument("--min-workers", type=int, default=1, help="least workers per auto group")
+    p.add_argument(
         "--max-workers",
         type=int,
         default=None,
         help="most workers per auto group (default 8 per core)",
     )
-    mem.add_argument(
+    p.add_argument(
         "--max-worker-memory",
         metavar="SIZE",
         help="retire a worker (after its job) whose USS, job included, exceeds this",
     )
-    mem.add_argument(
+    p.add_argument(
         "--memory-interval",
         type=float,
         default=5.0,
         metavar="SECONDS",
         help="how often to measure USS/PSS of every process (default 5; a cheap RSS check runs every second and measures at once near the limit)",
     )
-    mem.add_argument(
+    p.add_argument(
         "--metrics-interval",
         type=float,
         default=60.0,
         metavar="SECONDS",
         help="how often to log the sample# metrics line (0: never; default 60)",
     )
-    p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
-    p.add_argument(
-        "--advise",
-        action="store_true",
-        help="load the app, measure a worker, print how many fit the memory limit",
-    )
-    p.add_argument("--advise-job", default="", metavar="CLASS", help="with --advise: a sample job")
-    p.add_argument("--advise-args", default="[]", metavar="JSON", help="its arguments (a list)")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.add_argument("--redis", metavar="URL", help="Redis URL (default $REDIS_URL)")
-    p.add_argument(
-        "--namespace", help=f"key namespace (default $RESQUE_NAMESPACE or {DEFAULT_NAMESPACE})"
-    )
-    return p
 
 
 def term_mode(args: argparse.Namespace) -> TermMode:
@@ -236,21 +233,6 @@ def term_mode(args: argparse.Namespace) -> TermMode:
     return TermMode.DEADLINE
 
 
-def config_source(args: argparse.Namespace) -> Callable[[], PoolConfig]:
-    """The function the master calls to (re)load its config: a file or a custom loader."""
-    environment = environment_name(args.environment, os.environ)
-    if args.config_loader:
-        loader = load_loader(args.config_loader)
-        return lambda: loader.load(environment)
-    explicit = args.config
-
-    def from_file() -> PoolConfig:
-        path = find_config_file(explicit, os.environ, Path.cwd())
-        return load_config(path, environment, os.environ)
-
-    return from_file
-
-
 def memory_room(args: argparse.Namespace) -> tuple[MemoryLimit, int]:
     """The memory limit (option, environment, cgroup, else physical) and the headroom under it."""
     limit = detect_limit(args.memory_limit)
@@ -259,22 +241,28 @@ def memory_room(args: argparse.Namespace) -> tuple[MemoryLimit, int]:
     return limit, default_headroom(limit.bytes)
 
 
-def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGovernor:
-    limit, headroom = memory_room(args)
+def sizing_policy(args: argparse.Namespace, limit: MemoryLimit, headroom: int) -> SizingPolicy:
+    """How ``auto`` and ``--advise`` size the pool: the room, and the bounds on a group."""
     if args.min_workers < 0 or (
         args.max_workers is not None and args.max_workers < args.min_workers
     ):
         raise ConfigError("--min-workers must be ≥ 0 and --max-workers ≥ --min-workers")
     # physical memory alone would allow absurd counts on a big machine: cap auto by cores too
     max_workers = args.max_workers or 8 * (os.cpu_count() or 1)
-    policy = SizingPolicy(limit.bytes, headroom, args.min_workers, max_workers)
-    logging.getLogger("pyresque.pool").info(
+    return SizingPolicy(limit.bytes, headroom, args.min_workers, max_workers)
+
+
+def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGovernor:
+    limit, headroom = memory_room(args)
+    policy = sizing_policy(args, limit, headroom)
+    log.info(
         "memory limit %s (%s), headroom %s",
         format_mb(limit.bytes),
         limit.source,
         format_mb(headroom),
     )
-    store = Store(connect(options.redis_url), Keys(options.namespace))
+    # bounded: a Redis that does not answer must not hold up the master's loop for the metrics
+    store = Store(connect(options.redis_url), Keys(options.namespace)).bounded(QUEUE_DEPTH_TIMEOUT)
 
     def queue_depths() -> dict[str, int]:
         return store.queue_sizes(store.queue_names())
@@ -295,6 +283,7 @@ def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGover
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
+    scrub_argv()  # first: a password in the command line is readable by every user of the host
     args = build_parser(prog).parse_args(argv)
     try:
         return run(args)
@@ -304,14 +293,59 @@ def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check everything that can be checked, then become the master (or print advice)."""
     if os.getcwd() not in sys.path:  # the app and a config loader live in the working directory
         sys.path.insert(0, os.getcwd())
-    app_name = args.appname or Path.cwd().name
-    apps = app_modules(args.app)
+    options = pool_options(args)
+    settings = pool_worker_settings(args, options)
+    constants = app_constants(options.apps) if options.preload else None
+    load = config_source(args.config, args.environment, args.config_loader, constants=constants)
+    load()  # a broken config fails here, before anything is forked
+    if args.daemon:
+        daemonize(args.stdout, args.stderr)
+    setup_pool_logging(options.app_name, args.log_json, args.verbose)
+    hooks = prepare_master(args, options)
+    warn_if_nothing_to_run(options.apps, args.allow_module)
+    if args.advise:
+        print(advice(args, hooks))
+        return 0
+    warn_about_timeouts(settings, options)
+    with shared_lock(args.lock), pidfile(args.pidfile):
+        governor = make_governor(args, options)
+        poller = LoaderPoller(throttle=args.config_loader_throttle) if args.config_loader else None
+        master = Master(options, load, hooks, settings, poller=poller, governor=governor)
+        master.companions += companions(args, options, master)
+        return master.run()
+
+
+def companions(args: argparse.Namespace, options: PoolOptions, master: Master) -> list[Companion]:
+    """The scheduler (unless ``--no-scheduler``) and the state publisher (with ``/metrics`` on
+    ``--metrics-port``), each on a connection of its own."""
+    from pyresque.pool.publisher import PoolPublisher
+    from pyresque.scheduler.service import scheduler_for
+
+    out: list[Companion] = []
+    if not args.no_scheduler:
+        scheduler = scheduler_for(
+            options.redis_url,
+            options.namespace,
+            environment=args.environment,
+            registry=default_registry(),
+        )
+        out.append(SchedulerCompanion(scheduler))
+    store = Store(connect(options.redis_url), Keys(options.namespace)).bounded(QUEUE_DEPTH_TIMEOUT)
+    publisher = PoolPublisher(store, metrics_port=args.metrics_port)
+    out.append(PublisherCompanion(publisher, master.view))
+    return out
+
+
+def pool_options(args: argparse.Namespace) -> PoolOptions:
+    """The master's options, from the command line and the environment."""
     connection = connection_settings(args.redis, args.namespace)
     redis_url, namespace = connection.redis_url, connection.namespace
-    options = PoolOptions(
-        app_name=app_name,
+    validate_url(redis_url, "--redis" if args.redis else "REDIS_URL")
+    return PoolOptions(
+        app_name=args.appname or Path.cwd().name,
         redis_url=redis_url,
         redis_label=redact(redis_url),
         namespace=namespace,
@@ -322,57 +356,60 @@ def run(args: argparse.Namespace) -> int:
         term_mode=term_mode(args),
         handle_winch=args.handle_winch or args.daemon,
         preload=not args.no_preload,
-        apps=tuple(apps),
+        apps=tuple(app_modules(args.app)),
         gc_freeze=not args.no_gc_freeze,
         stdout_path=args.stdout if args.daemon else None,
         stderr_path=(args.stderr or args.stdout) if args.daemon else None,
     )
-    # Pool workers interrupt their job on TERM (TERM_CHILD) unless told otherwise, so that a
-    # shutdown fits in the platform's grace period with every job put back.
+
+
+def pool_worker_settings(args: argparse.Namespace, options: PoolOptions) -> WorkerSettings:
+    """The workers' settings. Pool workers interrupt their job on TERM (TERM_CHILD) unless told
+    otherwise, so that a shutdown fits in the platform's grace period with every job put back."""
     env = dict(os.environ)
     env.setdefault("TERM_CHILD", "1")
-    settings = worker_settings(
+    return worker_settings(
         env,
         {
-            "namespace": namespace,
-            "redis_url": redis_url,
-            "gc_freeze": not args.no_gc_freeze,
+            "namespace": options.namespace,
+            "redis_url": options.redis_url,
+            "gc_freeze": options.gc_freeze,
             "max_jobs": args.max_jobs_per_worker,
         },
     )
-    load = config_source(args)
-    load()  # a broken config fails here, before anything is forked
-    if args.daemon:
-        daemonize(args.stdout, args.stderr)
-    setup_pool_logging(app_name, args.log_json, args.verbose)
+
+
+def prepare_master(args: argparse.Namespace, options: PoolOptions) -> PoolHooks:
+    """Allow job modules, preload the app, run the ``setup`` hooks; returns the pool's hooks."""
     default_registry().allow_modules(args.allow_module or ())
     if options.preload:
         import_apps(options.apps)
     hooks = default_pool_hooks()
     hooks.run_logged("setup")
-    if args.advise:
-        from pyresque.pool.advise import advise
+    return hooks
 
-        limit, headroom = memory_room(args)
-        print(
-            advise(
-                limit,
-                headroom,
-                hooks,
-                default_registry(),
-                job=args.advise_job,
-                job_args=args.advise_args,
-            ).report()
-        )
-        return 0
+
+def advice(args: argparse.Namespace, hooks: PoolHooks) -> str:
+    """``--advise``: measure a worker and say how many fit."""
+    from pyresque.pool.advise import advise
+
+    limit, headroom = memory_room(args)
+    return advise(
+        limit,
+        headroom,
+        hooks,
+        default_registry(),
+        sizing_policy(args, limit, headroom),
+        job=args.advise_job,
+        job_args=args.advise_args,
+    ).report()
+
+
+def warn_about_timeouts(settings: WorkerSettings, options: PoolOptions) -> None:
     if settings.pre_shutdown_timeout + settings.term_timeout >= options.shutdown_timeout:
-        logging.getLogger("pyresque.pool").warning(
+        log.warning(
             "RESQUE_PRE_SHUTDOWN_TIMEOUT + RESQUE_TERM_TIMEOUT (%.1fs) is not below "
             "--shutdown-timeout (%.1fs): jobs may be killed instead of interrupted",
             settings.pre_shutdown_timeout + settings.term_timeout,
             options.shutdown_timeout,
         )
-    with shared_lock(args.lock), pidfile(args.pidfile):
-        governor = make_governor(args, options)
-        poller = LoaderPoller(throttle=args.config_loader_throttle) if args.config_loader else None
-        return Master(options, load, hooks, settings, poller=poller, governor=governor).run()

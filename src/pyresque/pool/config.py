@@ -20,6 +20,7 @@ from typing import Final, Literal, TypeAlias
 import yaml
 
 from pyresque.errors import ConfigError
+from pyresque.pool.template import Constants, render_template
 
 # Looked for in this order, relative to the working directory, as Ruby's resque-pool does.
 CONFIG_FILES: Final = ("resque-pool.yml", "config/resque-pool.yml")
@@ -85,6 +86,14 @@ def find_config_file(explicit: str | None, env: Mapping[str, str], cwd: Path) ->
     return None
 
 
+def no_file_source(cwd: Path) -> str:
+    """The source text of an empty config for which no file was found: where it was looked for."""
+    looked = " and ".join(str(cwd / name) for name in CONFIG_FILES)
+    return (
+        f"no config file: looked for {looked} (--config FILE or $RESQUE_POOL_CONFIG names another)"
+    )
+
+
 def _existing_file(cwd: Path, given: str, origin: str) -> Path:
     path = cwd / given
     if not path.is_file():
@@ -107,111 +116,24 @@ def environment_name(explicit: str | None, env: Mapping[str, str]) -> str | None
     return None
 
 
-# --- templating -----------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"\$\$|\$\{(?P<var>[^}]*)\}|\$\{|<%(?P<erb>.*?)%>|<%", re.DOTALL)
-_VARIABLE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?")
-_ENV_NAME = r"""(?P<q>['"])(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P=q)"""
-_LITERAL = r"""(?:(?P<int>-?[0-9]+)|(?P<dq>['"])(?P<str>[^'"\\]*)(?P=dq))"""
-_ERB_FORMS = (
-    # ENV['X']  and  ENV['X'] || default
-    re.compile(rf"ENV\s*\[\s*{_ENV_NAME}\s*\](?:\s*\|\|\s*{_LITERAL})?"),
-    # ENV.fetch('X')  and  ENV.fetch('X', default)
-    re.compile(rf"ENV\.fetch\s*\(\s*{_ENV_NAME}\s*(?:,\s*{_LITERAL}\s*)?\)"),
-    # ENV.fetch('X') { default }
-    re.compile(rf"ENV\.fetch\s*\(\s*{_ENV_NAME}\s*\)\s*\{{\s*{_LITERAL}\s*\}}"),
-)
-_UNDERSTOOD = (
-    "only ${VAR}, ${VAR:-default}, <%= ENV['X'] %>, <%= ENV['X'] || default %>, "
-    "<%= ENV.fetch('X', default) %> and <%= ENV.fetch('X') { default } %> are understood "
-    "(templates never run code)"
-)
-
-
-def render_template(text: str, env: Mapping[str, str], source: str) -> str:
-    """Expand ``${VAR}``, ``${VAR:-default}``, ``$$`` and the common ERB ``ENV`` idioms, as text.
-
-    Why text and not code: resque-pool users keep ERB in their YAML to read the environment, and
-    that is all we allow. ``${VAR:-default}`` follows the shell (the default also replaces an empty
-    value); the ERB forms follow Ruby (``||`` and ``fetch`` fall back only when the variable is
-    unset). Whole-line ``#`` comments are left alone, so a commented-out line cannot fail the load.
-    Expanded values are not expanded again.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        start = match.start()
-        line_start = text.rfind("\n", 0, start) + 1
-        if text[line_start:start].lstrip().startswith("#"):
-            return match.group(0)
-        line = text.count("\n", 0, start) + 1
-        where = f"{source}:{line}"
-        token = match.group(0)
-        if token == "$$":
-            return "$"
-        if match.group("var") is not None:
-            return _expand_variable(match.group("var"), env, where)
-        if match.group("erb") is not None:
-            return _expand_erb(match.group("erb"), token, env, where)
-        closing = "}" if token == "${" else "%>"
-        raise ConfigError(f"{where}: {token!r} is never closed by {closing!r}")
-
-    return _TOKEN.sub(replace, text)
-
-
-def _expand_variable(body: str, env: Mapping[str, str], where: str) -> str:
-    match = _VARIABLE.fullmatch(body)
-    if match is None:
-        raise ConfigError(
-            f"{where}: malformed ${{{body}}}: expected ${{NAME}} or ${{NAME:-default}}"
-        )
-    name, default = match.group("name"), match.group("default")
-    value = env.get(name)
-    if value:
-        return value
-    if default is not None:
-        return default
-    if value is not None:
-        return value
-    raise ConfigError(
-        f"{where}: environment variable {name} is not set and ${{{name}}} has no default "
-        f"(write ${{{name}:-default}} to give one)"
-    )
-
-
-def _expand_erb(body: str, token: str, env: Mapping[str, str], where: str) -> str:
-    code = body.strip()
-    if code.startswith("#"):
-        return ""  # an ERB comment renders nothing
-    if code.startswith("="):
-        expression = code[1:].strip()
-        for form in _ERB_FORMS:
-            match = form.fullmatch(expression)
-            if match is None:
-                continue
-            name = match.group("name")
-            if name in env:
-                return env[name]
-            if match.group("int") is not None:
-                return match.group("int")
-            if match.group("str") is not None:
-                return match.group("str")
-            raise ConfigError(
-                f"{where}: environment variable {name} is not set and {token} has no default"
-            )
-    shown = token if len(token) <= 60 else token[:57] + "..."
-    raise ConfigError(f"{where}: unsupported template {shown}: {_UNDERSTOOD}")
-
-
 # --- parsing and validation -----------------------------------------------------------------
 
 _DIGITS = re.compile(r"[0-9]+")
 _COUNT_EXPECTED = "expected a worker count (a whole number ≥ 0 or 'auto')"
 
 
-def load_config(path: Path | None, environment: str | None, env: Mapping[str, str]) -> PoolConfig:
-    """Read, render and validate the config file; no file gives an empty config."""
+def load_config(
+    path: Path | None,
+    environment: str | None,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    constants: Constants | None = None,
+) -> PoolConfig:
+    """Read, render and validate the config file; no file gives an empty config whose source says
+    where the file was looked for (relative to ``cwd``, the working directory by default), so
+    "Pool is empty" tells a user in the wrong directory where to put it."""
     if path is None:
-        return PoolConfig({}, source="(no config file)")
+        return PoolConfig({}, source=no_file_source(Path.cwd() if cwd is None else cwd))
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -219,14 +141,19 @@ def load_config(path: Path | None, environment: str | None, env: Mapping[str, st
         raise ConfigError(f"{source}: cannot read the config file: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{source}: the config file is not UTF-8 text: {exc}") from None
-    return parse_config(text, source=source, environment=environment, env=env)
+    return parse_config(text, source=source, environment=environment, env=env, constants=constants)
 
 
 def parse_config(
-    text: str, *, source: str, environment: str | None, env: Mapping[str, str]
+    text: str,
+    *,
+    source: str,
+    environment: str | None,
+    env: Mapping[str, str],
+    constants: Constants | None = None,
 ) -> PoolConfig:
     """Render the template, parse the YAML and validate it; ``source`` names the file in errors."""
-    rendered = render_template(text, env, source)
+    rendered = render_template(text, env, source, constants)
     try:
         data = yaml.safe_load(rendered)
     except yaml.YAMLError as exc:

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from pyresque.pool.memory import (
     MemoryLimit,
@@ -36,6 +37,12 @@ class WorkerView:
     pid: int
     group: str
     stopping: bool
+
+
+def metric_name(queue: str) -> str:
+    """A queue name as one token of the metrics line: percent-encoded, so that a space or an ``=``
+    in it cannot split the line's ``key=value`` pairs (``my queue`` -> ``my%20queue``)."""
+    return quote(queue, safe="")
 
 
 class MemoryGovernor:
@@ -150,5 +157,5 @@ class MemoryGovernor:
             except Exception as exc:  # metrics must never take the master down
                 log.debug("metrics: queue depths unavailable: %s", exc)
             else:
-                parts += [f"sample#queue.{q}={n}" for q, n in sorted(depths.items())]
+                parts += [f"sample#queue.{metric_name(q)}={n}" for q, n in sorted(depths.items())]
         return " ".join(parts)

@@ -3,14 +3,22 @@
 The master reports each unclean death at once; what cannot be done while Redis is down is kept and
 retried. Now and then it also prunes as any Resque worker does, so jobs of workers that died with a
 previous master (or on another host, heartbeat expired) are found too.
+
+Every call has a short timeout and no driver retries: the master must keep reaping and answering
+signals while Redis is down. Once a shutdown deadline is set (:meth:`Janitor.finish_by`), each call
+takes its timeout from the time left, and nothing is tried after it: what is left undone, the next
+pool's prune recovers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from pyresque import protocol
 from pyresque.connection import RETRYABLE_ERRORS, connect
@@ -25,63 +33,132 @@ log = logging.getLogger("pyresque.pool")
 
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
+CALL_TIMEOUT = 2.0  # a Redis that accepts but never answers must not hang the master
+PRUNE_RETRY = 5.0  # after a failed prune, sooner than the next heartbeat interval
+MIN_CALL_TIME = 0.05  # below this, a call to Redis cannot usefully fit before the deadline
+
+
+@dataclass(frozen=True)
+class _Cleanup:
+    """A dead worker to clean up after, and when to try (again)."""
+
+    worker_id: str
+    why: str
+    count_delivery: bool
+    due: float = 0.0  # monotonic, by the janitor's clock
+    delay: float = RETRY_FIRST  # before the attempt after this one
+
+    def later(self, now: float) -> _Cleanup:
+        """The next attempt, after a failed one: each waits twice as long, up to RETRY_MAX."""
+        return replace(self, due=now + self.delay, delay=min(self.delay * 2, RETRY_MAX))
 
 
 class Janitor:
-    def __init__(self, redis_url: str, namespace: str, settings: WorkerSettings) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        namespace: str,
+        settings: WorkerSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.redis_url = redis_url
         self.namespace = namespace
         self.settings = settings
+        self.clock = clock
+        self.deadline: float | None = None  # monotonic, by the clock: no Redis I/O after it
+        self._base: Store | None = None
         self._store: Store | None = None
-        # worker id, why it died, count a delivery, next attempt (monotonic), delay before the next
-        self._pending: list[tuple[str, str, bool, float, float]] = []
+        self._pending: list[_Cleanup] = []
         self._next_prune = 0.0
 
     @property
     def store(self) -> Store:
+        """The store for clean-ups outside a shutdown: every call fails after CALL_TIMEOUT."""
         if self._store is None:
-            # a short timeout: the master must not hang on a Redis that accepts but never answers
-            self._store = Store(connect(self.redis_url, socket_timeout=2.0), Keys(self.namespace))
+            self._store = self._base_store().bounded(CALL_TIMEOUT)
         return self._store
+
+    def _base_store(self) -> Store:
+        if self._base is None:
+            self._base = Store(connect(self.redis_url), Keys(self.namespace))
+        return self._base
+
+    def finish_by(self, deadline: float) -> None:
+        """From now on, every Redis call ends by ``deadline`` (by the clock), and none starts
+        after it."""
+        self.deadline = deadline
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline, or None when there is none."""
+        return None if self.deadline is None else self.deadline - self.clock()
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Store | None]:
+        """A store whose calls end within the time left, or None when no call fits any more."""
+        left = self.time_left()
+        if left is None:
+            yield self.store
+            return
+        if left < MIN_CALL_TIME:
+            yield None
+            return
+        store = self._base_store().bounded(min(CALL_TIMEOUT, left))
+        try:
+            yield store
+        finally:
+            store.close()
 
     def worker_died(self, worker_id: str, why: str, count_delivery: bool) -> None:
         """Clean up after a worker that died uncleanly; ``count_delivery`` is False when the
         master itself killed it (its job did not cause the death)."""
-        self._pending.append((worker_id, why, count_delivery, 0.0, RETRY_FIRST))
+        self._pending.append(_Cleanup(worker_id, why, count_delivery))
         self.retry_pending()
 
     def retry_pending(self) -> None:
         """Clean up what is due; what fails waits longer each time (Redis may stay down a while,
         and the master must keep reaping and answering signals meanwhile)."""
         pending, self._pending = self._pending, []
-        now = time.monotonic()
-        for worker_id, why, count, due, delay in pending:
-            if due > now:
-                self._pending.append((worker_id, why, count, due, delay))
-                continue
+        for cleanup in pending:
+            if cleanup.due > self.clock() or not self._try_recover(cleanup):
+                self._pending.append(cleanup)
+
+    def _try_recover(self, cleanup: _Cleanup) -> bool:
+        """One attempt; False when no call fits before the deadline (kept as it is)."""
+        with self._session() as store:
+            if store is None:
+                return False
             try:
-                outcomes = recover_worker(
-                    self.store,
-                    worker_id,
-                    time.time(),
-                    Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {why}"),
-                    self.settings.max_deliveries,
-                    count_delivery=count,
-                )
-                if outcomes:
-                    log.info("cleaned up dead worker %s: job %s", worker_id, ", ".join(outcomes))
+                self._recover(store, cleanup)
             except RETRYABLE_ERRORS as exc:
                 log.error(
                     "Redis unreachable or refusing (%s); cleaning up %s in %.1fs",
                     exc,
-                    worker_id,
-                    delay,
+                    cleanup.worker_id,
+                    cleanup.delay,
                 )
-                self._pending.append(
-                    (worker_id, why, count, time.monotonic() + delay, min(delay * 2, RETRY_MAX))
-                )
+                self._pending.append(cleanup.later(self.clock()))
             except Exception:  # malformed data must not take the master down
-                log.exception("cleaning up dead worker %s failed; giving up on it", worker_id)
+                log.exception(
+                    "cleaning up dead worker %s failed; giving up on it", cleanup.worker_id
+                )
+        return True
+
+    def _recover(self, store: Store, cleanup: _Cleanup) -> None:
+        worker_id = cleanup.worker_id
+        outcomes = recover_worker(
+            store,
+            worker_id,
+            time.time(),
+            Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {cleanup.why}"),
+            self.settings.max_deliveries,
+            count_delivery=cleanup.count_delivery,
+        )
+        if outcomes:
+            log.info("cleaned up dead worker %s: job %s", worker_id, ", ".join(outcomes))
+
+    def left_undone(self) -> list[str]:
+        """Dead workers not cleaned up yet (the next prune, by any pool or worker, recovers them)."""
+        return [cleanup.worker_id for cleanup in self._pending]
 
     def prune(self, now: float) -> None:
         """Every heartbeat interval: Resque's prune, under its lock, as if by a '*' worker."""
@@ -89,29 +166,39 @@ class Janitor:
             return
         self._next_prune = now + self.settings.heartbeat_interval
         identity = WorkerId(socket.gethostname(), os.getpid(), "*")
-        try:
-            pruned = prune_dead_workers(
-                self.store,
-                identity,
-                QueueSelector.parse("*"),
-                now=time.time(),
-                lock_ttl=max(1, int(self.settings.heartbeat_interval)),
-                prune_interval=self.settings.prune_interval,
-                max_deliveries=self.settings.max_deliveries,
-            )
-        except RETRYABLE_ERRORS as exc:
-            log.warning("prune: Redis unreachable or refusing (%s); trying again later", exc)
-            return
-        except Exception:  # malformed data written by someone else must not stop the master
-            log.exception("prune failed; trying again later")
-            return
+        with self._session() as store:
+            if store is None:
+                return
+            try:
+                pruned = prune_dead_workers(
+                    store,
+                    identity,
+                    QueueSelector.parse("*"),
+                    now=time.time(),
+                    lock_ttl=max(1, int(self.settings.heartbeat_interval)),
+                    prune_interval=self.settings.prune_interval,
+                    max_deliveries=self.settings.max_deliveries,
+                )
+                forgotten = store.prune_redeliveries()
+                if forgotten:
+                    log.info("prune: forgot %d stale redelivery counts", forgotten)
+            except RETRYABLE_ERRORS as exc:
+                log.warning("prune: Redis unreachable or refusing (%s); trying again soon", exc)
+                self._next_prune = now + min(PRUNE_RETRY, self.settings.heartbeat_interval)
+                return
+            except Exception:  # malformed data written by someone else must not stop the master
+                log.exception("prune failed; trying again later")
+                return
         if pruned:
             log.info("prune: recovered dead workers %s", ", ".join(pruned))
 
     def busy_records(self, worker_ids: list[str]) -> dict[str, str]:
         """worker id -> its busy record, for the INFO log (empty if Redis is unreachable)."""
-        try:
-            records = [self.store.busy_record(i) for i in worker_ids]
-        except RETRYABLE_ERRORS:
-            return {}
+        with self._session() as store:
+            if store is None:
+                return {}
+            try:
+                records = [store.busy_record(i) for i in worker_ids]
+            except RETRYABLE_ERRORS:
+                return {}
         return {w: r for w, r in zip(worker_ids, records, strict=True) if r}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,16 +100,25 @@ def _tightest(root: Path, cgroup: str, filename: str) -> int | None:
         path = path.parent
 
 
-def cgroup_limit(
-    proc_cgroup: str | None = None, mountinfo: str | None = None
-) -> MemoryLimit | None:
-    """The memory limit of this process's cgroup (v2 first, then v1), or None if unlimited."""
+def _where(
+    proc_cgroup: str | None, mountinfo: str | None
+) -> tuple[Path | None, str | None, Path | None, str | None]:
+    """This process's cgroups: the v2 mount and path, the v1 memory mount and path (read from
+    /proc/self unless given)."""
     if proc_cgroup is None:
         proc_cgroup = _read_text("/proc/self/cgroup")
     if mountinfo is None:
         mountinfo = _read_text("/proc/self/mountinfo")
     v2_root, v1_root = _mounts(mountinfo)
     v2_path, v1_path = _own_cgroups(proc_cgroup)
+    return v2_root, v2_path, v1_root, v1_path
+
+
+def cgroup_limit(
+    proc_cgroup: str | None = None, mountinfo: str | None = None
+) -> MemoryLimit | None:
+    """The memory limit of this process's cgroup (v2 first, then v1), or None if unlimited."""
+    v2_root, v2_path, v1_root, v1_path = _where(proc_cgroup, mountinfo)
     if v2_root is not None and v2_path is not None:
         limit = _tightest(v2_root, v2_path, "memory.max")
         if limit is not None:
@@ -121,6 +130,53 @@ def cgroup_limit(
                 limit, f"cgroup v1 memory.limit_in_bytes ({v1_root / v1_path.lstrip('/')})"
             )
     return None
+
+
+def oom_kill_count(proc_cgroup: str | None = None, mountinfo: str | None = None) -> int | None:
+    """How many processes the kernel's OOM killer has killed in this process's cgroup (v2
+    ``memory.events``, v1 ``memory.oom_control``: ``oom_kill N``); None where it cannot tell.
+
+    A worker killed by SIGKILL may have been killed by the OOM killer, by an operator or by a
+    platform; only this counter going up says it was memory.
+    """
+    v2_root, v2_path, v1_root, v1_path = _where(proc_cgroup, mountinfo)
+    if v2_root is not None and v2_path is not None:
+        path = v2_root / v2_path.lstrip("/") / "memory.events"
+    elif v1_root is not None and v1_path is not None:
+        path = v1_root / v1_path.lstrip("/") / "memory.oom_control"
+    else:
+        return None
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if key == "oom_kill" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+class OomWatch:
+    """Tells, one SIGKILLed process at a time, whether the kernel's OOM killer did it: each rise
+    of the cgroup's ``oom_kill`` counter since the watch began explains one such death."""
+
+    def __init__(self, counter: Callable[[], int | None] = oom_kill_count) -> None:
+        self.counter = counter
+        self._seen = counter()
+        self._unexplained = 0
+
+    def claim(self) -> bool:
+        """Whether an OOM kill not yet attributed explains a SIGKILL just reaped."""
+        count = self.counter()
+        if count is not None:
+            if self._seen is not None and count > self._seen:
+                self._unexplained += count - self._seen
+            self._seen = count
+        if self._unexplained > 0:
+            self._unexplained -= 1
+            return True
+        return False
 
 
 def _read_text(path: str) -> str:
@@ -204,6 +260,33 @@ def child_pids(pid: int) -> list[int]:
 
 
 @dataclass(frozen=True)
+class WorkerUsage:
+    """A worker's own usage and its job children's, summed."""
+
+    worker: Usage
+    job: Usage
+
+    @property
+    def total(self) -> Usage:
+        return self.worker + self.job
+
+
+def read_worker_usage(pid: int) -> WorkerUsage | None:
+    """USS/PSS/RSS of a worker and, separately, of its job children; None if it is gone.
+
+    The one place that knows a worker's cost includes its job child (fork mode): the governor,
+    ``--advise``, the INFO report and ``pyresque status`` all read it here.
+    """
+    own = read_usage(pid)
+    if own is None:
+        return None
+    job = Usage()
+    for child in child_pids(pid):
+        job = job + (read_usage(child) or Usage())
+    return WorkerUsage(own, job)
+
+
+@dataclass(frozen=True)
 class WorkerMemory:
     """A worker and its job child, if one is running."""
 
@@ -241,11 +324,7 @@ def measure_pool(master_pid: int, workers: Iterable[tuple[int, str]]) -> PoolMem
     """Sample the master and every (pid, group) worker with its job children."""
     out = []
     for pid, group in workers:
-        own = read_usage(pid)
-        if own is None:
-            continue
-        job = Usage()
-        for child in child_pids(pid):
-            job = job + (read_usage(child) or Usage())
-        out.append(WorkerMemory(pid, group, own, job))
+        usage = read_worker_usage(pid)
+        if usage is not None:
+            out.append(WorkerMemory(pid, group, usage.worker, usage.job))
     return PoolMemory(read_usage(master_pid) or Usage(), tuple(out))

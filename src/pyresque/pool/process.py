@@ -2,7 +2,7 @@
 
 The master masks its signals across ``fork``; the child installs the worker's own handlers before
 unmasking, so a signal can never run master code in a worker. The child never returns into the
-master's code: it ends with ``os._exit`` in a ``finally``.
+master's code (:func:`pyresque.forking.fork` ends it with ``os._exit``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NoReturn
+from dataclasses import dataclass, replace
 
-from pyresque import signals as sig
+from pyresque import forking
+from pyresque.connection import connect
+from pyresque.keys import Keys
 from pyresque.pool.hooks import PoolHooks
+from pyresque.pool.options import PoolOptions
+from pyresque.queues import QueueSelector
+from pyresque.settings import WorkerSettings
+from pyresque.store import Store
 from pyresque.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,9 @@ log = logging.getLogger(__name__)
 WORKER_BOOT_ERROR = 3
 
 _PR_SET_PDEATHSIG = 1
+
+# the master's signals that mean nothing to a worker
+WORKER_IGNORED = (signal.SIGHUP, signal.SIGWINCH, signal.SIGIO, signal.SIGTTIN, signal.SIGTTOU)
 
 
 @dataclass(frozen=True)
@@ -69,25 +77,22 @@ def spawn_worker(
 ) -> tuple[int, int]:
     """Fork one worker; returns its pid and the read end of its readiness pipe, on which it
     writes one byte once it is registered and working. Raises OSError if fork fails."""
-    master_pid = os.getpid()
     ready_r, ready_w = os.pipe()
-    previous = sig.block(master_signals)
+    boot = _Boot(make_worker, hooks, options, master_signals, in_child, ready_w)
+
+    def body(child: forking.InChild) -> int:  # in the child
+        os.close(ready_r)
+        return _boot_and_work(boot, child)
+
     try:
-        pid = os.fork()
+        pid = forking.fork(body, block=master_signals, on_error=_crashed)
     except OSError:
-        sig.restore_mask(previous)
         os.close(ready_r)
         os.close(ready_w)
         raise
-    if pid:
-        sig.restore_mask(previous)
-        os.close(ready_w)
-        os.set_blocking(ready_r, False)
-        return pid, ready_r
-    os.close(ready_r)  # in the child from here on
-    _run_child(
-        _Boot(make_worker, hooks, options, master_signals, in_child, master_pid, ready_w, previous)
-    )
+    os.close(ready_w)
+    os.set_blocking(ready_r, False)
+    return pid, ready_r
 
 
 @dataclass(frozen=True)
@@ -99,44 +104,62 @@ class _Boot:
     options: SpawnOptions
     master_signals: tuple[int, ...]
     in_child: Callable[[], None]
-    master_pid: int
     ready_w: int
-    previous_mask: set[int | signal.Signals]
 
 
-def _run_child(boot: _Boot) -> NoReturn:
-    """In the child: become a worker, work, and leave with ``os._exit`` whatever happens."""
-    code = 1
-    try:
-        code = _boot_and_work(boot)
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            log.exception("worker %d crashed", os.getpid())
-    finally:
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+def _crashed(exc: BaseException) -> int:
+    """In the child: a worker that raised out of its loop."""
+    with contextlib.suppress(BaseException):
+        log.error("worker %d crashed", os.getpid(), exc_info=exc)
+    return 1
 
 
-def _boot_and_work(boot: _Boot) -> int:
+def _boot_and_work(boot: _Boot, child: forking.InChild) -> int:
     if boot.options.own_process_group:
         os.setpgid(0, 0)
     _set_parent_death_signal(boot.options.parent_death_signal)
-    if os.getppid() != boot.master_pid:
+    if os.getppid() != child.parent_pid:
         return 0  # the master died before we could ask to be told
     boot.in_child()
     for signum in boot.master_signals:
         signal.signal(signum, signal.SIG_DFL)
-    for signum in (signal.SIGHUP, signal.SIGWINCH, signal.SIGIO):
+    for signum in WORKER_IGNORED:
         signal.signal(signum, _ignore)  # not SIG_IGN, which programs a job execs would inherit
     worker = boot.make_worker()
     worker.on_ready = lambda: _tell_ready(boot.ready_w)
     worker.install_signals()
-    sig.restore_mask(boot.previous_mask)
+    child.unblock()
     try:
         boot.hooks.run("after_prefork", worker)
     except Exception:
         log.exception("after_prefork hook failed; worker %d cannot boot", os.getpid())
         return WORKER_BOOT_ERROR
     return worker.work()
+
+
+def worker_factory(
+    options: PoolOptions, settings: WorkerSettings, group: str
+) -> Callable[[], Worker]:
+    """What a new worker for ``group`` runs in the child to become a worker: import the app
+    (unless preloaded), connect to Redis on its own connection, build the Worker."""
+    settings = replace(settings, queues=group)
+    master_pid = os.getpid()
+
+    def make_worker() -> Worker:  # in the child
+        if not options.preload:
+            from pyresque.apps import import_apps
+
+            import_apps(options.apps)
+        store = Store(connect(options.redis_url), Keys(options.namespace))
+        from pyresque.client import configure
+
+        configure(options.redis_url, namespace=options.namespace)
+        return Worker(
+            store,
+            QueueSelector.parse(group),
+            settings,
+            redis_label=options.redis_label,
+            parent_pid=master_pid,
+        )
+
+    return make_worker

@@ -1,0 +1,216 @@
+"""What a reservation is, and the typed requests of the job scripts.
+
+A :class:`Reservation` is a job moved into a worker's in-flight hash; an :class:`Ack` says how it
+ended. :class:`CycleRequest` and :class:`RequeueRequest` are the one place where a call's fields
+meet its script's ``KEYS`` and ``ARGV`` order (documented in :mod:`pyresque.scripts`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.typing import EncodableT
+
+from pyresque import protocol
+from pyresque.jobmetrics import JobMetric
+from pyresque.keys import Keys
+
+
+def as_text(value: Any) -> str:
+    """Text from Redis; bytes that are not UTF-8 survive as surrogates, so that :func:`_b` gives
+    the exact bytes back (a payload must match its in-flight copy byte for byte)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def as_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A job moved into a worker's in-flight hash: its queue, raw payload and past deliveries."""
+
+    queue: str
+    payload: str
+    deliveries: int
+    token: str = ""  # which reservation this is, for acknowledging it exactly once
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(as_bytes(self.payload)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Ack:
+    """How a reserved job ended, for :meth:`Store.cycle` to record."""
+
+    reservation: Reservation
+    failure_record: str = ""
+    count_failed: bool = True
+    metric: JobMetric | None = None  # recorded in the same call
+    forget: str = ""  # a key deleted in the same call (a succeeded job's retry counter)
+
+
+PAUSED = "paused"
+REDELIVERY_MEMORY = 24 * 3600.0  # a redelivery count not raised for this long is forgotten
+
+
+@dataclass(frozen=True)
+class CycleRequest:
+    """One CYCLE call: acknowledge ``ack`` (if any), then reserve from ``queues`` (None: don't).
+
+    The one place where the call's fields meet the script's ``KEYS`` and ``ARGV`` order
+    (:data:`pyresque.scripts.CYCLE` documents it).
+    """
+
+    worker_id: str
+    run_at: str
+    ack: Ack | None = None
+    queues: Sequence[str] | None = None
+    token: str = ""
+
+    def keys(self, k: Keys) -> list[str]:
+        metric = self.ack.metric if self.ack is not None else None
+        minute = metric.minute if metric is not None else 0
+        fixed, queue_keys = _worker_keys(k, self.worker_id, tuple(self.queues or ()))
+        forget = self.ack.forget if self.ack is not None and self.ack.forget else fixed[0]
+        return [*fixed, k.metrics_jobs(minute), forget, *queue_keys]
+
+    def argv(self) -> list[EncodableT]:
+        ack = self.ack
+        metric = ack.metric if ack is not None else None
+        args: list[EncodableT] = [self.worker_id, self.run_at]
+        if ack is None:
+            args += ["", "", "", "0"]
+        else:
+            res = ack.reservation
+            args += [
+                res.queue,
+                res.sha if res.deliveries else "",
+                ack.failure_record,
+                "1" if ack.count_failed else "0",
+            ]
+        args += [
+            "0" if self.queues is None else "1",
+            ack.reservation.token if ack is not None else "",
+            self.token,
+        ]
+        if ack is not None and metric is not None:
+            args += [metric.class_name, metric.ms, metric.bucket, metric.expire]
+        else:
+            args += ["", 0, 0, 0]
+        args.append("1" if ack is not None and ack.forget else "0")
+        args += _queue_argv(tuple(self.queues or ()))
+        return args
+
+
+@functools.lru_cache(maxsize=64)
+def _worker_keys(k: Keys, wid: str, queues: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """A worker's fixed CYCLE keys and its queue keys (the same for every call of a worker with
+    a fixed queue list, so built once)."""
+    return (
+        [
+            k.inflight(wid),
+            k.worker(wid),
+            k.redeliveries,
+            k.failed,
+            k.failed_count,
+            k.worker_failed_count(wid),
+            k.processed,
+            k.worker_processed(wid),
+            k.landing(wid),
+            k.pause_all,
+            k.inflight_workers,
+        ],
+        [k.queue(q) for q in queues],
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _queue_argv(queues: tuple[str, ...]) -> list[str]:
+    """Each queue's name and its name as JSON (for the busy record)."""
+    return [part for q in queues for part in (q, protocol.dumps(q))]
+
+
+@dataclass(frozen=True)
+class RequeueRequest:
+    """One REQUEUE call: put ``payload`` back from a worker's in-flight hash (compare-and-move)."""
+
+    worker_id: str
+    queue: str
+    payload: str
+    count_delivery: bool
+    max_deliveries: int = 3
+    failure_record: str = ""
+    now: float = 0.0
+
+    def keys(self, k: Keys) -> list[str]:
+        wid = self.worker_id
+        return [
+            k.inflight(wid),
+            k.worker(wid),
+            k.redeliveries,
+            k.failed,
+            k.processed,
+            k.queues,
+            k.queue(self.queue),
+        ]
+
+    def argv(self) -> list[EncodableT]:
+        return [
+            self.queue,
+            as_bytes(self.payload),
+            "1" if self.count_delivery else "0",
+            self.max_deliveries,
+            self.failure_record,
+            int(self.now),
+        ]
+
+
+@dataclass(frozen=True)
+class RetryRequest:
+    """One RETRY call: acknowledge a failed job by delaying its retry, or fail it for good."""
+
+    worker_id: str
+    reservation: Reservation
+    counter: str  # the attempt counter's key
+    seen: str  # the count read from it ('' when it did not exist)
+    retry: bool
+    item: str  # the delayed item
+    timestamp: int
+    failure_record: str
+    wakeup_channel: str = ""  # the scheduler's, told the new timestamp
+    counter_ttl: int = 86400
+
+    def keys(self, k: Keys) -> list[str]:
+        wid = self.worker_id
+        return [
+            k.inflight(wid),
+            k.worker(wid),
+            k.processed,
+            k.worker_processed(wid),
+            k.failed_count,
+            k.worker_failed_count(wid),
+            self.counter,
+            k.failed,
+            k.delayed(self.timestamp),
+            k.timestamps(self.item),
+            k.delayed_schedule,
+        ]
+
+    def argv(self) -> list[EncodableT]:
+        return [
+            self.reservation.queue,
+            self.reservation.token,
+            self.seen,
+            "1" if self.retry else "0",
+            self.item,
+            self.timestamp,
+            self.wakeup_channel,
+            self.counter_ttl,
+            self.failure_record,
+        ]

@@ -1,0 +1,202 @@
+"""Running one job, in a forked child or in the worker's own process, behind one interface.
+
+A runner takes a reserved, resolved job and returns how it ended (a :class:`RunOutcome`); it never
+touches Redis. The worker turns the outcome into an acknowledgement, a failure record or a job put
+back. That keeps the runner below the worker (it needs nothing from it but a :class:`Supervision`:
+waiting with heartbeats, and the signals' verdict), and gives time limits and per-job timing one
+place to live.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from pyresque import child as job_child
+from pyresque.escalation import Action, JobClock, Policy, Reason, decide
+from pyresque.hooks import WorkerHooks
+from pyresque.job import Job, Outcome, Result, perform
+from pyresque.procname import set_title
+from pyresque.protocol import Failure
+from pyresque.signals import signal_name
+
+log = logging.getLogger(__name__)
+
+SUPERVISE_TICK = 1.0  # the longest wait between checks while a job child runs
+
+
+class Ending(enum.Enum):
+    DONE = "done"  # performed, or skipped by a hook (DontPerform): acknowledged
+    FAILED = "failed"  # the job raised: a failure record, counted in stat:failed
+    INTERRUPTED = "interrupted"  # stopped by a shutdown: put back, no delivery counted
+    KILLED = "killed"  # killed on an operator's request (USR1): fails as DirtyExit, not counted
+    DIED = "died"  # its process died unasked: put back, a delivery counted
+    TIMED_OUT = "timed_out"  # ran past its time limit: fails as JobTimeout
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    ending: Ending
+    failure: Failure | None = None  # FAILED; the DirtyExit of KILLED/DIED; the timeout's
+    seconds: float = 0.0  # how long the job ran (for per-job metrics)
+    retryable: bool = False  # FAILED: the job's retry policy (or the default) covers it
+
+
+class Supervision(Protocol):
+    """What a runner needs from the worker while a job runs."""
+
+    def wait(self, timeout: float, fds: list[int]) -> list[int]:
+        """Block on the worker's signals and ``fds`` (heartbeating on time); readable fds."""
+        ...
+
+    def job_signals(self) -> tuple[float | None, Reason | None]:
+        """Act on the signals that arrived; return when the worker was told to stop now (or
+        None) and a kill it was asked for (or None)."""
+        ...
+
+
+class JobRunner(Protocol):
+    def run(
+        self,
+        job: Job,
+        limit: float | None = None,
+        on_overrun: Callable[[], None] | None = None,
+    ) -> RunOutcome:
+        """Run ``job`` (within ``limit`` seconds, if given) and say how it ended.
+        ``on_overrun``: what to do when a job outlives its limit and cannot be killed (a runner
+        that can kill it ignores it)."""
+        ...
+
+
+def perform_with_job_hooks(job: Job, hooks: WorkerHooks) -> Result:
+    """In the job's process: the ``before_job``/``after_job`` hooks around the job."""
+    hooks.run("before_job", job)
+    try:
+        return perform(job.spec, job.args)
+    finally:
+        hooks.run_logged("after_job", job)
+
+
+def outcome_of(result: Result, seconds: float) -> RunOutcome:
+    """A job's own Result (it reported one) as a RunOutcome."""
+    if result.outcome is Outcome.FAILED:
+        return RunOutcome(Ending.FAILED, result.failure, seconds, result.retryable)
+    if result.outcome is Outcome.INTERRUPTED:
+        return RunOutcome(Ending.INTERRUPTED, seconds=seconds)
+    return RunOutcome(Ending.DONE, seconds=seconds)
+
+
+def timeout_failure(limit: float) -> Failure:
+    return Failure("pyresque.JobTimeout", f"job ran past its time limit of {limit:g}s")
+
+
+class ForkedRunner:
+    """Fork per job (Resque's isolation): the child runs the job, the worker supervises it."""
+
+    def __init__(
+        self,
+        hooks: WorkerHooks,
+        policy: Policy,
+        supervision: Supervision,
+        *,
+        blocked_signals: tuple[int, ...],
+        gc_freeze: bool = True,
+    ) -> None:
+        self.hooks = hooks
+        self.policy = policy
+        self.supervision = supervision
+        self.blocked_signals = blocked_signals
+        self.gc_freeze = gc_freeze
+
+    def run(
+        self,
+        job: Job,
+        limit: float | None = None,
+        on_overrun: Callable[[], None] | None = None,
+    ) -> RunOutcome:
+        """Raises OSError when fork fails (the worker puts the job back)."""
+        try:
+            self.hooks.run("before_fork", job)
+        except Exception as exc:
+            log.exception("before_fork hook failed for %s", job)
+            return RunOutcome(Ending.FAILED, Failure.from_exception(exc))
+        started = time.monotonic()
+        stamp = int(time.time())
+
+        def run_in_child() -> Result:  # in the child
+            set_title(f"Processing {job.queue} since {stamp} [{job.payload.short_class}]")
+            self.hooks.run("after_fork", job)  # a TermException here puts the job back
+            return perform_with_job_hooks(job, self.hooks)
+
+        handle = job_child.spawn(run_in_child, self.blocked_signals, freeze=self.gc_freeze)
+        set_title(f"Forked {handle.pid} at {stamp}")
+        try:
+            status, clock = self._supervise(handle, JobClock(started, limit=limit))
+            result = handle.result()
+        finally:
+            handle.close()
+        seconds = time.monotonic() - started
+        timed_out = clock.reason is Reason.TIMEOUT
+        if timed_out and (result is None or result.outcome is Outcome.INTERRUPTED):
+            return RunOutcome(Ending.TIMED_OUT, timeout_failure(limit or 0.0), seconds)
+        if result is not None:
+            return outcome_of(result, seconds)
+        return self._dirty_exit(handle, status, clock, seconds)
+
+    def _supervise(self, handle: job_child.JobChild, clock: JobClock) -> tuple[int, JobClock]:
+        """Wait for the job child, acting on signals and timers; its exit status and the clock."""
+        fds = [handle.result_fd]
+        while True:
+            stop_at, kill = self.supervision.job_signals()
+            if stop_at is not None and clock.stop_at is None:
+                clock = replace(clock, stop_at=stop_at)
+            if kill is not None and clock.kill is None:
+                clock = replace(clock, kill=kill)
+            pid, status = os.waitpid(handle.pid, os.WNOHANG)
+            if pid:
+                return status, clock
+            now = time.monotonic()
+            decision = decide(now, clock, self.policy)
+            if decision.action is Action.INTERRUPT and decision.reason is not None:
+                handle.interrupt()
+                clock = clock.interrupted(now, decision.reason)
+                continue
+            if decision.action is Action.KILL and decision.reason is not None:
+                if decision.reason is Reason.SHUTDOWN and clock.interrupted_at is not None:
+                    log.warning("job child %d ignored TermException; killing it", handle.pid)
+                handle.kill()
+                clock = clock.killed(now, decision.reason)
+                continue
+            timeout = SUPERVISE_TICK
+            if decision.wake_at is not None:
+                timeout = min(timeout, max(decision.wake_at - now, 0.0))
+            readable = self.supervision.wait(timeout, fds)
+            if handle.result_fd in readable and not handle.read_available():
+                fds = []  # end of file: the child is exiting; SIGCHLD wakes us
+
+    def _dirty_exit(
+        self, handle: job_child.JobChild, status: int, clock: JobClock, seconds: float
+    ) -> RunOutcome:
+        """The child ended without reporting a result: killed, or exited early."""
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            message = (
+                f"Child process received unhandled signal pid {handle.pid} "
+                f"{signal_name(signum)} (signal {signum})"
+            )
+        else:
+            code = os.waitstatus_to_exitcode(status)
+            if code == 0:
+                return RunOutcome(Ending.DONE, seconds=seconds)  # it ended its process itself
+            message = f"Child process exited with status {code} before reporting a result"
+        failure = Failure("Resque::DirtyExit", message)
+        if clock.reason is Reason.OPERATOR:
+            return RunOutcome(Ending.KILLED, failure, seconds)
+        if clock.reason is Reason.SHUTDOWN:
+            return RunOutcome(Ending.INTERRUPTED, seconds=seconds)
+        return RunOutcome(Ending.DIED, failure, seconds)

@@ -1,0 +1,45 @@
+"""The shutdown deadline is absolute: a pool TERMed while Redis does not answer exits by it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Proc, children_of, wait_until
+from tests.redis_server import RedisServer, start_redis_server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A server of this test's own, so that freezing it disturbs no other test."""
+    server = start_redis_server()
+    yield server
+    os.kill(server.process.pid, signal.SIGCONT)
+    server.stop()
+
+
+def test_term_while_redis_is_frozen_exits_by_the_deadline(
+    own_redis: RedisServer, spawn: Callable[..., Proc], tmp_path: Path
+) -> None:
+    config = tmp_path / "pool.yml"
+    config.write_text("a: 2\nb: 2\n")
+    master = spawn(
+        "pool", "--config", str(config), "--app", "jobapp", "--shutdown-timeout", "4",
+        env={"REDIS_URL": own_redis.url},
+    )  # fmt: skip
+    client = own_redis.client()
+    wait_until(lambda: client.scard("resque:workers") == 4, 15)
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    began = time.monotonic()
+    master.signal(signal.SIGTERM)
+    code = master.wait(30)
+    took = time.monotonic() - began
+    assert code == 0, master.log()
+    assert took < 4.0, f"exited {took:.1f}s after TERM, past --shutdown-timeout 4\n{master.log()}"
+    assert children_of(master.pid) == []
+    assert "the next prune recovers their jobs" in master.log()

@@ -1,0 +1,108 @@
+"""The server-side scripts on their own: declared keys, redelivery memory, atomic retry, metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import redis
+
+from pyresque import protocol
+from pyresque.jobmetrics import METRICS_TTL, JobMetric, MetricsRecorder, bucket_of
+from pyresque.protocol import Failure
+from pyresque.store import Ack, Reservation, Store
+
+
+def payload(arg: object) -> str:
+    return protocol.encode_payload("Echo", [arg])
+
+
+def test_stale_redelivery_counts_are_forgotten_fresh_ones_kept(
+    r: redis.Redis, store: Store
+) -> None:
+    now = int(store.server_time())
+    r.hset(
+        "resque:redeliveries",
+        mapping={"old": f"2 {now - 90_000}", "fresh": f"1 {now - 60}", "legacy": "2"},
+    )
+    assert store.prune_redeliveries() == 1
+    entries = {k.decode(): v.decode() for k, v in r.hgetall("resque:redeliveries").items()}
+    assert set(entries) == {"fresh", "legacy"}
+    count, at = entries["legacy"].split()  # an entry without a time ages from now
+    assert count == "2" and abs(int(at) - now) < 5
+
+
+def test_a_redelivered_job_keeps_counting_after_the_format_change(
+    r: redis.Redis, store: Store
+) -> None:
+    job = payload("crashes")
+    r.hset("resque:redeliveries", hashlib.sha1(job.encode()).hexdigest(), "1")  # older format
+    store.push("q", job)
+    res = store.cycle("w:1:q", time.time(), queues=["q"])
+    assert isinstance(res, Reservation) and res.deliveries == 1
+    outcome = store.requeue("w:1:q", "q", job, count_delivery=True, max_deliveries=3)
+    assert outcome == "requeued"
+    assert r.hget("resque:redeliveries", res.sha).split()[0] == b"2"
+
+
+def test_retry_applies_only_to_the_record_it_read(r: redis.Redis, store: Store) -> None:
+    record = protocol.failure_record(payload(1), Failure("E", "boom"), "w:1:q", "q", 0.0)
+    r.rpush("resque:failed", record)
+    # a concurrent change between the read and the write: the script refuses it
+    stale = store._retry_failure(
+        keys=["resque:failed", "resque:queues", "resque:queue:q"],
+        args=[0, "not the record", "new", payload(1), "q", "resque:wakeup"],
+    )
+    assert stale == 0
+    assert r.lindex("resque:failed", 0) == record.encode()
+    assert r.llen("resque:queue:q") == 0
+    assert store.retry_failure(0, time.time()) == "q"
+    assert "retried_at" in protocol.decode_failure(r.lindex("resque:failed", 0) or b"")
+    assert r.lrange("resque:queue:q", 0, -1) == [payload(1).encode()]
+
+
+def test_the_acknowledging_call_records_per_job_metrics(r: redis.Redis, store: Store) -> None:
+    store.push("q", payload(1))
+    store.push("q", payload(2))
+    first = store.cycle("w:1:q", time.time(), queues=["q"])
+    assert isinstance(first, Reservation)
+    recorder = MetricsRecorder()
+    now = time.time()
+    metric = recorder.metric("Echo", 0.012, now)
+    second = store.cycle("w:1:q", now, ack=Ack(first, metric=metric), queues=["q"])
+    assert isinstance(second, Reservation)
+    record = protocol.failure_record(second.payload, Failure("E", "x"), "w:1:q", "q", now)
+    again = recorder.metric("Echo", 0.3, now)
+    assert again.expire == 0  # the minute's hash has its expiry already
+    store.cycle("w:1:q", now, ack=Ack(second, record, metric=again))
+    key = f"resque:metrics:jobs:{metric.minute}"
+    fields = {k.decode(): int(v) for k, v in r.hgetall(key).items()}
+    assert fields == {
+        "Echo|p": 2,
+        "Echo|f": 1,
+        "Echo|ms": 12 + 300,
+        f"Echo|h{bucket_of(12)}": 1,
+        f"Echo|h{bucket_of(300)}": 1,
+    }
+    assert 0 < r.ttl(key) <= METRICS_TTL
+
+
+def test_no_metrics_without_an_acknowledgement(r: redis.Redis, store: Store) -> None:
+    store.push("q", payload(1))
+    first = store.cycle("w:1:q", time.time(), queues=["q"])
+    assert isinstance(first, Reservation)
+    # an acknowledgement whose token no longer matches applies nothing, metrics included
+    stale = Reservation(first.queue, first.payload, 0, "old-token")
+    store.cycle("w:1:q", time.time(), ack=Ack(stale, metric=JobMetric("Echo", 5, 2, 1, 60)))
+    assert r.keys("resque:metrics:*") == []
+
+
+def test_the_busy_record_is_written_only_for_an_object_payload(
+    r: redis.Redis, store: Store
+) -> None:
+    r.rpush("resque:queue:q", "[1,2]", '{"class":"Echo","args":[]}')
+    first = store.cycle("w:1:q", time.time(), queues=["q"])
+    assert isinstance(first, Reservation) and first.payload == "[1,2]"
+    assert r.get("resque:worker:w:1:q") is None
+    store.cycle("w:1:q", time.time(), ack=Ack(first, "{}"), queues=["q"])
+    assert b'"payload":{"class":"Echo","args":[]}' in (r.get("resque:worker:w:1:q") or b"")

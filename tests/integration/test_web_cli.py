@@ -1,0 +1,42 @@
+"""``pyresque web`` refusing an open bind without auth, and ``pyresque status --watch``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis
+
+from tests.helpers import Proc, wait_until
+from tests.integration.web_seed import push
+
+Spawn = Callable[..., Proc]
+
+
+def test_web_refuses_a_public_bind_without_auth(spawn: Spawn) -> None:
+    proc = spawn("web", "--bind", "0.0.0.0:0")
+    assert proc.wait() == 2
+    assert "--auth user:password" in proc.log()
+
+
+def test_web_auth_from_the_environment_must_be_well_formed(spawn: Spawn) -> None:
+    proc = spawn("web", "--bind", "0.0.0.0:0", env={"PYRESQUE_WEB_AUTH": "nocolon"})
+    assert proc.wait() == 2
+    assert "user:password" in proc.log()
+
+
+def depth_in_last_frame(log: str, queue: str) -> str | None:
+    for line in log.rsplit("\x1b[H", 1)[-1].splitlines():
+        if line.startswith(queue + " "):
+            return line.split()[1]
+    return None
+
+
+def test_status_watch_redraws_in_place(r: redis.Redis, spawn: Spawn) -> None:
+    push(r, "watched", "Echo", 1)
+    proc = spawn("status", "--watch")
+    wait_until(lambda: depth_in_last_frame(proc.log(), "watched") == "1", 10)
+    push(r, "watched", "Echo", 2)
+    wait_until(lambda: depth_in_last_frame(proc.log(), "watched") == "2", 10)
+    log = proc.log()
+    assert log.startswith("\x1b[?1049h")  # the alternate screen: the shell's comes back after
+    assert "workers 0: 0 busy, 0 idle" in log

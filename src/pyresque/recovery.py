@@ -10,7 +10,6 @@ failure after ``max_deliveries``.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -110,7 +109,7 @@ def _fail_busy_job(store: Store, worker_id: str, reason: Failure, now: float) ->
         return False
     data: Any
     try:
-        data = json.loads(busy)
+        data = protocol.loads(busy)  # never fails on content: too deep or 1e999 is ValueError
     except ValueError:
         data = None
     if not isinstance(data, dict):  # not what Resque writes: keep it as it is
@@ -135,7 +134,7 @@ def _job_class(store: Store, worker_id: str) -> str:
     busy = store.busy_record(worker_id)
     if busy:
         try:
-            return str(json.loads(busy)["payload"]["class"])
+            return protocol.shorten(str(protocol.loads(busy)["payload"]["class"]))
         except (ValueError, KeyError, TypeError):
             pass
     for payload in store.inflight(worker_id).values():

@@ -196,4 +196,11 @@ def worker_settings(
     if settings.heartbeat_interval < 1:
         # it is also the prune lock's EX in whole seconds, and Redis refuses EX 0
         raise ConfigError("RESQUE_HEARTBEAT_INTERVAL must be at least 1 (second)")
+    if settings.prune_interval <= settings.heartbeat_interval + 1:
+        # heartbeats are stamped in whole seconds: a shorter expiry prunes live workers
+        raise ConfigError(
+            f"RESQUE_PRUNE_INTERVAL ({settings.prune_interval:g}) must be above "
+            f"RESQUE_HEARTBEAT_INTERVAL + 1 ({settings.heartbeat_interval + 1:g}), or live "
+            "workers would be taken for dead"
+        )
     return settings

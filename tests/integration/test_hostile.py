@@ -111,3 +111,22 @@ def test_redelivery_counts_are_not_shared_by_identical_payloads_forever(
     r.hset("resque:redeliveries", sha, f"2 {int(time.time()) - 2 * 24 * 3600}")
     assert store.prune_redeliveries() == 1
     assert r.hexists("resque:redeliveries", sha) == 0
+
+
+def test_prune_survives_a_busy_record_nested_too_deep_to_parse(
+    r: redis.Redis, store: Store
+) -> None:
+    """A dead worker's busy record 100,000 levels deep must not make every prune fail."""
+    from pyresque.queues import QueueSelector
+    from pyresque.recovery import WorkerId, prune_dead_workers
+
+    dead = "otherhost:99:oracle"
+    store.register_worker(dead, time.time() - 1000)
+    r.hset("resque:workers:heartbeat", dead, "2000-01-01T00:00:00+00:00")
+    deep = "[" * 100_000 + "]" * 100_000
+    r.set(f"resque:worker:{dead}", deep)
+    me = WorkerId("here", 1, "oracle")
+    pruned = prune_dead_workers(store, me, QueueSelector.parse("oracle"), now=time.time())
+    assert pruned == [dead]
+    [record] = failures(r)
+    assert record["payload"] == deep  # kept as it was

@@ -179,3 +179,9 @@ def test_count_overrides_must_be_whole(setting: str, value: object) -> None:
 def test_good_overrides_pass() -> None:
     got = worker_settings({}, {"interval": 0.5, "max_jobs": 10, "term_timeout": 0})
     assert (got.interval, got.max_jobs, got.term_timeout) == (0.5, 10, 0)
+
+
+def test_a_prune_interval_that_would_take_live_workers_for_dead_is_refused() -> None:
+    with pytest.raises(ConfigError, match="RESQUE_PRUNE_INTERVAL"):
+        worker_settings({"RESQUE_HEARTBEAT_INTERVAL": "5", "RESQUE_PRUNE_INTERVAL": "6"})
+    assert worker_settings({"RESQUE_HEARTBEAT_INTERVAL": "5", "RESQUE_PRUNE_INTERVAL": "7"})

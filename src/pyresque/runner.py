@@ -149,17 +149,29 @@ class ForkedRunner:
         return self._dirty_exit(handle, status, clock, seconds)
 
     def _supervise(self, handle: job_child.JobChild, clock: JobClock) -> tuple[int, JobClock]:
-        """Wait for the job child, acting on signals and timers; its exit status and the clock."""
+        """Wait for the job child, acting on signals and timers; its exit status and the clock.
+
+        While the child lives, every page the worker writes is copied (copy-on-write, for both
+        processes): with nothing asked of the job (no signal, no limit), the loop only waits,
+        allocating nothing, and makes no decision that could only say "wait".
+        """
         fds = [handle.result_fd]
+        quiet = clock.limit is None
         while True:
             stop_at, kill = self.supervision.job_signals()
             if stop_at is not None and clock.stop_at is None:
-                clock = replace(clock, stop_at=stop_at)
+                clock, quiet = replace(clock, stop_at=stop_at), False
             if kill is not None and clock.kill is None:
-                clock = replace(clock, kill=kill)
+                clock, quiet = replace(clock, kill=kill), False
             pid, status = os.waitpid(handle.pid, os.WNOHANG)
             if pid:
                 return status, clock
+            if quiet:
+                if handle.result_fd in self.supervision.wait(SUPERVISE_TICK, fds) and (
+                    not handle.read_available()
+                ):
+                    fds = []  # end of file: the child is exiting; SIGCHLD wakes us
+                continue
             now = time.monotonic()
             decision = decide(now, clock, self.policy)
             if decision.action is Action.INTERRUPT and decision.reason is not None:

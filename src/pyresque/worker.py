@@ -357,7 +357,10 @@ class Worker:
         return self._flags.stop_at, kill
 
     def apply_signals(self) -> None:
-        effects = on_signals(self._flags, self._inbox.drain(), time.monotonic(), self.policy)
+        signums = self._inbox.drain()
+        if not signums:
+            return  # the usual case, kept free of allocations (see ForkedRunner._supervise)
+        effects = on_signals(self._flags, signums, time.monotonic(), self.policy)
         for name in effects.received:
             log.info("%s received", name)
         self._flags = effects.flags

@@ -39,6 +39,9 @@ class LandingMove:
     def __init__(self, client: Any, keys: Keys, worker_id: str, queue: str) -> None:
         self.source = keys.queue(queue)
         self.landing = keys.landing(worker_id)
+        self.client_name = "pyresque-blmove-" + "".join(
+            c if c.isalnum() or c in "-_.:" else "_" for c in worker_id
+        )
         self._client = client
         self._conn: Any = None  # a redis-py Connection (untyped there)
 
@@ -51,7 +54,9 @@ class LandingMove:
         try:
             if self._conn is None:
                 pool = _connection_pool_for(self._client, self.source)
-                self._conn = pool.connection_class(**pool.connection_kwargs)
+                # named, so CLIENT LIST tells whose blocking move a connection is
+                kwargs = {**pool.connection_kwargs, "client_name": self.client_name}
+                self._conn = pool.connection_class(**kwargs)
                 self._conn.connect()
             block = max(timeout, 0.01)
             self._conn.send_command(

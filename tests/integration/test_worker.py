@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -263,15 +264,16 @@ def test_idle_multi_queue_worker_wakes_on_enqueue_instead_of_polling(
     wait_until(lambda: strings(r, "test:done") == ['["woken"]'], 3)
 
 
-def blocked_clients(r: redis.Redis) -> list[str]:
-    return [c["cmd"] for c in r.client_list() if c.get("cmd") == "blmove"]
-
-
 def test_idle_single_queue_worker_blocks_and_takes_a_ruby_push_at_once(
     r: redis.Redis, spawn: Spawn
 ) -> None:
     """A plain RPUSH (what Ruby's enqueue does, with no wake-up) reaches a blocked worker."""
     proc = work(spawn, "oracle", env={"INTERVAL": "30"})
+
+    def blocked_clients(r: redis.Redis) -> list[str]:  # this worker's (the server is shared)
+        mine = f"pyresque-blmove-{socket.gethostname()}:{proc.pid}:"
+        return [c["cmd"] for c in r.client_list() if c.get("name", "").startswith(mine)]
+
     wait_until(lambda: blocked_clients(r) == ["blmove"], 5)
     assert r.pubsub_numsub("resque:wakeup")[0][1] == 0
     push(r, "oracle", {"class": "Echo", "args": ["from ruby"]})
@@ -280,12 +282,10 @@ def test_idle_single_queue_worker_blocks_and_takes_a_ruby_push_at_once(
     assert not r.exists(f"resque:landing:{worker_id}")
     # a signal abandons the blocking command: the worker exits at once, nothing is left behind
     wait_until(lambda: blocked_clients(r) == ["blmove"], 5)
-    [ours] = [c["id"] for c in r.client_list() if c.get("cmd") == "blmove"]
     proc.signal(signal.SIGQUIT)
     assert proc.wait(5) == 0
     assert registered(r) == [] and not r.exists(f"resque:landing:{worker_id}")
-    # its blocking connection is closed (other tests' processes may block on this server too)
-    wait_until(lambda: ours not in [c["id"] for c in r.client_list()], 2)
+    wait_until(lambda: blocked_clients(r) == [], 2)  # its blocking connection is closed
 
 
 def test_star_worker_finds_queues_as_they_appear(r: redis.Redis, spawn: Spawn) -> None:

@@ -67,9 +67,16 @@ class Proc:
         return self.popen.wait(timeout)
 
     def stop(self) -> None:
-        """Kill the whole session if anything is left, reap, close the log."""
+        """Kill the whole session if anything is left, reap, close the log.
+
+        The whole session, not only the leader's process group: pool workers lead groups of their
+        own, and one left alive (a busy worker finishes its job after its master dies) would go on
+        writing to the test Redis that the next tests use."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        for pid in session_members(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(10)
         self._log.close()
@@ -97,3 +104,19 @@ def title_of(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def session_members(session: int) -> list[int]:
+    """Pids of the processes in a session, from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:
+            out.append(int(entry))
+    return out

@@ -1,0 +1,94 @@
+"""What one fork-per-job cycle costs the worker and its job child: jobs/s, CPU and minor page
+faults per job (getrusage), for one or more source trees, interleaved.
+
+After a fork every page the worker writes is a copy-on-write fault, so the number of distinct pages
+the worker touches per job is part of fork mode's cost; this shows it beside the throughput.
+
+    python bench/forkcost.py [--jobs 800] [--rounds 3] [TREE ...]   # default: this checkout
+
+A TREE is a checkout of pyresque (``git worktree add /tmp/old <commit>`` for a before/after);
+each round runs a burst worker in a fresh interpreter with that tree's ``src`` first on the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+
+ONE_RUN = r"""
+import json, resource, sys, time
+root, n = sys.argv[1], int(sys.argv[2])
+sys.path[:0] = [root + "/src", root]
+import logging
+logging.basicConfig(level=logging.WARNING)
+from tests.redis_server import start_redis_server
+from pyresque import protocol
+from pyresque.connection import connect
+from pyresque.hooks import WorkerHooks
+from pyresque.keys import Keys
+from pyresque.queues import QueueSelector
+from pyresque.registry import Registry
+from pyresque.settings import WorkerSettings
+from pyresque.store import Store
+from pyresque.worker import Worker
+server = start_redis_server()
+try:
+    client = connect(server.url)
+    pipe = client.pipeline(transaction=False)
+    for i in range(n):
+        pipe.rpush("resque:queue:q", protocol.encode_payload("Noop", [i, n]))
+    pipe.execute()
+    registry = Registry()
+    registry.register("Noop", lambda *a: None)
+    settings = WorkerSettings(queues="q", burst=True, fork_per_job=True, interval=0)
+    worker = Worker(Store(client, Keys("resque")), QueueSelector.parse("q"), settings,
+                    registry=registry, hooks=WorkerHooks())
+    me0 = resource.getrusage(resource.RUSAGE_SELF)
+    began = time.perf_counter()
+    worker.work()
+    seconds = time.perf_counter() - began
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({
+        "jobs_per_s": n / seconds,
+        "worker_cpu_ms": 1000 * (me.ru_utime + me.ru_stime - me0.ru_utime - me0.ru_stime) / n,
+        "worker_faults": (me.ru_minflt - me0.ru_minflt) / n,
+        "child_cpu_ms": 1000 * (kids.ru_utime + kids.ru_stime) / n,
+        "child_faults": kids.ru_minflt / n,
+    }))
+finally:
+    server.stop()
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("trees", nargs="*", default=[str(HERE)])
+    parser.add_argument("--jobs", type=int, default=800)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    results: dict[str, list[dict[str, float]]] = {t: [] for t in args.trees}
+    for _ in range(args.rounds):
+        for tree in args.trees:
+            out = subprocess.run(
+                [sys.executable, "-c", ONE_RUN, tree, str(args.jobs)],
+                capture_output=True, text=True, check=True, cwd=tree,
+            )  # fmt: skip
+            results[tree].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"fork per job, {args.jobs} no-op jobs, medians of {args.rounds} interleaved rounds")
+    for tree, runs in results.items():
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        print(
+            f"  {tree}: {med['jobs_per_s']:.0f} jobs/s; worker {med['worker_cpu_ms']:.2f} ms CPU, "
+            f"{med['worker_faults']:.0f} faults; child {med['child_cpu_ms']:.2f} ms CPU, "
+            f"{med['child_faults']:.0f} faults (per job)"
+        )
+
+
+if __name__ == "__main__":
+    main()

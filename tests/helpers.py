@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -82,20 +82,21 @@ class Proc:
         self._log.close()
 
 
-def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid``, from /proc."""
-    out = []
+def _proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/<pid>/stat after the command name) of every process."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                yield int(entry), f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid``, from /proc."""
+    return [child for child, fields in _proc_stats() if int(fields[1]) == pid]
 
 
 def title_of(pid: int) -> str:
@@ -108,15 +109,4 @@ def title_of(pid: int) -> str:
 
 def session_members(session: int) -> list[int]:
     """Pids of the processes in a session, from /proc."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session:
-            out.append(int(entry))
-    return out
+    return [pid for pid, fields in _proc_stats() if int(fields[3]) == session]

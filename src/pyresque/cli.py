@@ -159,10 +159,10 @@ def status_data(store: Store) -> dict[str, Any]:
     worker_ids = store.worker_ids()
     heartbeats = store.heartbeats()
     workers = []
-    for wid, (busy, started, processed) in zip(
-        worker_ids, store.worker_details(worker_ids), strict=True
+    for wid, (busy, started, processed, _failed) in zip(
+        worker_ids, store.worker_rows(worker_ids), strict=True
     ):
-        job = json.loads(busy) if busy else None
+        job = _busy_record(busy)
         workers.append(
             {
                 "id": wid,
@@ -182,6 +182,18 @@ def status_data(store: Store) -> dict[str, Any]:
         "failures": store.failure_count(),
         "paused": store.paused_all(),
     }
+
+
+def _busy_record(busy: str | None) -> dict[str, Any] | None:
+    """A busy record as a mapping; one that cannot be parsed (written by anyone, too deep, a
+    number beyond a double) is shown as its text rather than failing the whole status."""
+    if not busy:
+        return None
+    try:
+        data = protocol.loads(busy)
+    except ValueError:
+        data = None
+    return data if isinstance(data, dict) else {"queue": None, "payload": busy}
 
 
 def local_memory(worker_id: str) -> dict[str, int] | None:
@@ -216,10 +228,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     for w in data["workers"]:
         job = w["job"]
         if job:
-            payload = job.get("payload") or {}
+            payload = job.get("payload")
+            shown = (
+                f"{payload.get('class')} {json.dumps(payload.get('args'), ensure_ascii=False)}"
+                if isinstance(payload, dict)
+                else f"(unreadable) {payload!s}"
+            )
             what = (
-                f"working on {job.get('queue')}: {payload.get('class')} "
-                f"{json.dumps(payload.get('args'), ensure_ascii=False)} since {job.get('run_at')}"
+                f"working on {job.get('queue')}: {protocol.shorten(shown, 200)} "
+                f"since {job.get('run_at')}"
             )
         else:
             what = "idle"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -19,6 +21,15 @@ from pyresque.store import Store
 JobRef = Callable[..., Any] | str
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A job ready to push: its queue, its payload, and the after_enqueue hooks to run then."""
+
+    queue: str
+    payload: str
+    after: list[Callable[[], object]]
 
 
 class Client:
@@ -54,26 +65,40 @@ class Client:
             )
         return spec.name, spec
 
-    def enqueue(self, job: JobRef, *args: Any) -> bool:
-        """Push ``job(*args)`` to the job's own queue; False if a before_enqueue hook said no."""
+    def default_queue(self, job: JobRef) -> str:
+        """The queue a registered job names; ConfigError when it names none."""
         name, spec = self._spec(job)
-        queue = spec.queue if spec else None
-        if not queue:
+        if not spec or not spec.queue:
             raise ConfigError(f"job {name} has no default queue: use enqueue_to(queue, ...)")
-        return self.enqueue_to(queue, job, *args)
+        return spec.queue
 
-    def enqueue_to(self, queue: str, job: JobRef, *args: Any) -> bool:
-        """Push ``job(*args)`` to ``queue``; False if a before_enqueue hook returned False."""
+    def prepare(self, queue: str, job: JobRef, args: tuple[Any, ...]) -> Prepared | None:
+        """The payload for ``job(*args)`` after its ``before_enqueue`` hooks (None: a hook said
+        no), and the ``after_enqueue`` hooks to run once it is pushed. Single and batched
+        enqueues share it, so both write the same bytes and run the same hooks."""
         if not queue:
             raise ConfigError("queue name must not be empty")
         name, spec = self._spec(job)
         payload = protocol.encode_payload(name, args)
         hooks = spec.hooks if spec else (lambda _prefix: [])
         if any(hook(*args) is False for hook in hooks("before_enqueue")):
+            return None
+        return Prepared(
+            queue, payload, [functools.partial(h, *args) for h in hooks("after_enqueue")]
+        )
+
+    def enqueue(self, job: JobRef, *args: Any) -> bool:
+        """Push ``job(*args)`` to the job's own queue; False if a before_enqueue hook said no."""
+        return self.enqueue_to(self.default_queue(job), job, *args)
+
+    def enqueue_to(self, queue: str, job: JobRef, *args: Any) -> bool:
+        """Push ``job(*args)`` to ``queue``; False if a before_enqueue hook returned False."""
+        prepared = self.prepare(queue, job, args)
+        if prepared is None:
             return False
-        self.store.push(queue, payload)
-        for hook in hooks("after_enqueue"):
-            hook(*args)
+        self.store.push(queue, prepared.payload)
+        for hook in prepared.after:
+            hook()
         return True
 
     def dequeue(self, job: JobRef, *args: Any, queue: str | None = None) -> int:
@@ -126,7 +151,7 @@ class Batch:
         self.client = client
         self.pushed = 0
         self._jobs: list[tuple[str, str]] = []
-        self._after: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._after: list[Callable[[], object]] = []
 
     def __enter__(self) -> Batch:
         return self
@@ -136,22 +161,14 @@ class Batch:
             self.flush()
 
     def enqueue(self, job: JobRef, *args: Any) -> bool:
-        name, spec = self.client._spec(job)
-        queue = spec.queue if spec else None
-        if not queue:
-            raise ConfigError(f"job {name} has no default queue: use enqueue_to(queue, ...)")
-        return self.enqueue_to(queue, job, *args)
+        return self.enqueue_to(self.client.default_queue(job), job, *args)
 
     def enqueue_to(self, queue: str, job: JobRef, *args: Any) -> bool:
-        if not queue:
-            raise ConfigError("queue name must not be empty")
-        name, spec = self.client._spec(job)
-        payload = protocol.encode_payload(name, args)
-        hooks = spec.hooks if spec else (lambda _prefix: [])
-        if any(hook(*args) is False for hook in hooks("before_enqueue")):
+        prepared = self.client.prepare(queue, job, args)
+        if prepared is None:
             return False
-        self._jobs.append((queue, payload))
-        self._after += [(hook, args) for hook in hooks("after_enqueue")]
+        self._jobs.append((queue, prepared.payload))
+        self._after += prepared.after
         return True
 
     def flush(self) -> None:
@@ -160,8 +177,8 @@ class Batch:
         self._jobs, self._after = [], []
         if jobs:
             self.pushed += self.client.store.push_many(jobs)
-        for hook, args in after:
-            hook(*args)
+        for hook in after:
+            hook()
 
 
 class _DefaultClient:

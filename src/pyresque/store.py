@@ -262,26 +262,6 @@ class Store(DashboardStore):
     def worker_ids(self) -> list[str]:
         return sorted(as_text(w) for w in self.redis.smembers(self.keys.workers))
 
-    def worker_details(self, worker_ids: Sequence[str]) -> list[tuple[str | None, str | None, int]]:
-        """For each worker: its busy record (or None), its started time, its processed count."""
-        pipe = self.redis.pipeline(transaction=False)
-        for wid in worker_ids:
-            pipe.get(self.keys.worker(wid))
-            pipe.get(self.keys.worker_started(wid))
-            pipe.get(self.keys.worker_processed(wid))
-        raw = pipe.execute()
-        out = []
-        for i in range(len(worker_ids)):
-            job, started, processed = raw[3 * i : 3 * i + 3]
-            out.append(
-                (
-                    as_text(job) if job is not None else None,
-                    as_text(started) if started is not None else None,
-                    int(processed or 0),
-                )
-            )
-        return out
-
     def busy_record(self, worker_id: str) -> str | None:
         value = self.redis.get(self.keys.worker(worker_id))
         return None if value is None else as_text(value)

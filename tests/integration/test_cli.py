@@ -388,3 +388,16 @@ def test_a_delayed_enqueue_takes_the_queue_the_job_names(r: redis.Redis, spawn: 
     [timestamp] = r.zrange("resque:delayed_queue_schedule", 0, -1)
     [item] = strings(r, f"resque:delayed:{timestamp.decode()}")
     assert json.loads(item) == {"class": "Echo", "args": ["later"], "queue": "oracle"}
+
+
+def test_status_shows_a_busy_record_it_cannot_parse_instead_of_failing(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    r.sadd("resque:workers", "otherhost:1:q")
+    r.set("resque:worker:otherhost:1:q", deep)
+    status = spawn("status")
+    assert status.wait(20) == 0, status.log()
+    assert "otherhost:1:q  working on None: (unreadable) [[[" in status.log()
+    as_json = spawn("status", "--json")
+    assert as_json.wait(20) == 0, as_json.log()

@@ -4,10 +4,12 @@ faults per job (getrusage), for one or more source trees, interleaved.
 After a fork every page the worker writes is a copy-on-write fault, so the number of distinct pages
 the worker touches per job is part of fork mode's cost; this shows it beside the throughput.
 
-    python bench/forkcost.py [--jobs 800] [--rounds 3] [TREE ...]   # default: this checkout
+    python bench/forkcost.py [--jobs 800] [--rounds 3] [TREE[:SETTING=VALUE,...] ...]
 
 A TREE is a checkout of pyresque (``git worktree add /tmp/old <commit>`` for a before/after);
 each round runs a burst worker in a fresh interpreter with that tree's ``src`` first on the path.
+Settings after a colon are the worker's (``WorkerSettings`` fields, JSON values):
+``.:warm_child=true`` runs this checkout with a warm child.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ HERE = Path(__file__).resolve().parent.parent
 
 ONE_RUN = r"""
 import json, resource, sys, time
-root, n = sys.argv[1], int(sys.argv[2])
+root, n, extra = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 sys.path[:0] = [root + "/src", root]
 import logging
 logging.basicConfig(level=logging.WARNING)
@@ -46,7 +48,7 @@ try:
     pipe.execute()
     registry = Registry()
     registry.register("Noop", lambda *a: None)
-    settings = WorkerSettings(queues="q", burst=True, fork_per_job=True, interval=0)
+    settings = WorkerSettings(queues="q", burst=True, fork_per_job=True, interval=0, **extra)
     worker = Worker(Store(client, Keys("resque")), QueueSelector.parse("q"), settings,
                     registry=registry, hooks=WorkerHooks())
     me0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -74,12 +76,17 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, list[dict[str, float]]] = {t: [] for t in args.trees}
     for _ in range(args.rounds):
-        for tree in args.trees:
+        for spec in args.trees:
+            tree, _, settings = spec.partition(":")
+            extra = {
+                name: json.loads(value)
+                for name, _, value in (item.partition("=") for item in settings.split(",") if item)
+            }
             out = subprocess.run(
-                [sys.executable, "-c", ONE_RUN, tree, str(args.jobs)],
+                [sys.executable, "-c", ONE_RUN, tree, str(args.jobs), json.dumps(extra)],
                 capture_output=True, text=True, check=True, cwd=tree,
             )  # fmt: skip
-            results[tree].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            results[spec].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"fork per job, {args.jobs} no-op jobs, medians of {args.rounds} interleaved rounds")
     for tree, runs in results.items():
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}

@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -46,14 +47,56 @@ def shutdown_requested() -> bool:
 
 @dataclass
 class JobChild:
-    """The parent's view of a running job child."""
+    """The parent's view of a job child: running its job, or (forked ahead) waiting for one."""
 
     pid: int
     result_fd: int
     control_fd: int
+    job_fd: int = -1  # a child forked ahead reads its job here (-1: it was given one at fork)
     buffer: bytes = b""
     interrupted: bool = False
     killed: bool = False
+
+    def hand(self, queue: str, payload: str) -> bool:
+        """Give a child forked ahead its job; False if it is gone (it cannot have started it)."""
+        message = _job_message(queue, payload)
+        try:
+            _write_all(self.job_fd, message)
+        except BrokenPipeError:
+            return False
+        finally:
+            self._close_job_fd()
+        return True
+
+    def exited(self) -> bool:
+        """Whether the child has ended (reaping it if so)."""
+        try:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        return pid != 0
+
+    def discard(self, timeout: float = 1.0) -> None:
+        """End a child forked ahead that will get no job: it sees the end of its job pipe and
+        exits; it is killed if it has not within ``timeout``. Reaps it."""
+        self._close_job_fd()
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while not self.exited():
+            if time.monotonic() >= deadline:
+                self.kill()
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, 0)
+                break
+            time.sleep(delay)  # a bounded wait for a process to exit, not a synchronisation
+            delay = min(delay * 2, 0.05)
+        self.close()
+
+    def _close_job_fd(self) -> None:
+        if self.job_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.job_fd)
+            self.job_fd = -1
 
     def interrupt(self) -> None:
         """Raise TermException in the job (the control byte tells the child this TERM is ours)."""
@@ -95,7 +138,13 @@ class JobChild:
         except (ValueError, KeyError, TypeError):
             return None
 
+    @property
+    def fds(self) -> tuple[int, ...]:
+        """The parent's ends of this child's pipes (a child forked later closes them)."""
+        return tuple(fd for fd in (self.result_fd, self.control_fd, self.job_fd) if fd >= 0)
+
     def close(self) -> None:
+        self._close_job_fd()
         for fd in (self.result_fd, self.control_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -117,20 +166,59 @@ def spawn(
     meant for the worker cannot run the worker's handler in the child; ``in_child`` runs first in
     the child (closing inherited state).
     """
+    return _spawn(lambda _job: run(), blocked, in_child, freeze, ahead=False)
+
+
+def spawn_ahead(
+    run: Callable[[str, str], Result],
+    blocked: tuple[int, ...],
+    in_child: Callable[[], None] = lambda: None,
+    freeze: bool = True,
+) -> JobChild:
+    """Fork a child before its job is known (a warm child): it sets itself up, then waits for
+    :meth:`JobChild.hand` to give it a queue and a raw payload, runs ``run(queue, payload)`` and
+    reports its Result. If its job pipe ends without a job (:meth:`JobChild.discard`, or the worker
+    died), it exits quietly."""
+
+    def run_handed(job: tuple[str, str] | None) -> Result:
+        assert job is not None
+        return run(*job)
+
+    return _spawn(run_handed, blocked, in_child, freeze, ahead=True)
+
+
+def _spawn(
+    run: Callable[[tuple[str, str] | None], Result],
+    blocked: tuple[int, ...],
+    in_child: Callable[[], None],
+    freeze: bool,
+    *,
+    ahead: bool,
+) -> JobChild:
     result_r, result_w = os.pipe()
     control_r, control_w = os.pipe()
+    job_r, job_w = os.pipe() if ahead else (-1, -1)
 
     def body(child: InChild) -> int:  # in the child: it never returns into the worker's code
         os.close(result_r)
         os.close(control_w)
+        if ahead:
+            os.close(job_w)
         if freeze:
             gc.freeze()  # keep the collector off the pages shared with the worker
         _install_child_signals(control_r)
         child.unblock()
         in_child()
+        job = None
+        if ahead:
+            message = _read_to_end(job_r)
+            os.close(job_r)
+            if not message:
+                return 0  # discarded: no job is coming
+            job = _parse_job_message(message)
         _ShutdownState.job_running = True
         try:
-            result = run()
+            result = run(job)
         finally:
             _ShutdownState.job_running = False
         _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
@@ -147,16 +235,40 @@ def spawn(
             _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
         return 1
 
+    ours = [result_r, result_w, control_r, control_w, job_r, job_w]
     try:
         pid = fork(body, block=blocked, on_error=report, block_at_exit=CHILD_HANDLED)
     except OSError:
-        for fd in (result_r, result_w, control_r, control_w):
-            os.close(fd)
+        for fd in ours:
+            if fd >= 0:
+                os.close(fd)
         raise
     os.close(result_w)
     os.close(control_r)
+    if ahead:
+        os.close(job_r)
     os.set_blocking(result_r, False)
-    return JobChild(pid, result_r, control_w)
+    return JobChild(pid, result_r, control_w, job_w)
+
+
+def _job_message(queue: str, payload: str) -> bytes:
+    """A job for a child forked ahead: the queue's length, the queue, the raw payload (bytes
+    that are not UTF-8 cross as they are)."""
+    name = queue.encode("utf-8", "surrogateescape")
+    return len(name).to_bytes(4, "big") + name + payload.encode("utf-8", "surrogateescape")
+
+
+def _parse_job_message(message: bytes) -> tuple[str, str]:
+    size = int.from_bytes(message[:4], "big")
+    queue = message[4 : 4 + size].decode("utf-8", "surrogateescape")
+    return queue, message[4 + size :].decode("utf-8", "surrogateescape")
+
+
+def _read_to_end(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -70,6 +70,7 @@ def cmd_work(args: argparse.Namespace) -> int:
         "queues": args.queues,
         "burst": True if args.burst else None,
         "fork_per_job": False if args.in_process else None,
+        "warm_child": True if args.warm_child else None,
         "interval": args.interval,
         "verbose": args.verbose or None,
         "namespace": args.namespace,
@@ -279,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     work.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     work.add_argument("--in-process", action="store_true", help="run jobs without forking")
+    work.add_argument(
+        "--warm-child",
+        action="store_true",
+        help="fork each job's child ahead, while the previous job runs (PYRESQUE_WARM_CHILD)",
+    )
     work.add_argument("--interval", type=float, default=None, help="longest idle poll (seconds)")
     work.add_argument("--verbose", "-v", action="count", default=0)
     work.add_argument("--log-json", action="store_true", help="one JSON object per log line")

@@ -9,6 +9,7 @@ place to live.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
@@ -22,7 +23,8 @@ from pyresque.escalation import Action, JobClock, Policy, Reason, decide
 from pyresque.hooks import WorkerHooks
 from pyresque.job import Job, Outcome, Result, perform
 from pyresque.procname import set_title
-from pyresque.protocol import Failure
+from pyresque.protocol import Failure, decode_payload
+from pyresque.registry import JobSpec
 from pyresque.signals import signal_name
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,11 @@ class Supervision(Protocol):
     def job_signals(self) -> tuple[float | None, Reason | None]:
         """Act on the signals that arrived; return when the worker was told to stop now (or
         None) and a kill it was asked for (or None)."""
+        ...
+
+    def wants_more(self) -> bool:
+        """Whether the worker expects to run another job after this one (not stopping, not at
+        its last job): only then is a child forked ahead for it."""
         ...
 
 
@@ -96,7 +103,13 @@ def timeout_failure(limit: float) -> Failure:
 
 
 class ForkedRunner:
-    """Fork per job (Resque's isolation): the child runs the job, the worker supervises it."""
+    """Fork per job (Resque's isolation): the child runs the job, the worker supervises it.
+
+    With ``warm``, the child of the next job is forked ahead, while the current job runs (or while
+    the worker waits for work), and handed its job over a pipe: the fork leaves the job's path.
+    ``resolve`` finds a job's spec by class name in such a child (it was forked before the job was
+    known).
+    """
 
     def __init__(
         self,
@@ -106,12 +119,17 @@ class ForkedRunner:
         *,
         blocked_signals: tuple[int, ...],
         gc_freeze: bool = True,
+        warm: bool = False,
+        resolve: Callable[[str], JobSpec] | None = None,
     ) -> None:
         self.hooks = hooks
         self.policy = policy
         self.supervision = supervision
         self.blocked_signals = blocked_signals
         self.gc_freeze = gc_freeze
+        self.warm = warm and resolve is not None
+        self.resolve = resolve
+        self._ahead: job_child.JobChild | None = None  # a warm child waiting for its job
 
     def run(
         self,
@@ -126,15 +144,7 @@ class ForkedRunner:
             log.exception("before_fork hook failed for %s", job)
             return RunOutcome(Ending.FAILED, Failure.from_exception(exc))
         started = time.monotonic()
-        stamp = int(time.time())
-
-        def run_in_child() -> Result:  # in the child
-            set_title(f"Processing {job.queue} since {stamp} [{job.payload.short_class}]")
-            self.hooks.run("after_fork", job)  # a TermException here puts the job back
-            return perform_with_job_hooks(job, self.hooks)
-
-        handle = job_child.spawn(run_in_child, self.blocked_signals, freeze=self.gc_freeze)
-        set_title(f"Forked {handle.pid} at {stamp}")
+        handle = self._start_warm(job) if self.warm else self._start(job, int(time.time()))
         try:
             status, clock = self._supervise(handle, JobClock(started, limit=limit))
             result = handle.result()
@@ -147,6 +157,73 @@ class ForkedRunner:
         if result is not None:
             return outcome_of(result, seconds)
         return self._dirty_exit(handle, status, clock, seconds)
+
+    def _start(self, job: Job, stamp: int) -> job_child.JobChild:
+        """Fork the job's child now."""
+
+        def run_in_child() -> Result:  # in the child
+            set_title(f"Processing {job.queue} since {stamp} [{job.payload.short_class}]")
+            self.hooks.run("after_fork", job)  # a TermException here puts the job back
+            return perform_with_job_hooks(job, self.hooks)
+
+        handle = job_child.spawn(run_in_child, self.blocked_signals, freeze=self.gc_freeze)
+        set_title(f"Forked {handle.pid} at {stamp}")
+        return handle
+
+    # --- the warm child ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Fork a child ahead for the first job (with ``warm``; a no-op otherwise)."""
+        if self.warm and self._ahead is None:
+            self._ahead = self._fork_ahead(())
+
+    def close(self) -> None:
+        """End the child forked ahead, if any (the worker is leaving)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.discard()
+
+    def _start_warm(self, job: Job) -> job_child.JobChild:
+        """Hand the job to the child forked ahead (one forked now if there is none, or it died
+        idle), then fork the next job's child while this one runs."""
+        payload = job.payload.encode()
+        handle, self._ahead = self._ahead, None
+        if handle is None or handle.exited() or not handle.hand(job.queue, payload):
+            if handle is not None:
+                handle.discard()
+            handle = self._fork_ahead(())
+            if handle is None or not handle.hand(job.queue, payload):
+                raise OSError("no job child could be started")
+        set_title(f"Forked {handle.pid} at {int(time.time())}")
+        if self.supervision.wants_more():
+            self._ahead = self._fork_ahead(handle.fds)
+        return handle
+
+    def _fork_ahead(self, inherited: tuple[int, ...]) -> job_child.JobChild | None:
+        """A child that waits for its job; None (logged) when fork fails: the next job forks."""
+        hooks, resolve = self.hooks, self.resolve
+        assert resolve is not None
+
+        def ready() -> None:  # in the child: the running job's pipes are not its business
+            for fd in inherited:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            set_title("Ready for a job (forked ahead)")
+
+        def run_in_child(queue: str, raw: str) -> Result:  # in the child, given its job
+            payload = decode_payload(raw)
+            job = Job(queue, payload, resolve(payload.class_name))
+            set_title(f"Processing {queue} since {int(time.time())} [{payload.short_class}]")
+            hooks.run("after_fork", job)  # a TermException here puts the job back
+            return perform_with_job_hooks(job, hooks)
+
+        try:
+            return job_child.spawn_ahead(
+                run_in_child, self.blocked_signals, ready, freeze=self.gc_freeze
+            )
+        except OSError as exc:
+            log.warning("could not fork a child ahead (%s); the next job forks its own", exc)
+            return None
 
     def _supervise(self, handle: job_child.JobChild, clock: JobClock) -> tuple[int, JobClock]:
         """Wait for the job child, acting on signals and timers; its exit status and the clock.

@@ -69,6 +69,9 @@ class WorkerSettings:
     burst_outage_timeout: float = 30.0
     # retries (through the delayed queue) of a failed job whose own decorator sets no policy
     retry_attempts: int = 0
+    # fork mode: fork the next job's child ahead, while a job runs, and hand it its job over a
+    # pipe (takes the fork off the job's path; see docs/design.md, "The warm child")
+    warm_child: bool = False
 
 
 _FALSE = {"false", "0", "no", "off"}
@@ -134,6 +137,7 @@ _ENVIRONMENT: tuple[tuple[str, str, Callable[[str, str], Any], bool], ...] = (
     ("PYRESQUE_RETRY_ATTEMPTS", "retry_attempts", lambda n, v: int(_number(n, v)), False),
     ("PYRESQUE_LOG_ARGS", "log_args", lambda _n, v: _switch(v), True),
     ("PYRESQUE_JOB_METRICS", "job_metrics", lambda _n, v: _switch(v), False),
+    ("PYRESQUE_WARM_CHILD", "warm_child", lambda _n, v: _switch(v), True),
 )
 
 

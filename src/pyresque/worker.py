@@ -88,6 +88,7 @@ class Worker:
             settings.term_timeout,
             settings.graceful_term,
         )
+        self._forked: ForkedRunner | None = None
         self.runner, self._inbox = self._runner_and_inbox()
         self._flags = WorkerFlags()
         self._job_kill: Reason | None = None
@@ -122,7 +123,10 @@ class Worker:
                 self,
                 blocked_signals=WORKER_SIGNALS,
                 gc_freeze=self.settings.gc_freeze,
+                warm=self.settings.warm_child,
+                resolve=self.registry.resolve,
             )
+            self._forked = forked
             return forked, SignalInbox(WORKER_SIGNALS)
         in_process = InProcessRunner(self.hooks, self.policy)
         return in_process, SignalInbox(WORKER_SIGNALS, in_process.on_signal)
@@ -151,6 +155,8 @@ class Worker:
             if self.settings.fork_per_job:
                 if self.settings.gc_freeze:
                     gc.freeze()  # objects loaded so far stay out of the collector: forks share them
+                if self._forked is not None:
+                    self._forked.prepare()  # a warm child for the first job
             else:
                 self._heartbeat.start_thread()
             log.info("Worker %s started, queues %s", self.id, self.selector)
@@ -219,6 +225,8 @@ class Worker:
             )
             return False
         finally:
+            if self._forked is not None:
+                self._forked.close()
             self._wakeups.close()
             if self._blocking is not None:
                 self._blocking.close()
@@ -355,6 +363,11 @@ class Worker:
         self.apply_signals()
         kill, self._job_kill = self._job_kill, None
         return self._flags.stop_at, kill
+
+    def wants_more(self) -> bool:
+        if self._flags.stopping:
+            return False
+        return not self.settings.max_jobs or self.jobs_done + 1 < self.settings.max_jobs
 
     def apply_signals(self) -> None:
         signums = self._inbox.drain()

@@ -1,0 +1,124 @@
+"""The warm child (``--warm-child``): each job's child is forked ahead and handed its job over a
+pipe. Real workers, real forks and signals: the hooks run where Resque runs them, a child that
+died while waiting costs no job and no delivery, and no child outlives its worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+
+import redis
+
+from tests.helpers import Proc, children_of, title_of, wait_until
+from tests.integration.test_worker import failures, push, registered, strings, work
+
+Spawn = Callable[..., Proc]
+
+
+def warm(spawn: Spawn, *extra: str, env: dict[str, str] | None = None) -> Proc:
+    return work(spawn, "oracle", "--warm-child", "--interval", "0.2", *extra, env=env)
+
+
+def waiting_child(pid: int) -> int:
+    """The worker's child forked ahead, once it is waiting for a job."""
+
+    def ready() -> int | None:
+        for child in children_of(pid):
+            if title_of(child).endswith("Ready for a job (forked ahead)"):
+                return child
+        return None
+
+    return wait_until(ready)
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"  # a zombie has ended too
+    except FileNotFoundError:
+        return True
+
+
+def test_jobs_run_in_children_forked_ahead_with_resques_hook_order(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    proc = warm(spawn)
+    first = waiting_child(proc.pid)  # forked before any job exists
+    for i in range(3):
+        push(r, "oracle", {"class": "Echo", "args": [i]})
+    r.publish("resque:wakeup", "oracle")
+    wait_until(lambda: len(strings(r, "test:done")) == 3)
+    assert strings(r, "test:done") == ["[0]", "[1]", "[2]"]
+    pids = strings(r, "test:pids")
+    assert pids[0] == str(first) and len(set(pids)) == 3 and str(proc.pid) not in pids
+    hooks = [h for h in strings(r, "test:worker_hooks") if h.startswith(("before_", "after_"))]
+    assert hooks == [
+        "before_first_fork",
+        *(f"{step}:Echo" + (f":{pid}" if step == "after_fork" else "") for pid in pids
+          for step in ("before_fork", "after_fork")),
+    ]  # fmt: skip
+    waiting_child(proc.pid)  # the next job's child is already waiting
+    proc.signal(signal.SIGQUIT)
+    assert proc.wait(10) == 0, proc.log()
+    assert r.get("resque:stat:processed") == b"3" and registered(r) == []
+
+
+def test_a_child_that_died_waiting_costs_no_job_and_no_delivery(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    proc = warm(spawn)
+    os.kill(waiting_child(proc.pid), signal.SIGKILL)
+    push(r, "oracle", {"class": "Echo", "args": ["after-kill"]})
+    r.publish("resque:wakeup", "oracle")
+    wait_until(lambda: r.get("resque:stat:processed") == b"1")  # acknowledged
+    assert strings(r, "test:done") == ['["after-kill"]']
+    assert failures(r) == [] and r.hlen("resque:redeliveries") == 0, proc.log()
+    proc.signal(signal.SIGQUIT)
+    assert proc.wait(10) == 0, proc.log()
+
+
+def test_no_child_outlives_a_stopping_or_killed_worker(r: redis.Redis, spawn: Spawn) -> None:
+    proc = warm(spawn)
+    child = waiting_child(proc.pid)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait(5) == 0, proc.log()
+    wait_until(lambda: gone(child))
+
+    killed = warm(spawn)
+    orphan = waiting_child(killed.pid)
+    os.kill(killed.pid, signal.SIGKILL)  # its job pipe ends: the waiting child leaves
+    killed.wait(5)
+    wait_until(lambda: gone(orphan), timeout=5)
+
+
+def test_a_job_that_kills_its_process_counts_a_delivery_as_without_warm_child(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    push(r, "oracle", {"class": "KillSelf", "args": ["k"]})
+    proc = warm(spawn, "--burst", env={"RESQUE_MAX_DELIVERIES": "2"})
+    assert proc.wait(20) == 0, proc.log()
+    assert strings(r, "test:started") == ["k", "k"]
+    [record] = failures(r)
+    assert record["exception"] == "Resque::DirtyExit"
+
+
+def test_time_limit_and_failures_are_recorded_from_a_warm_child(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    push(r, "oracle", {"class": "HangHard", "args": ["h"]})
+    push(r, "oracle", {"class": "Boom", "args": [1]})
+    proc = warm(spawn, "--burst")
+    assert proc.wait(20) == 0, proc.log()
+    assert [f["exception"] for f in failures(r)] == ["pyresque.JobTimeout", "jobapp.BoomError"]
+    assert strings(r, "test:on_failure") == ["BoomError: boom: [1]"]
+
+
+def test_payload_bytes_and_queue_names_cross_the_pipe_intact(r: redis.Redis, spawn: Spawn) -> None:
+    args = ["naïve ☃", {"nested": [1, 2.5, None]}, "x" * 200_000]
+    push(r, "oracle", {"class": "Echo", "args": args})
+    proc = warm(spawn, "--burst")
+    assert proc.wait(20) == 0, proc.log()
+    [done] = strings(r, "test:done")
+    assert json.loads(done) == args

@@ -23,7 +23,7 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("pyresque", "resque-
     _scrub_argv()
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyresque._version import __version__
 from pyresque.child import shutdown_requested
@@ -61,15 +61,43 @@ from pyresque.hooks import (
 )
 from pyresque.registry import JobSpec, default_name, default_registry
 from pyresque.retry import Retry, policy_of
-from pyresque.scheduler import (
-    delayed_count,
-    delayed_jobs,
-    enqueue_at,
-    enqueue_at_with_queue,
-    enqueue_in,
-    enqueue_in_with_queue,
-    remove_delayed,
+
+if TYPE_CHECKING:  # imported on first use (see __getattr__); the types are the same
+    from pyresque.scheduler import (
+        delayed_count,
+        delayed_jobs,
+        enqueue_at,
+        enqueue_at_with_queue,
+        enqueue_in,
+        enqueue_in_with_queue,
+        remove_delayed,
+    )
+
+# The scheduler package (croniter, dateutil, zoneinfo: ~1 MB) is imported on first use of one
+# of these names, not by every ``import pyresque``: a pool worker that never schedules a job then
+# does not carry it, nor copy its pages.
+_SCHEDULER_NAMES = frozenset(
+    (
+        "delayed_count",
+        "delayed_jobs",
+        "enqueue_at",
+        "enqueue_at_with_queue",
+        "enqueue_in",
+        "enqueue_in_with_queue",
+        "remove_delayed",
+    )
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SCHEDULER_NAMES:
+        from pyresque import scheduler
+
+        value = getattr(scheduler, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pyresque' has no attribute {name!r}")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

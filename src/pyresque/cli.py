@@ -14,7 +14,6 @@ import redis
 
 from pyresque import __version__, protocol
 from pyresque.apps import app_modules, import_apps, warn_if_nothing_to_run
-from pyresque.cli_failures import add_failures_parser, cmd_failures
 from pyresque.client import configure
 from pyresque.connection import (
     connect,
@@ -28,7 +27,6 @@ from pyresque.logs import setup_role_logging, setup_worker_logging
 from pyresque.queues import QueueSelector
 from pyresque.redaction import scrub_argv
 from pyresque.registry import default_registry
-from pyresque.scheduler import cli as scheduler_cli
 from pyresque.settings import connection_settings, worker_settings
 from pyresque.store import Store
 
@@ -256,18 +254,32 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_failures(args: argparse.Namespace) -> int:
+    from pyresque.cli_failures import cmd_failures
+
     return cmd_failures(args, _store(args))
 
 
 # --- parser ------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; for ``work``, only the worker's part of it.
+
+    A worker runs for days and, in fork mode, forks a child per job: the modules only the other
+    commands need (the scheduler with croniter and YAML, the dashboard, failures) would be pages it
+    carries and copies in every fork, so ``pyresque work`` does not import them.
+    """
     parser = argparse.ArgumentParser(prog="pyresque", description="Resque-compatible jobs")
     parser.add_argument("--version", action="version", version=f"pyresque {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pool", help="run a worker pool (see pyresque pool --help)", add_help=False)
+    _add_work_parser(sub)
+    if command != "work":
+        _add_tool_parsers(sub)
+    return parser
 
+
+def _add_work_parser(sub: Any) -> None:
     work = sub.add_parser("work", help="run a worker")
     _add_connection_options(work)
     work.add_argument("--queues", "-q", help="queue list, e.g. high,low or '*' (default $QUEUES)")
@@ -293,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     work.set_defaults(func=cmd_work)
 
+
+def _add_tool_parsers(sub: Any) -> None:
+    from pyresque.cli_failures import add_failures_parser
+    from pyresque.scheduler import cli as scheduler_cli
+    from pyresque.web.server import add_arguments as web_arguments
+
     enqueue = sub.add_parser("enqueue", help="push a job")
     _add_connection_options(enqueue)
     enqueue.add_argument(
@@ -316,8 +334,6 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", action="store_true", help="refresh in place, like top")
     status.set_defaults(func=cmd_status)
 
-    from pyresque.web.server import add_arguments as web_arguments
-
     web = sub.add_parser("web", help="serve the dashboard (needs the 'web' extra)")
     _add_connection_options(web)
     web_arguments(web)  # sets func
@@ -325,7 +341,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_failures_parser(sub, _add_connection_options)
     sub.choices["failures"].set_defaults(func=_cmd_failures)
     scheduler_cli.add_commands(sub, _add_connection_options, _setup_scheduler_logging)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -335,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pyresque.pool.cli import main as pool_main
 
         return pool_main(argv[1:], prog="pyresque pool")
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     func: Command = args.func
     try:
         if hasattr(args, "redis"):

@@ -198,6 +198,11 @@ def configure(
     return _DefaultClient.client
 
 
+def use_default_client(client: Client) -> None:
+    """Make ``client`` the one ``pyresque.enqueue`` uses (a pool builds it before forking)."""
+    _DefaultClient.client = client
+
+
 def default_client() -> Client:
     if _DefaultClient.client is None:
         _DefaultClient.client = Client()

@@ -4,8 +4,6 @@ them. Everything here is a system call; the decisions are made in :mod:`pyresque
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
 import socket
@@ -13,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyresque.pool.plan import Child
-from pyresque.pool.process import WORKER_BOOT_ERROR
+from pyresque.pool.process import WORKER_BOOT_ERROR, libc_prctl
 from pyresque.queues import QueueSelector
 from pyresque.signals import signal_name
 
@@ -109,8 +107,6 @@ def reap_children() -> Iterator[tuple[int, int]]:
 
 def become_subreaper() -> None:
     """Adopt orphaned job children, so the master reaps them and no zombie is left (Linux)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except OSError:
-        pass
+    prctl = libc_prctl()
+    if prctl is not None:
+        prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

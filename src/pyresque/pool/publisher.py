@@ -19,13 +19,15 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyresque.connection import RETRYABLE_ERRORS
 from pyresque.errors import ConfigError
 from pyresque.keys import SAMPLES_TTL
 from pyresque.store import Store
+
+if TYPE_CHECKING:
+    from http.server import HTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +223,9 @@ class _LastCollector:
 
 
 def _metrics_server(host: str, port: int, body: Callable[[], bytes]) -> HTTPServer:
+    # imported here: http.server (with email and html) is needed only with --metrics-port
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
     class Handler(BaseHTTPRequestHandler):
         timeout = 1.0  # a slow client cannot hold the master's loop for long
 

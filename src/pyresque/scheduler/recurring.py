@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
-from croniter import croniter
-
 from pyresque.errors import ConfigError
 
 MISSED_POLICIES = ("once", "skip")
@@ -102,6 +100,8 @@ class Cron:
 
     def next_after(self, after: float) -> float:
         """The first matching time strictly after ``after``."""
+        from croniter import croniter  # here: with dateutil, ~1 MB that only cron entries need
+
         start = datetime.fromtimestamp(after, self.tz())
         try:
             it = croniter(

@@ -4,7 +4,7 @@ faults per job (getrusage), for one or more source trees, interleaved.
 After a fork every page the worker writes is a copy-on-write fault, so the number of distinct pages
 the worker touches per job is part of fork mode's cost; this shows it beside the throughput.
 
-    python bench/forkcost.py [--jobs 800] [--rounds 3] [TREE[:SETTING=VALUE,...] ...]
+    python bench/forkcost.py [--jobs 800] [--rounds 3] [--sleep-ms MS] [TREE[:SETTING=VALUE,...] ...]
 
 A TREE is a checkout of pyresque (``git worktree add /tmp/old <commit>`` for a before/after);
 each round runs a burst worker in a fresh interpreter with that tree's ``src`` first on the path.
@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent.parent
 
 ONE_RUN = r"""
 import json, resource, sys, time
-root, n, extra = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+root, n, extra, sleep = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4])
 sys.path[:0] = [root + "/src", root]
 import logging
 logging.basicConfig(level=logging.WARNING)
@@ -47,7 +47,7 @@ try:
         pipe.rpush("resque:queue:q", protocol.encode_payload("Noop", [i, n]))
     pipe.execute()
     registry = Registry()
-    registry.register("Noop", lambda *a: None)
+    registry.register("Noop", (lambda *a: time.sleep(sleep)) if sleep else (lambda *a: None))
     settings = WorkerSettings(queues="q", burst=True, fork_per_job=True, interval=0, **extra)
     worker = Worker(Store(client, Keys("resque")), QueueSelector.parse("q"), settings,
                     registry=registry, hooks=WorkerHooks())
@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("trees", nargs="*", default=[str(HERE)])
     parser.add_argument("--jobs", type=int, default=800)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--sleep-ms", type=float, default=0.0, help="each job sleeps this long (default: no-op)"
+    )
     args = parser.parse_args()
     results: dict[str, list[dict[str, float]]] = {t: [] for t in args.trees}
     for _ in range(args.rounds):
@@ -83,11 +86,15 @@ def main() -> None:
                 for name, _, value in (item.partition("=") for item in settings.split(",") if item)
             }
             out = subprocess.run(
-                [sys.executable, "-c", ONE_RUN, tree, str(args.jobs), json.dumps(extra)],
+                [
+                    sys.executable, "-c", ONE_RUN, tree, str(args.jobs), json.dumps(extra),
+                    str(args.sleep_ms / 1000),
+                ],
                 capture_output=True, text=True, check=True, cwd=tree,
             )  # fmt: skip
             results[spec].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"fork per job, {args.jobs} no-op jobs, medians of {args.rounds} interleaved rounds")
+    kind = f"{args.sleep_ms:g} ms sleeping" if args.sleep_ms else "no-op"
+    print(f"fork per job, {args.jobs} {kind} jobs, medians of {args.rounds} interleaved rounds")
     for tree, runs in results.items():
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(

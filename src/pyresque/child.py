@@ -114,6 +114,11 @@ class JobChild:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signum)
 
+    @property
+    def reported(self) -> bool:
+        """Whether the child's whole result line has arrived."""
+        return b"\n" in self.buffer
+
     def read_available(self) -> bool:
         """Read what the child wrote; False at end of file."""
         try:

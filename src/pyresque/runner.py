@@ -13,6 +13,7 @@ import contextlib
 import enum
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,6 +31,15 @@ from pyresque.signals import signal_name
 log = logging.getLogger(__name__)
 
 SUPERVISE_TICK = 1.0  # the longest wait between checks while a job child runs
+# A job child that reported its result is left to exit on its own: tearing down a process costs
+# about a millisecond, which the worker spends on the next job instead. It is reaped later.
+STILL_EXITING = -1
+EXIT_GRACE = 1.0  # how long a leaving or idle worker waits for such a child before killing it
+# With a warm child, how long after handing a job over the next job's child is forked. The fork
+# costs the worker about a millisecond of CPU; right after the hand-over it would compete with
+# the job's first instructions for the CPU (on one CPU, or a worker pinned to one, it delays the
+# job's start by the whole fork). A job that ends sooner gets its successor forked at its end.
+FORK_AHEAD_DELAY = 0.002
 
 
 class Ending(enum.Enum):
@@ -98,6 +108,24 @@ def outcome_of(result: Result, seconds: float) -> RunOutcome:
     return RunOutcome(Ending.DONE, seconds=seconds)
 
 
+REHEARSAL = '{"class":"Rehearsal","args":[1,2.5,"text",null,true,{"key":["value"]}]}'
+
+
+def rehearse() -> None:
+    """In a child forked ahead, while it waits: walk the start of a job's path once (decode a
+    payload, set a title), so that the pages it writes are copied now (copy-on-write) rather than
+    after its job arrives."""
+    decode_payload(REHEARSAL)
+    set_title("Processing rehearsal since 0 [Rehearsal]")
+
+
+def _exited(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+
+
 def timeout_failure(limit: float) -> Failure:
     return Failure("pyresque.JobTimeout", f"job ran past its time limit of {limit:g}s")
 
@@ -130,6 +158,9 @@ class ForkedRunner:
         self.warm = warm and resolve is not None
         self.resolve = resolve
         self._ahead: job_child.JobChild | None = None  # a warm child waiting for its job
+        self._exiting: list[int] = []  # children that reported their result, not yet reaped
+        # when the next warm child is due, and the running job's pipes it must close
+        self._ahead_due: tuple[float, tuple[int, ...]] | None = None
 
     def run(
         self,
@@ -143,13 +174,19 @@ class ForkedRunner:
         except Exception as exc:
             log.exception("before_fork hook failed for %s", job)
             return RunOutcome(Ending.FAILED, Failure.from_exception(exc))
+        self.reap()
         started = time.monotonic()
         handle = self._start_warm(job) if self.warm else self._start(job, int(time.time()))
         try:
-            status, clock = self._supervise(handle, JobClock(started, limit=limit))
+            status, clock = self._supervise(handle, JobClock(started, limit=limit), early=True)
             result = handle.result()
+            if result is None and status == STILL_EXITING:  # not a result after all: wait on
+                status, clock = self._supervise(handle, clock, early=False)
         finally:
             handle.close()
+        if status == STILL_EXITING:
+            self._exiting.append(handle.pid)
+        self._fork_ahead_if_due(0.0)
         seconds = time.monotonic() - started
         timed_out = clock.reason is Reason.TIMEOUT
         if timed_out and (result is None or result.outcome is Outcome.INTERRUPTED):
@@ -178,10 +215,34 @@ class ForkedRunner:
             self._ahead = self._fork_ahead(())
 
     def close(self) -> None:
-        """End the child forked ahead, if any (the worker is leaving)."""
+        """End the child forked ahead, if any, and reap every child (the worker is leaving)."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             ahead.discard()
+        self.reap(EXIT_GRACE, kill=True)
+
+    def reap(self, timeout: float = 0.0, *, kill: bool = False) -> None:
+        """Reap the job children that reported their result and were left to exit, waiting up
+        to ``timeout`` for them (a worker about to idle leaves no zombie behind); with ``kill``,
+        one still there then is killed."""
+        if not self._exiting:
+            return
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while True:
+            self._exiting = [pid for pid in self._exiting if not _exited(pid)]
+            if not self._exiting or time.monotonic() >= deadline:
+                break
+            time.sleep(delay)  # a bounded wait for processes that are exiting
+            delay = min(delay * 2, 0.02)
+        for pid in self._exiting if kill else ():
+            log.warning("job child %d did not exit after reporting its result; killing it", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        if kill:
+            self._exiting = []
 
     def _start_warm(self, job: Job) -> job_child.JobChild:
         """Hand the job to the child forked ahead (one forked now if there is none, or it died
@@ -196,8 +257,23 @@ class ForkedRunner:
                 raise OSError("no job child could be started")
         set_title(f"Forked {handle.pid} at {int(time.time())}")
         if self.supervision.wants_more():
-            self._ahead = self._fork_ahead(handle.fds)
+            self._ahead_due = (time.monotonic() + FORK_AHEAD_DELAY, handle.fds)
         return handle
+
+    def _fork_ahead_or_wait(self, now: float, timeout: float) -> float:
+        """While a job runs: fork the next job's child if it is due; ``timeout`` shortened to
+        when it will be."""
+        self._fork_ahead_if_due(now)
+        if self._ahead_due is None:
+            return timeout
+        return min(timeout, max(self._ahead_due[0] - now, 0.0))
+
+    def _fork_ahead_if_due(self, now: float) -> None:
+        """Fork the next job's child if it is time (``now`` 0: whenever it is due)."""
+        if self._ahead_due is not None and now >= self._ahead_due[0]:
+            inherited = self._ahead_due[1]
+            self._ahead_due = None
+            self._ahead = self._fork_ahead(inherited)
 
     def _fork_ahead(self, inherited: tuple[int, ...]) -> job_child.JobChild | None:
         """A child that waits for its job; None (logged) when fork fails: the next job forks."""
@@ -208,6 +284,7 @@ class ForkedRunner:
             for fd in inherited:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+            rehearse()
             set_title("Ready for a job (forked ahead)")
 
         def run_in_child(queue: str, raw: str) -> Result:  # in the child, given its job
@@ -225,8 +302,11 @@ class ForkedRunner:
             log.warning("could not fork a child ahead (%s); the next job forks its own", exc)
             return None
 
-    def _supervise(self, handle: job_child.JobChild, clock: JobClock) -> tuple[int, JobClock]:
+    def _supervise(
+        self, handle: job_child.JobChild, clock: JobClock, *, early: bool
+    ) -> tuple[int, JobClock]:
         """Wait for the job child, acting on signals and timers; its exit status and the clock.
+        With ``early``, return :data:`STILL_EXITING` as soon as it has reported its result.
 
         While the child lives, every page the worker writes is copied (copy-on-write, for both
         processes): with nothing asked of the job (no signal, no limit), the loop only waits,
@@ -244,10 +324,14 @@ class ForkedRunner:
             if pid:
                 return status, clock
             if quiet:
-                if handle.result_fd in self.supervision.wait(SUPERVISE_TICK, fds) and (
-                    not handle.read_available()
-                ):
-                    fds = []  # end of file: the child is exiting; SIGCHLD wakes us
+                tick = SUPERVISE_TICK
+                if self._ahead_due is not None:
+                    tick = self._fork_ahead_or_wait(time.monotonic(), tick)
+                if handle.result_fd in self.supervision.wait(tick, fds):
+                    if not handle.read_available():
+                        fds = []  # end of file: the child is exiting; SIGCHLD wakes us
+                    elif early and handle.reported:
+                        return STILL_EXITING, clock
                 continue
             now = time.monotonic()
             decision = decide(now, clock, self.policy)
@@ -261,12 +345,14 @@ class ForkedRunner:
                 handle.kill()
                 clock = clock.killed(now, decision.reason)
                 continue
-            timeout = SUPERVISE_TICK
+            timeout = self._fork_ahead_or_wait(now, SUPERVISE_TICK)
             if decision.wake_at is not None:
                 timeout = min(timeout, max(decision.wake_at - now, 0.0))
-            readable = self.supervision.wait(timeout, fds)
-            if handle.result_fd in readable and not handle.read_available():
-                fds = []  # end of file: the child is exiting; SIGCHLD wakes us
+            if handle.result_fd in self.supervision.wait(timeout, fds):
+                if not handle.read_available():
+                    fds = []  # end of file: the child is exiting; SIGCHLD wakes us
+                elif early and handle.reported:
+                    return STILL_EXITING, clock
 
     def _dirty_exit(
         self, handle: job_child.JobChild, status: int, clock: JobClock, seconds: float

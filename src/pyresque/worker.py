@@ -263,6 +263,8 @@ class Worker:
                 log.info("Worker %s: queues empty, burst mode exits", self.id)
                 return
             set_title(f"Waiting for {self.selector}")
+            if self._forked is not None:
+                self._forked.reap(1.0)  # the last job's child is not left a zombie while idle
             self._wait_for_work(poll)
             poll = min(poll * 2, max(self.settings.interval, FIRST_POLL))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -146,6 +147,24 @@ class Skipped:
 def exit_code(code: int) -> None:
     _note("attempts", str(os.getpid()))
     os._exit(code)
+
+
+class _StuckOutput:
+    """An output stream whose flush never returns (a pipe nobody reads)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        time.sleep(60)
+
+
+@pyresque.job(queue="oracle", name="StuckAtExit")
+def stuck_at_exit(marker: str) -> None:
+    """Succeeds, but its process cannot exit: the flush on the way out never returns."""
+    _note("pids", str(os.getpid()))
+    _note("done", marker)
+    sys.stdout = _StuckOutput()  # type: ignore[assignment]
 
 
 @pyresque.job(queue="oracle", name="Hang", timeout=0.5)

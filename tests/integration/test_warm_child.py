@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Callable
 
+import pytest
 import redis
 
 from tests.helpers import Proc, children_of, title_of, wait_until
@@ -122,3 +123,38 @@ def test_payload_bytes_and_queue_names_cross_the_pipe_intact(r: redis.Redis, spa
     assert proc.wait(20) == 0, proc.log()
     [done] = strings(r, "test:done")
     assert json.loads(done) == args
+
+
+@pytest.mark.parametrize("options", [(), ("--warm-child",)], ids=["fork", "warm"])
+def test_a_child_is_reaped_before_the_worker_idles(
+    r: redis.Redis, spawn: Spawn, options: tuple[str, ...]
+) -> None:
+    """The worker acts on a job's result before its child has exited, but leaves no zombie (nor
+    any other child than the one forked ahead) once it waits for work."""
+    proc = work(spawn, "oracle", "--interval", "0.2", *options)
+    for i in range(5):
+        push(r, "oracle", {"class": "Echo", "args": [i]})
+    r.publish("resque:wakeup", "oracle")
+    wait_until(lambda: r.get("resque:stat:processed") == b"5")
+    wait_until(lambda: title_of(proc.pid).endswith("Waiting for oracle"))
+    expected = 1 if options else 0
+    wait_until(lambda: len(children_of(proc.pid)) == expected)
+    assert not any(gone(child) for child in children_of(proc.pid))  # no zombie among them
+    proc.signal(signal.SIGQUIT)
+    assert proc.wait(10) == 0, proc.log()
+
+
+def test_a_child_stuck_after_reporting_is_killed_when_the_worker_leaves(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    push(r, "oracle", {"class": "StuckAtExit", "args": ["s"]})
+    push(r, "oracle", {"class": "Echo", "args": ["next"]})
+    proc = work(spawn, "oracle", "--interval", "0.2")
+    wait_until(lambda: strings(r, "test:done") == ["s", '["next"]'])  # the stuck one held nothing
+    stuck = int(strings(r, "test:pids")[0])
+    assert not gone(stuck)
+    proc.signal(signal.SIGQUIT)
+    assert proc.wait(10) == 0, proc.log()
+    assert gone(stuck)
+    assert f"job child {stuck} did not exit after reporting its result" in proc.log()
+    assert r.get("resque:stat:processed") == b"2" and failures(r) == []

@@ -149,10 +149,13 @@ class JobChild:
         return tuple(fd for fd in (self.result_fd, self.control_fd, self.job_fd) if fd >= 0)
 
     def close(self) -> None:
+        """Close the parent's ends (once: a closed number may soon name another file)."""
         self._close_job_fd()
         for fd in (self.result_fd, self.control_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.result_fd = self.control_fd = -1
 
 
 CHILD_HANDLED = (signal.SIGTERM, signal.SIGINT)

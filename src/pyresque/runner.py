@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
 import os
 import signal
 import time
@@ -159,8 +160,8 @@ class ForkedRunner:
         self.resolve = resolve
         self._ahead: job_child.JobChild | None = None  # a warm child waiting for its job
         self._exiting: list[int] = []  # children that reported their result, not yet reaped
-        # when the next warm child is due, and the running job's pipes it must close
-        self._ahead_due: tuple[float, tuple[int, ...]] | None = None
+        # when the next warm child is due, and the job running now (its child closes its pipes)
+        self._ahead_due: tuple[float, job_child.JobChild] | None = None
 
     def run(
         self,
@@ -186,7 +187,7 @@ class ForkedRunner:
             handle.close()
         if status == STILL_EXITING:
             self._exiting.append(handle.pid)
-        self._fork_ahead_if_due(0.0)
+        self._fork_ahead_if_due(math.inf)  # a job that ended early: its successor now
         seconds = time.monotonic() - started
         timed_out = clock.reason is Reason.TIMEOUT
         if timed_out and (result is None or result.outcome is Outcome.INTERRUPTED):
@@ -257,7 +258,7 @@ class ForkedRunner:
                 raise OSError("no job child could be started")
         set_title(f"Forked {handle.pid} at {int(time.time())}")
         if self.supervision.wants_more():
-            self._ahead_due = (time.monotonic() + FORK_AHEAD_DELAY, handle.fds)
+            self._ahead_due = (time.monotonic() + FORK_AHEAD_DELAY, handle)
         return handle
 
     def _fork_ahead_or_wait(self, now: float, timeout: float) -> float:
@@ -269,9 +270,9 @@ class ForkedRunner:
         return min(timeout, max(self._ahead_due[0] - now, 0.0))
 
     def _fork_ahead_if_due(self, now: float) -> None:
-        """Fork the next job's child if it is time (``now`` 0: whenever it is due)."""
+        """Fork the next job's child if one is due by ``now``."""
         if self._ahead_due is not None and now >= self._ahead_due[0]:
-            inherited = self._ahead_due[1]
+            inherited = self._ahead_due[1].fds  # the pipes still open of the job running now
             self._ahead_due = None
             self._ahead = self._fork_ahead(inherited)
 

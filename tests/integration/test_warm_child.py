@@ -63,7 +63,7 @@ def test_jobs_run_in_children_forked_ahead_with_resques_hook_order(
     waiting_child(proc.pid)  # the next job's child is already waiting
     proc.signal(signal.SIGQUIT)
     assert proc.wait(10) == 0, proc.log()
-    assert r.get("resque:stat:processed") == b"3" and registered(r) == []
+    assert r.get("resque:stat:processed") == b"3" and registered(r) == [], proc.log()
 
 
 def test_a_child_that_died_waiting_costs_no_job_and_no_delivery(
@@ -158,3 +158,15 @@ def test_a_child_stuck_after_reporting_is_killed_when_the_worker_leaves(
     assert gone(stuck)
     assert f"job child {stuck} did not exit after reporting its result" in proc.log()
     assert r.get("resque:stat:processed") == b"2" and failures(r) == []
+
+
+def test_many_short_jobs_each_run_once_and_report(r: redis.Redis, spawn: Spawn) -> None:
+    """Jobs that end within the fork-ahead delay and jobs that outlast it: every child hears
+    its job and reports on its own pipes (a child forked ahead closes only the running job's)."""
+    for i in range(60):
+        push(r, "oracle", {"class": "Sleepy", "args": [0.004 * (i % 3), str(i)]})
+    proc = warm(spawn, "--burst")
+    assert proc.wait(60) == 0, proc.log()
+    assert r.get("resque:stat:processed") == b"60", proc.log()
+    assert strings(r, "test:done") == [str(i) for i in range(60)]
+    assert failures(r) == [] and "before reporting" not in proc.log()

@@ -27,6 +27,7 @@ from pyresque.reservation import (
     as_bytes,
     as_text,
 )
+from pyresque.scriptcall import ScriptCall
 from pyresque.store_dashboard import DashboardStore
 
 __all__ = ["PAUSED", "Ack", "Reservation", "Store"]
@@ -38,7 +39,7 @@ class Store(DashboardStore):
     def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
         self.redis = client
         self.keys = keys or Keys()
-        self._cycle = client.register_script(scripts.CYCLE)
+        self._cycle = ScriptCall(client, scripts.CYCLE)  # the hot path: see pyresque.scriptcall
         self._requeue = client.register_script(scripts.REQUEUE)
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
         self._return_landed = client.register_script(scripts.RETURN_LANDED)
@@ -125,7 +126,10 @@ class Store(DashboardStore):
         None: acknowledge only). The ack's per-job metric is recorded in the same call.
         """
         request = CycleRequest(worker_id, protocol.run_at_time(now), ack, queues, token)
-        reply = self._cycle(keys=request.keys(self.keys), args=request.argv())
+        if self._cycle.fast:
+            reply = self._cycle.call_packed(*request.packed(self.keys))
+        else:
+            reply = self._cycle(request.keys(self.keys), request.argv())
         if not reply:
             return None
         tag = as_text(reply[0])
@@ -357,5 +361,6 @@ class Store(DashboardStore):
 
     def close(self) -> None:
         """Close this store's connections (a bounded store made for one clean-up)."""
+        self._cycle.close()
         self.redis.close()
         self.redis.connection_pool.disconnect()

@@ -45,6 +45,17 @@ def evalsha_head(sha: str, numkeys: int, numargs: int) -> bytes:
     return b"*%d\r\n$7\r\nEVALSHA\r\n%b%b" % (3 + numkeys + numargs, bulk(sha), bulk(numkeys))
 
 
+_forks = [0]  # how many forks this process is from the one that imported this module
+
+
+def _count_fork() -> None:
+    # in the child
+    _forks[0] += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
+
+
 def _owns_plain_connections(client: Any) -> bool:
     """True for a client whose every command goes to one server over its pool's connections."""
     if type(client) is redis.Redis:
@@ -65,7 +76,7 @@ class ScriptCall:
         self.fast = _owns_plain_connections(client)
         self._heads: dict[tuple[int, int], bytes] = {}
         self._connection: Any = None
-        self._pid = 0
+        self._fork = -1  # the fork generation that made the connection
 
     def __call__(self, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
         """The generic call: redis-py's ``Script`` (``EVALSHA``, ``SCRIPT LOAD`` on NOSCRIPT)."""
@@ -99,14 +110,14 @@ class ScriptCall:
         return conn.retry.call_with_retry(attempt, failed)
 
     def _owned(self) -> Any:
-        """This process's connection: a forked child never writes on its parent's socket."""
-        pid = os.getpid()
-        if self._connection is None or self._pid != pid:
+        """This process's connection: a forked child never writes on its parent's socket (a fork
+        counter rather than ``os.getpid()``, a system call per job)."""
+        if self._fork != _forks[0]:
             self._connection = self._client.connection_pool.make_connection()
-            self._pid = pid
+            self._fork = _forks[0]
         return self._connection
 
     def close(self) -> None:
-        if self._connection is not None and self._pid == os.getpid():
+        if self._connection is not None and self._fork == _forks[0]:
             self._connection.disconnect()
-        self._connection = None
+        self._connection, self._fork = None, -1

@@ -20,7 +20,8 @@ sampled every 20 ms by a thread of this script) over the same window, divided by
 costs the server, whatever the client sends.
 
 Nothing is pinned: three busy processes (two workers and Redis) share the CPUs as the scheduler
-decides. Prints figures only; nothing here asserts.
+decides (run from throughput.py, redis-server stays on the CPU its --cpus put it on). Prints
+figures only; nothing here asserts.
 """
 
 from __future__ import annotations
@@ -251,12 +252,12 @@ def run_pool(server: PrivateRedis, mode: PoolMode, n: int) -> PoolRun:
         deadline = time.monotonic() + 60 + n * 0.002
         with RedisCpuSampler(server.url) as cpu:
             if mode.system == "dramatiq":
-                procs.append(Proc(argv_for(mode), env, mode.key, server.worker_cpus))
+                procs.append(Proc(argv_for(mode), env, mode.key))
                 while dramatiq_left(client) and time.monotonic() < deadline:
                     time.sleep(0.05)
             else:
                 for w in range(WORKERS):
-                    procs.append(Proc(argv_for(mode), env, f"{mode.key}-{w}", server.worker_cpus))
+                    procs.append(Proc(argv_for(mode), env, f"{mode.key}-{w}"))
                 for proc in procs:
                     if proc.wait(max(0.0, deadline - time.monotonic())) is None:
                         run.problems.append(f"{proc.label} still running at the deadline")

@@ -122,33 +122,70 @@ class CycleRequest:
 
     def packed(self, k: Keys) -> tuple[int, int, bytes]:
         """(number of keys, number of arguments, their RESP): the same keys and arguments as
-        :meth:`keys` and :meth:`argv`, with a worker's fixed parts packed once and cached."""
-        queues = tuple(self.queues or ())
-        fixed = _packed_fixed(k, self.worker_id, queues)
-        metric = self.ack.metric if self.ack is not None else None
-        forget = self.ack.forget if self.ack is not None and self.ack.forget else ""
-        varying_keys = scriptcall.bulks(
-            (k.metrics_jobs(metric.minute if metric is not None else 0), forget or fixed.inflight)
+        :meth:`keys` and :meth:`argv`; see :func:`pack_cycle`."""
+        return pack_cycle(
+            k, self.worker_id, self.run_at, ack=self.ack, queues=self.queues, token=self.token
         )
-        body = b"".join(
-            (
-                fixed.keys,
-                varying_keys,
-                fixed.queue_keys,
-                fixed.worker_id,
-                _packed_run_at(self.run_at),
-                scriptcall.bulks(self._varying_argv()),
-                fixed.queue_argv,
+
+
+def pack_cycle(
+    k: Keys,
+    worker_id: str,
+    run_at: str,
+    *,
+    ack: Ack | None,
+    queues: Sequence[str] | None,
+    token: str,
+) -> tuple[int, int, bytes]:
+    """:meth:`CycleRequest.packed` without building the request: the worker's fixed keys and
+    arguments come packed from a cache, the recurring values (queue, class, flags) from
+    :func:`pyresque.scriptcall.bulks_repeated`; only the tokens are packed afresh."""
+    fixed = _packed_fixed(k, worker_id, tuple(queues or ()))
+    reserve = "0" if queues is None else "1"
+    head: tuple[str, ...]
+    tail: tuple[str | int, ...]
+    if ack is None:
+        head, tail, forget = ("", "", "", "0", reserve), ("", 0, 0, 0, "0"), ""
+        acked_token, minute = b"$0\r\n\r\n", 0
+    else:
+        res, metric, forget = ack.reservation, ack.metric, ack.forget
+        sha = res.sha if res.deliveries else ""
+        head = (res.queue, sha, ack.failure_record, "1" if ack.count_failed else "0", reserve)
+        acked_token = scriptcall.bulk(res.token)
+        if metric is None:
+            tail, minute = ("", 0, 0, 0, "1" if forget else "0"), 0
+        else:
+            tail = (
+                metric.class_name,
+                metric.ms,
+                metric.bucket,
+                metric.expire,
+                "1" if forget else "0",
             )
+            minute = metric.minute
+    body = b"".join(
+        (
+            fixed.keys,
+            _packed_metrics_key(k, minute),
+            scriptcall.bulk(forget) if forget else fixed.inflight,
+            fixed.queue_keys,
+            fixed.worker_id,
+            _packed_run_at(run_at),
+            scriptcall.bulks_repeated(head),
+            acked_token,
+            scriptcall.bulk(token),
+            scriptcall.bulks_repeated(tail),
+            fixed.queue_argv,
         )
-        return fixed.numkeys, fixed.numargs, body
+    )
+    return fixed.numkeys, fixed.numargs, body
 
 
 @dataclass(frozen=True)
 class _PackedFixed:
     """A worker's CYCLE keys and arguments that never change, as RESP."""
 
-    inflight: str
+    inflight: bytes  # KEYS 1, packed again as KEYS 13 when no key is to be deleted
     keys: bytes  # KEYS 1-11
     queue_keys: bytes  # KEYS 14..
     worker_id: bytes  # ARGV 1
@@ -162,7 +199,7 @@ def _packed_fixed(k: Keys, wid: str, queues: tuple[str, ...]) -> _PackedFixed:
     fixed, queue_keys = _worker_keys(k, wid, queues)
     queue_argv = _queue_argv(queues)
     return _PackedFixed(
-        inflight=fixed[0],
+        inflight=scriptcall.bulk(fixed[0]),
         keys=scriptcall.bulks(fixed),
         queue_keys=scriptcall.bulks(queue_keys),
         worker_id=scriptcall.bulk(wid),
@@ -170,6 +207,11 @@ def _packed_fixed(k: Keys, wid: str, queues: tuple[str, ...]) -> _PackedFixed:
         numkeys=len(fixed) + 2 + len(queue_keys),
         numargs=14 + len(queue_argv),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _packed_metrics_key(k: Keys, minute: int) -> bytes:
+    return scriptcall.bulk(k.metrics_jobs(minute))  # changes once a minute
 
 
 @functools.lru_cache(maxsize=4)

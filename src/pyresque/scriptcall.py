@@ -40,6 +40,25 @@ def bulks(values: Iterable[str | bytes | int]) -> bytes:
     return b"".join([bulk(v) for v in values])
 
 
+_REPEATED: dict[str | bytes | int, bytes] = {}
+_REPEATED_MAX = 1024  # distinct values kept: queue and class names, flags, small numbers
+
+
+def bulks_repeated(values: Iterable[str | bytes | int]) -> bytes:
+    """:func:`bulks` for values that recur from call to call (a queue's name, a job class, '0'),
+    each packed once: a dictionary lookup instead of an encode and a format per value."""
+    cache = _REPEATED
+    out = []
+    for value in values:
+        packed = cache.get(value)
+        if packed is None:
+            packed = bulk(value)
+            if len(cache) < _REPEATED_MAX:
+                cache[value] = packed
+        out.append(packed)
+    return b"".join(out)
+
+
 def evalsha_head(sha: str, numkeys: int, numargs: int) -> bytes:
     """The RESP of ``EVALSHA sha numkeys`` in a command of ``numkeys + numargs`` more items."""
     return b"*%d\r\n$7\r\nEVALSHA\r\n%b%b" % (3 + numkeys + numargs, bulk(sha), bulk(numkeys))

@@ -26,6 +26,7 @@ from pyresque.reservation import (
     RetryRequest,
     as_bytes,
     as_text,
+    pack_cycle,
 )
 from pyresque.scriptcall import ScriptCall
 from pyresque.store_dashboard import DashboardStore
@@ -125,10 +126,12 @@ class Store(DashboardStore):
         Returns a Reservation, :data:`PAUSED`, or None when every queue is empty (or ``queues`` is
         None: acknowledge only). The ack's per-job metric is recorded in the same call.
         """
-        request = CycleRequest(worker_id, protocol.run_at_time(now), ack, queues, token)
+        run_at = protocol.run_at_time(now)
         if self._cycle.fast:
-            reply = self._cycle.call_packed(*request.packed(self.keys))
+            packed = pack_cycle(self.keys, worker_id, run_at, ack=ack, queues=queues, token=token)
+            reply = self._cycle.call_packed(*packed)
         else:
+            request = CycleRequest(worker_id, run_at, ack, queues, token)
             reply = self._cycle(request.keys(self.keys), request.argv())
         if not reply:
             return None

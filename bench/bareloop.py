@@ -1,7 +1,8 @@
 """The ceiling for one worker process: LPOP pre-filled payloads in a loop, decode, call the job.
 
 Run by throughput.py as a subprocess (``python bareloop.py KEY``, REDIS_URL in the environment).
-No reservation, no acknowledgement, no stats, no hooks: one LPOP round trip per job, then
+With ``--block`` (pools.py's pool of two) it takes each job with ``BRPOP KEY 0.2`` instead, as a
+worker sharing its queue with others would, and exits when that times out. No reservation, no acknowledgement, no stats, no hooks: one LPOP round trip per job, then
 ``json.loads`` and a direct call of the same no-op function the workers run (which writes the same
 first/last timing marks). Prints how many jobs it ran.
 """
@@ -16,8 +17,16 @@ import benchjobs
 import redis
 
 
+def take(client: redis.Redis, key: str, block: bool) -> bytes | None:
+    if not block:
+        return client.lpop(key)  # type: ignore[return-value]
+    popped = client.brpop([key], 0.2)
+    return None if popped is None else popped[1]  # type: ignore[index]
+
+
 def main() -> int:
-    key = sys.argv[1]
+    block = "--block" in sys.argv[1:]
+    key = next(a for a in sys.argv[1:] if a != "--block")
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     jobs = {
         "Bench::Noop": benchjobs.noop,
@@ -25,7 +34,7 @@ def main() -> int:
         "Bench::Spin": benchjobs.spin,
     }
     done = 0
-    while (raw := client.lpop(key)) is not None:
+    while (raw := take(client, key, block)) is not None:
         payload = json.loads(raw)
         jobs[payload["class"]](*payload["args"])
         done += 1

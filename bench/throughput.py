@@ -15,6 +15,9 @@ the same worker (start-up and shutdown), divided by the jobs. commandstats count
 Lua script runs as well; a separate short run under MONITOR splits the per-job count into commands
 the worker sent and commands run inside scripts (the figures the worker's round trips follow).
 
+Then pools of two processes beside Dramatiq 2x8 threads (``pools.py``, ``--pool-jobs``): jobs/s
+and Redis's own CPU per job, with the ratios and their targets.
+
 Prints figures only; nothing here asserts.
 """
 
@@ -29,7 +32,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pools
 import redis
 from _common import (
     NAMESPACE,
@@ -295,6 +300,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="jobs of the MONITOR run that splits commands per job (fork modes: half); 0 skips",
     )
     p.add_argument("--rq-quiet", action="store_true", help="run rq workers with --quiet")
+    p.add_argument(
+        "--pool-jobs",
+        type=int,
+        default=20000,
+        help="jobs per run of the pools of two beside Dramatiq (pools.py; 20000); 0 skips",
+    )
+    p.add_argument(
+        "--before", type=Path, help="another checkout, run as pyresque-before in the pools"
+    )
     args = p.parse_args(argv)
     unknown = set(args.modes.split(",")) - set(MODES)
     if unknown:
@@ -421,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.sleep_jobs > 1:
             sleep_overhead(server, modes, args)
+        if args.pool_jobs > 0:
+            pool_modes = list(pools.modes_for(args.before).values())
+            pools.run_pools(server, pool_modes, args.pool_jobs, args.repeat)
         say(cpu.report(server))
     return 0
 

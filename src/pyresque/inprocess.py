@@ -33,6 +33,7 @@ class InProcessRunner:
         self._reason: Reason | None = None  # why the running job was interrupted or killed
         self._interrupt_at = _NEVER  # monotonic
         self._limit_at = _NEVER
+        self._timer_set = False  # a setitimer to undo after the job (a system call per job saved)
         self._watchdog = Watchdog()
 
     def run(
@@ -61,7 +62,9 @@ class InProcessRunner:
             result = Result(Outcome.FAILED)
         finally:
             self._running = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            if self._timer_set:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                self._timer_set = False
             self._watchdog.disarm()
         seconds = time.monotonic() - started
         if self._reason is Reason.OPERATOR:  # recorded as fork mode records it
@@ -82,6 +85,7 @@ class InProcessRunner:
         due = min(self._interrupt_at, self._limit_at)
         if due < _NEVER:
             signal.signal(signal.SIGALRM, self._on_alarm)
+            self._timer_set = True
             signal.setitimer(signal.ITIMER_REAL, max(due - time.monotonic(), 0.001))
 
     def on_signal(self, signum: int) -> None:

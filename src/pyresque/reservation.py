@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.typing import EncodableT
 
-from pyresque import protocol
+from pyresque import protocol, scriptcall
 from pyresque.jobmetrics import JobMetric
 from pyresque.keys import Keys
 
@@ -81,31 +81,142 @@ class CycleRequest:
         return [*fixed, k.metrics_jobs(minute), forget, *queue_keys]
 
     def argv(self) -> list[EncodableT]:
+        queue_argv = _queue_argv(tuple(self.queues or ()))
+        return [self.worker_id, self.run_at, *self._varying_argv(), *queue_argv]
+
+    def _varying_argv(self) -> list[str | int]:
+        """ARGV 3-14: what changes from one call to the next."""
         ack = self.ack
-        metric = ack.metric if ack is not None else None
-        args: list[EncodableT] = [self.worker_id, self.run_at]
         if ack is None:
-            args += ["", "", "", "0"]
-        else:
-            res = ack.reservation
-            args += [
-                res.queue,
-                res.sha if res.deliveries else "",
-                ack.failure_record,
-                "1" if ack.count_failed else "0",
+            return [
+                "",
+                "",
+                "",
+                "0",
+                "0" if self.queues is None else "1",
+                "",
+                self.token,
+                "",
+                0,
+                0,
+                0,
+                "0",
             ]
-        args += [
+        res = ack.reservation
+        metric = ack.metric
+        return [
+            res.queue,
+            res.sha if res.deliveries else "",
+            ack.failure_record,
+            "1" if ack.count_failed else "0",
             "0" if self.queues is None else "1",
-            ack.reservation.token if ack is not None else "",
+            res.token,
             self.token,
+            *(
+                (metric.class_name, metric.ms, metric.bucket, metric.expire)
+                if metric
+                else ("", 0, 0, 0)
+            ),
+            "1" if ack.forget else "0",
         ]
-        if ack is not None and metric is not None:
-            args += [metric.class_name, metric.ms, metric.bucket, metric.expire]
+
+    def packed(self, k: Keys) -> tuple[int, int, bytes]:
+        """(number of keys, number of arguments, their RESP): the same keys and arguments as
+        :meth:`keys` and :meth:`argv`; see :func:`pack_cycle`."""
+        return pack_cycle(
+            k, self.worker_id, self.run_at, ack=self.ack, queues=self.queues, token=self.token
+        )
+
+
+def pack_cycle(
+    k: Keys,
+    worker_id: str,
+    run_at: str,
+    *,
+    ack: Ack | None,
+    queues: Sequence[str] | None,
+    token: str,
+) -> tuple[int, int, bytes]:
+    """:meth:`CycleRequest.packed` without building the request: the worker's fixed keys and
+    arguments come packed from a cache, the recurring values (queue, class, flags) from
+    :func:`pyresque.scriptcall.bulks_repeated`; only the tokens are packed afresh."""
+    fixed = _packed_fixed(k, worker_id, tuple(queues or ()))
+    reserve = "0" if queues is None else "1"
+    head: tuple[str, ...]
+    tail: tuple[str | int, ...]
+    if ack is None:
+        head, tail, forget = ("", "", "", "0", reserve), ("", 0, 0, 0, "0"), ""
+        acked_token, minute = b"$0\r\n\r\n", 0
+    else:
+        res, metric, forget = ack.reservation, ack.metric, ack.forget
+        sha = res.sha if res.deliveries else ""
+        head = (res.queue, sha, ack.failure_record, "1" if ack.count_failed else "0", reserve)
+        acked_token = scriptcall.bulk(res.token)
+        if metric is None:
+            tail, minute = ("", 0, 0, 0, "1" if forget else "0"), 0
         else:
-            args += ["", 0, 0, 0]
-        args.append("1" if ack is not None and ack.forget else "0")
-        args += _queue_argv(tuple(self.queues or ()))
-        return args
+            tail = (
+                metric.class_name,
+                metric.ms,
+                metric.bucket,
+                metric.expire,
+                "1" if forget else "0",
+            )
+            minute = metric.minute
+    body = b"".join(
+        (
+            fixed.keys,
+            _packed_metrics_key(k, minute),
+            scriptcall.bulk(forget) if forget else fixed.inflight,
+            fixed.queue_keys,
+            fixed.worker_id,
+            _packed_run_at(run_at),
+            scriptcall.bulks_repeated(head),
+            acked_token,
+            scriptcall.bulk(token),
+            scriptcall.bulks_repeated(tail),
+            fixed.queue_argv,
+        )
+    )
+    return fixed.numkeys, fixed.numargs, body
+
+
+@dataclass(frozen=True)
+class _PackedFixed:
+    """A worker's CYCLE keys and arguments that never change, as RESP."""
+
+    inflight: bytes  # KEYS 1, packed again as KEYS 13 when no key is to be deleted
+    keys: bytes  # KEYS 1-11
+    queue_keys: bytes  # KEYS 14..
+    worker_id: bytes  # ARGV 1
+    queue_argv: bytes  # ARGV 15..
+    numkeys: int
+    numargs: int
+
+
+@functools.lru_cache(maxsize=64)
+def _packed_fixed(k: Keys, wid: str, queues: tuple[str, ...]) -> _PackedFixed:
+    fixed, queue_keys = _worker_keys(k, wid, queues)
+    queue_argv = _queue_argv(queues)
+    return _PackedFixed(
+        inflight=scriptcall.bulk(fixed[0]),
+        keys=scriptcall.bulks(fixed),
+        queue_keys=scriptcall.bulks(queue_keys),
+        worker_id=scriptcall.bulk(wid),
+        queue_argv=scriptcall.bulks(queue_argv),
+        numkeys=len(fixed) + 2 + len(queue_keys),
+        numargs=14 + len(queue_argv),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _packed_metrics_key(k: Keys, minute: int) -> bytes:
+    return scriptcall.bulk(k.metrics_jobs(minute))  # changes once a minute
+
+
+@functools.lru_cache(maxsize=4)
+def _packed_run_at(run_at: str) -> bytes:
+    return scriptcall.bulk(run_at)  # changes once a second
 
 
 @functools.lru_cache(maxsize=64)

@@ -36,53 +36,77 @@ from __future__ import annotations
 # worker:<id> is set in the same call, so resque-web sees the worker busy at once. The busy record
 # embeds the payload as it is when it looks like a JSON object; the worker parses the payload
 # itself and fails one that is not JSON, which clears the record in its next call.
+#
+# Commands per job (a success acknowledged and the next job reserved from the first queue, no
+# metrics): HGET (token), INCRBY x2 (stats), LPOP (landing), GET (pause), LPOP (queue), HSET
+# (in-flight: the new job and its token over the old ones), SADD, SET (busy record), EXISTS: 10.
+# The per-job metrics add 3 HINCRBY (and an EXPIRE once a minute).
 CYCLE = r"""
 local inflight = KEYS[1]
-if ARGV[3] ~= '' and (ARGV[8] == '' or redis.call('HGET', inflight, '') == ARGV[8]) then
-  redis.call('HDEL', inflight, ARGV[3], '')
-  redis.call('DEL', KEYS[2])
-  if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
-  if ARGV[5] ~= '' then
-    redis.call('RPUSH', KEYS[4], ARGV[5])
-    if ARGV[6] == '1' then
-      redis.call('INCRBY', KEYS[5], 1)
-      redis.call('INCRBY', KEYS[6], 1)
+-- the token the in-flight hash holds (false: none), once read; the acknowledged job's queue
+local current, known, acked = false, false, nil
+if ARGV[3] ~= '' then
+  if ARGV[8] ~= '' then current, known = redis.call('HGET', inflight, ''), true end
+  if ARGV[8] == '' or current == ARGV[8] then
+    acked, current, known = ARGV[3], false, true
+    if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
+    if ARGV[5] ~= '' then
+      redis.call('RPUSH', KEYS[4], ARGV[5])
+      if ARGV[6] == '1' then
+        redis.call('INCRBY', KEYS[5], 1)
+        redis.call('INCRBY', KEYS[6], 1)
+      end
+    end
+    redis.call('INCRBY', KEYS[7], 1)
+    redis.call('INCRBY', KEYS[8], 1)
+    if ARGV[14] == '1' then redis.call('DEL', KEYS[13]) end
+    if ARGV[10] ~= '' then
+      local metrics, class = KEYS[12], ARGV[10]
+      redis.call('HINCRBY', metrics, class .. '|p', 1)
+      if ARGV[5] ~= '' then redis.call('HINCRBY', metrics, class .. '|f', 1) end
+      redis.call('HINCRBY', metrics, class .. '|ms', ARGV[11])
+      redis.call('HINCRBY', metrics, class .. '|h' .. ARGV[12], 1)
+      if ARGV[13] ~= '0' then redis.call('EXPIRE', metrics, ARGV[13]) end
     end
   end
-  redis.call('INCRBY', KEYS[7], 1)
-  redis.call('INCRBY', KEYS[8], 1)
-  if ARGV[14] == '1' then redis.call('DEL', KEYS[13]) end
-  if ARGV[10] ~= '' then
-    local metrics, class = KEYS[12], ARGV[10]
-    redis.call('HINCRBY', metrics, class .. '|p', 1)
-    if ARGV[5] ~= '' then redis.call('HINCRBY', metrics, class .. '|f', 1) end
-    redis.call('HINCRBY', metrics, class .. '|ms', ARGV[11])
-    redis.call('HINCRBY', metrics, class .. '|h' .. ARGV[12], 1)
-    if ARGV[13] ~= '0' then redis.call('EXPIRE', metrics, ARGV[13]) end
+end
+-- The acknowledged job leaves the in-flight hash and the busy record; a job reserved in the same
+-- call overwrites both instead (one command each, not two).
+local function clear()
+  if acked then
+    redis.call('HDEL', inflight, acked, '')
+    redis.call('DEL', KEYS[2])
   end
 end
-if ARGV[7] ~= '1' then return {} end
+if ARGV[7] ~= '1' then clear() return {} end
 -- A call delayed in the network may run after its worker gave up on it and moved on: it must not
 -- reserve over the worker's current reservation (whose token it does not know).
-local current = redis.call('HGET', inflight, '')
-if current and current ~= ARGV[8] and ARGV[9] ~= '' then return {} end
+if not known then current = redis.call('HGET', inflight, '') end
+if current and current ~= ARGV[8] and ARGV[9] ~= '' then clear() return {} end
 -- a job a blocking BLMOVE dropped in this worker's landing list (single-queue workers only)
 local landed = redis.call('LPOP', KEYS[9])
 local pause = redis.call('GET', KEYS[10])
 if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
   if landed then redis.call('LPUSH', KEYS[14] or KEYS[9], landed) end
+  clear()
   return {'paused'}
 end
 local function take(q, qjson, payload)
   if ARGV[9] ~= '' then
     redis.call('HSET', inflight, q, payload, '', ARGV[9])
+    if acked and acked ~= q then redis.call('HDEL', inflight, acked) end
   else
     redis.call('HSET', inflight, q, payload)
+    if acked then
+      if acked ~= q then redis.call('HDEL', inflight, acked, '') else redis.call('HDEL', inflight, '') end
+    end
   end
   redis.call('SADD', KEYS[11], ARGV[1])
   if string.byte(payload, 1) == 123 and string.byte(payload, -1) == 125 then  -- '{' ... '}'
     redis.call('SET', KEYS[2],
       '{"queue":' .. qjson .. ',"run_at":"' .. ARGV[2] .. '","payload":' .. payload .. '}')
+  elseif acked then
+    redis.call('DEL', KEYS[2])
   end
   local delivered = '0'
   if redis.call('EXISTS', KEYS[3]) == 1 then  -- the hash exists only when something crashed
@@ -94,6 +118,7 @@ end
 if landed then
   if not KEYS[14] then  -- reserving from no queue: the job stays where it landed
     redis.call('LPUSH', KEYS[9], landed)
+    clear()
     return {}
   end
   return take(ARGV[15], ARGV[16], landed)
@@ -105,6 +130,7 @@ for i = 14, #KEYS do
     return take(ARGV[at], ARGV[at + 1], payload)
   end
 end
+clear()
 return {}
 """
 

@@ -26,7 +26,9 @@ from pyresque.reservation import (
     RetryRequest,
     as_bytes,
     as_text,
+    pack_cycle,
 )
+from pyresque.scriptcall import ScriptCall
 from pyresque.store_dashboard import DashboardStore
 
 __all__ = ["PAUSED", "Ack", "Reservation", "Store"]
@@ -38,7 +40,7 @@ class Store(DashboardStore):
     def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
         self.redis = client
         self.keys = keys or Keys()
-        self._cycle = client.register_script(scripts.CYCLE)
+        self._cycle = ScriptCall(client, scripts.CYCLE)  # the hot path: see pyresque.scriptcall
         self._requeue = client.register_script(scripts.REQUEUE)
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
         self._return_landed = client.register_script(scripts.RETURN_LANDED)
@@ -124,8 +126,13 @@ class Store(DashboardStore):
         Returns a Reservation, :data:`PAUSED`, or None when every queue is empty (or ``queues`` is
         None: acknowledge only). The ack's per-job metric is recorded in the same call.
         """
-        request = CycleRequest(worker_id, protocol.run_at_time(now), ack, queues, token)
-        reply = self._cycle(keys=request.keys(self.keys), args=request.argv())
+        run_at = protocol.run_at_time(now)
+        if self._cycle.fast:
+            packed = pack_cycle(self.keys, worker_id, run_at, ack=ack, queues=queues, token=token)
+            reply = self._cycle.call_packed(*packed)
+        else:
+            request = CycleRequest(worker_id, run_at, ack, queues, token)
+            reply = self._cycle(request.keys(self.keys), request.argv())
         if not reply:
             return None
         tag = as_text(reply[0])
@@ -357,5 +364,6 @@ class Store(DashboardStore):
 
     def close(self) -> None:
         """Close this store's connections (a bounded store made for one clean-up)."""
+        self._cycle.close()
         self.redis.close()
         self.redis.connection_pool.disconnect()

@@ -36,17 +36,19 @@ def in_process_worker(store: Store, ran: list[Any]) -> Worker:
 
 def lose_reply_of_call(store: Store, n: int) -> None:
     """The n-th CYCLE call runs in Redis, but its reply is lost on the way back."""
-    real = store._cycle
+    call = store._cycle
+    assert call.fast  # a plain client: the call on the worker's own connection
+    real = call.call_packed
     calls = {"n": 0}
 
-    def flaky(keys: list[str], args: list[Any]) -> Any:
+    def flaky(numkeys: int, numargs: int, body: bytes) -> Any:
         calls["n"] += 1
-        reply = real(keys=keys, args=args)
+        reply = real(numkeys, numargs, body)
         if calls["n"] == n:
             raise redis.ConnectionError("reply lost")
         return reply
 
-    store._cycle = flaky  # type: ignore[method-assign]
+    call.call_packed = flaky  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("args", [["A", "B", "C"], ["same", "same", "last"]])

@@ -14,7 +14,7 @@ LAYERS: dict[str, int] = {}
 for rank, names in enumerate(
     [
         "_version keys protocol errors scripts jobmetrics redaction",
-        "connection cluster sentinel reservation blocking store_dashboard store",
+        "connection cluster sentinel scriptcall reservation blocking store_dashboard store",
         "registry job hooks queues signals procname settings apps logs forking retry",
         "escalation pool.plan",
         "child runner inprocess watchdog",

@@ -64,17 +64,12 @@ class Mode:
     options: tuple[str, ...] = ()  # more options for the worker
 
 
+WARM = ("--warm-child",)
 MODES = {
     m.key: m
     for m in (
         Mode("pyresque-fork", "pyresque fork per job", "pyresque", True),
-        Mode(
-            "pyresque-fork-warm",
-            "pyresque fork, warm child",
-            "pyresque",
-            True,
-            options=("--warm-child",),
-        ),  # fmt: skip
+        Mode("pyresque-fork-warm", "pyresque fork, warm child", "pyresque", True, "client", WARM),
         Mode("pyresque-inproc", "pyresque --in-process", "pyresque", False),
         Mode("rq-fork", "RQ Worker (fork per job)", "rq", True),
         Mode("rq-simple", "RQ SimpleWorker", "rq", False),

@@ -71,10 +71,11 @@ class Mode:
     label: str
     system: str  # "bare", "pyresque" or "rq"
     forks: bool
+    options: tuple[str, ...] = ()  # more options for the worker
 
     def argv(self, server: PrivateRedis, rq_quiet: bool) -> list[str]:
         if self.system == "pyresque":
-            return pyresque_argv(in_process=not self.forks, burst=True)
+            return [*pyresque_argv(in_process=not self.forks, burst=True), *self.options]
         if self.system == "rq":
             return rq_argv(server.url, simple=not self.forks, burst=True, quiet=rq_quiet)
         return [sys.executable, "bareloop.py", PYRESQUE_QUEUE_KEY]
@@ -87,6 +88,7 @@ MODES = {
         Mode("pyresque-inproc", "pyresque --in-process", "pyresque", False),
         Mode("rq-simple", "RQ SimpleWorker", "rq", False),
         Mode("pyresque-fork", "pyresque fork per job", "pyresque", True),
+        Mode("pyresque-warm", "pyresque fork, warm child", "pyresque", True, ("--warm-child",)),
         Mode("rq-fork", "RQ Worker (fork per job)", "rq", True),
     )
 }
@@ -317,7 +319,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def jobs_for(mode: Mode, args: argparse.Namespace) -> int:
-    if mode.key == "pyresque-fork":
+    if mode.system == "pyresque" and mode.forks:
         return int(args.fork_jobs)
     if mode.key == "rq-fork":
         return int(args.rq_fork_jobs)
@@ -499,9 +501,11 @@ def sleep_overhead(server: PrivateRedis, modes: list[Mode], args: argparse.Names
             f"(target < 1 ms: {'meets' if ms < 1 else 'ABOVE'})"
         ),
         ("sleep", "pyresque-fork"): lambda ms: "(for information)",
+        ("sleep", "pyresque-warm"): lambda ms: "(for information)",
         ("spin", "bare"): lambda ms: "(reference)",
         ("spin", "pyresque-inproc"): lambda ms: "(diagnostic: no idle CPU between jobs)",
     }
+    rates: dict[str, float] = {}  # 10 ms jobs per second
     for job in ("sleep", "spin"):
         for mode in modes:
             note = notes.get((job, mode.key))
@@ -518,12 +522,22 @@ def sleep_overhead(server: PrivateRedis, modes: list[Mode], args: argparse.Names
                 say(f"  {label:<34} n/a")
                 continue
             ms = median(values) * 1000
+            if job == "sleep":
+                rates[mode.key] = 1 / (SLEEP_SECONDS + ms / 1000)
             beyond = (
                 f" ({ms - overshoot * 1000:.3f} beyond sleep's overshoot)" if job == "sleep" else ""
             )
             say(
                 f"  {label:<34} {ms:6.3f} ms per job over 10 ms "
                 f"[{min(values) * 1000:.3f}..{max(values) * 1000:.3f}]{beyond} {note(ms)}"
+            )
+    for key in ("pyresque-fork", "pyresque-warm"):
+        if key in rates and "bare" in rates:
+            share = rates[key] / rates["bare"]
+            verdict = "meets" if share >= 0.9 else "BELOW"
+            say(
+                f"  10 ms jobs/s, {MODES[key].label} / bare loop: {rates[key]:.1f} / "
+                f"{rates['bare']:.1f} = {share:.0%} (warm child's target >= 90%: {verdict})"
             )
     say()
 

@@ -35,6 +35,9 @@ SUPERVISE_TICK = 1.0  # the longest wait between checks while a job child runs
 # A job child that reported its result is left to exit on its own: tearing down a process costs
 # about a millisecond, which the worker spends on the next job instead. It is reaped later.
 STILL_EXITING = -1
+# The worker does not handle SIGCHLD (a signal per job costs it more than it saves): the end of the
+# result pipe says a child is exiting, and its exit is then polled, first after this long.
+EXIT_POLL = 0.0005
 EXIT_GRACE = 1.0  # how long a leaving or idle worker waits for such a child before killing it
 # With a warm child, how long after handing a job over the next job's child is forked. The fork
 # costs the worker about a millisecond of CPU; right after the hand-over it would compete with
@@ -311,9 +314,11 @@ class ForkedRunner:
 
         While the child lives, every page the worker writes is copied (copy-on-write, for both
         processes): with nothing asked of the job (no signal, no limit), the loop only waits,
-        allocating nothing, and makes no decision that could only say "wait".
+        allocating nothing, and makes no decision that could only say "wait". The child's exit is
+        seen through its result pipe (readable at its end) and then polled, not through SIGCHLD.
         """
         fds = [handle.result_fd]
+        longest = SUPERVISE_TICK  # once the pipe has ended: a short poll for the exit, growing
         quiet = clock.limit is None
         while True:
             stop_at, kill = self.supervision.job_signals()
@@ -325,35 +330,32 @@ class ForkedRunner:
             if pid:
                 return status, clock
             if quiet:
-                tick = SUPERVISE_TICK
+                timeout = longest
                 if self._ahead_due is not None:
-                    tick = self._fork_ahead_or_wait(time.monotonic(), tick)
-                if handle.result_fd in self.supervision.wait(tick, fds):
-                    if not handle.read_available():
-                        fds = []  # end of file: the child is exiting; SIGCHLD wakes us
-                    elif early and handle.reported:
-                        return STILL_EXITING, clock
-                continue
-            now = time.monotonic()
-            decision = decide(now, clock, self.policy)
-            if decision.action is Action.INTERRUPT and decision.reason is not None:
-                handle.interrupt()
-                clock = clock.interrupted(now, decision.reason)
-                continue
-            if decision.action is Action.KILL and decision.reason is not None:
-                if decision.reason is Reason.SHUTDOWN and clock.interrupted_at is not None:
-                    log.warning("job child %d ignored TermException; killing it", handle.pid)
-                handle.kill()
-                clock = clock.killed(now, decision.reason)
-                continue
-            timeout = self._fork_ahead_or_wait(now, SUPERVISE_TICK)
-            if decision.wake_at is not None:
-                timeout = min(timeout, max(decision.wake_at - now, 0.0))
+                    timeout = self._fork_ahead_or_wait(time.monotonic(), timeout)
+            else:
+                now = time.monotonic()
+                decision = decide(now, clock, self.policy)
+                if decision.action is Action.INTERRUPT and decision.reason is not None:
+                    handle.interrupt()
+                    clock = clock.interrupted(now, decision.reason)
+                    continue
+                if decision.action is Action.KILL and decision.reason is not None:
+                    if decision.reason is Reason.SHUTDOWN and clock.interrupted_at is not None:
+                        log.warning("job child %d ignored TermException; killing it", handle.pid)
+                    handle.kill()
+                    clock = clock.killed(now, decision.reason)
+                    continue
+                timeout = self._fork_ahead_or_wait(now, longest)
+                if decision.wake_at is not None:
+                    timeout = min(timeout, max(decision.wake_at - now, 0.0))
             if handle.result_fd in self.supervision.wait(timeout, fds):
                 if not handle.read_available():
-                    fds = []  # end of file: the child is exiting; SIGCHLD wakes us
+                    fds, longest = [], EXIT_POLL  # the pipe ended: the child is exiting
                 elif early and handle.reported:
                     return STILL_EXITING, clock
+            elif not fds:
+                longest = min(longest * 2, SUPERVISE_TICK)
 
     def _dirty_exit(
         self, handle: job_child.JobChild, status: int, clock: JobClock, seconds: float

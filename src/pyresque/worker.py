@@ -47,7 +47,6 @@ WORKER_SIGNALS = (
     signal.SIGUSR1,
     signal.SIGUSR2,
     signal.SIGCONT,
-    signal.SIGCHLD,
 )
 FIRST_POLL = 0.05  # idle poll for jobs pushed by clients that do not publish a wake-up
 QUEUE_REFRESH = 1.0  # how long a resolved '*' or glob list is reused while busy

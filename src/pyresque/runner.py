@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import logging
 import math
 import os
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -115,19 +117,47 @@ def outcome_of(result: Result, seconds: float) -> RunOutcome:
 REHEARSAL = '{"class":"Rehearsal","args":[1,2.5,"text",null,true,{"key":["value"]}]}'
 
 
+def _rehearsal_job(*args: object) -> None:
+    """The no-op a child forked ahead performs while it waits (no app code, no hook)."""
+
+
+_REHEARSAL_SPEC = JobSpec("Rehearsal", _rehearsal_job)
+
+
 def rehearse() -> None:
     """In a child forked ahead, while it waits: walk the start of a job's path once (decode a
     payload, set a title), so that the pages it writes are copied now (copy-on-write) rather than
     after its job arrives."""
-    decode_payload(REHEARSAL)
+    payload = decode_payload(REHEARSAL)
     set_title("Processing rehearsal since 0 [Rehearsal]")
+    result = perform(_REHEARSAL_SPEC, payload.args)  # a no-op: no hooks of the app's run
+    json.dumps(result.to_wire())
 
 
 def _exited(pid: int) -> bool:
+    """Whether a child has ended (reaping it if so)."""
     try:
         return os.waitpid(pid, os.WNOHANG)[0] != 0
     except ChildProcessError:
         return True
+
+
+def _exit_within(pid: int, timeout: float) -> bool:
+    """Whether a child has ended or ends within ``timeout`` (reaping it): a pidfd becomes
+    readable at its exit, so the wait takes no polling; where there is none, one look."""
+    if _exited(pid):
+        return True
+    if timeout <= 0:
+        return False
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return _exited(pid)
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    return _exited(pid)
 
 
 def timeout_failure(limit: float) -> Failure:
@@ -189,6 +219,8 @@ class ForkedRunner:
         finally:
             handle.close()
         if status == STILL_EXITING:
+            # one child at most is left exiting: an earlier one still there is waited for first
+            self.reap(EXIT_GRACE)
             self._exiting.append(handle.pid)
         self._fork_ahead_if_due(math.inf)  # a job that ended early: its successor now
         seconds = time.monotonic() - started
@@ -232,13 +264,9 @@ class ForkedRunner:
         if not self._exiting:
             return
         deadline = time.monotonic() + timeout
-        delay = 0.0005
-        while True:
-            self._exiting = [pid for pid in self._exiting if not _exited(pid)]
-            if not self._exiting or time.monotonic() >= deadline:
-                break
-            time.sleep(delay)  # a bounded wait for processes that are exiting
-            delay = min(delay * 2, 0.02)
+        self._exiting = [
+            pid for pid in self._exiting if not _exit_within(pid, deadline - time.monotonic())
+        ]
         for pid in self._exiting if kill else ():
             log.warning("job child %d did not exit after reporting its result; killing it", pid)
             with contextlib.suppress(ProcessLookupError):

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -170,3 +171,26 @@ def test_many_short_jobs_each_run_once_and_report(r: redis.Redis, spawn: Spawn) 
     assert r.get("resque:stat:processed") == b"60", proc.log()
     assert strings(r, "test:done") == [str(i) for i in range(60)]
     assert failures(r) == [] and "before reporting" not in proc.log()
+
+
+def test_a_pool_of_warm_workers_runs_jobs_and_leaves_nothing_behind(
+    r: redis.Redis, spawn: Spawn, tmp_path: Path
+) -> None:
+    config = tmp_path / "resque-pool.yml"
+    config.write_text("oracle: 2\n")
+    master = spawn(
+        "pool", "--config", str(config), "--app", "jobapp", env={"PYRESQUE_WARM_CHILD": "1"}
+    )
+    wait_until(lambda: len(registered(r)) == 2)
+    workers = children_of(master.pid)
+    waiting = [waiting_child(worker) for worker in workers]  # each keeps its next child ready
+    for i in range(20):
+        push(r, "oracle", {"class": "Echo", "args": [i]})
+    r.publish("resque:wakeup", "oracle")
+    wait_until(lambda: r.get("resque:stat:processed") == b"20")
+    assert sorted(strings(r, "test:done")) == sorted(f"[{i}]" for i in range(20))
+    master.signal(signal.SIGTERM)
+    assert master.wait(15) == 0, master.log()
+    assert registered(r) == [] and failures(r) == []
+    for pid in [*workers, *waiting, *map(int, strings(r, "test:pids"))]:
+        wait_until(lambda pid=pid: gone(pid), timeout=5)

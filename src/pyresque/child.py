@@ -229,7 +229,7 @@ def _spawn(
             result = run(job)
         finally:
             _ShutdownState.job_running = False
-        _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
+        _report(result_w, result)
         return 0
 
     def report(exc: BaseException) -> int:  # in the child
@@ -240,7 +240,7 @@ def _spawn(
             else Result(Outcome.FAILED, Failure.from_exception(exc))
         )
         with contextlib.suppress(BaseException):
-            _write_all(result_w, json.dumps(result.to_wire()).encode() + b"\n")
+            _report(result_w, result)
         return 1
 
     ours = [result_r, result_w, control_r, control_w, job_r, job_w]
@@ -277,6 +277,16 @@ def _read_to_end(fd: int) -> bytes:
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _report(fd: int, result: Result) -> None:
+    """Write the result line, having first made the rest of this process's life (its exit and
+    the teardown of its memory, about a millisecond) wait for an idle CPU (SCHED_IDLE): the write
+    wakes the worker, which then runs at once instead of after the exit, on a CPU it shares."""
+    line = json.dumps(result.to_wire()).encode() + b"\n"
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    _write_all(fd, line)
 
 
 def _write_all(fd: int, data: bytes) -> None:

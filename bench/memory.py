@@ -600,12 +600,17 @@ class IdleRun:
 
 
 def idle_run(tree: str, in_process: bool, ctx: Context, env: dict[str, str]) -> IdleRun:
-    """Start the pool of one source tree on the trivial app, wait until it is steady, read it."""
+    """Start the pool of one source tree on the trivial app, wait until it is steady, read it.
+
+    ``tree`` is a checkout's path, optionally followed by ``::`` and pool options separated by
+    commas (``.::--no-gc-freeze``), to compare options of one tree in the same interleaved rounds."""
+    path, _, flags = tree.partition("::")
     env = dict(env)
-    env["PYTHONPATH"] = os.pathsep.join((str(Path(tree).resolve() / "src"), env["PYTHONPATH"]))
+    env["PYTHONPATH"] = os.pathsep.join((str(Path(path).resolve() / "src"), env["PYTHONPATH"]))
     if in_process:
         env["FORK_PER_JOB"] = "false"
-    proc = Proc(pyresque_argv(app=IDLE_APP)(ctx), env, "mem-idle")
+    argv = pyresque_argv(*[f for f in flags.split(",") if f], app=IDLE_APP)(ctx)
+    proc = Proc(argv, env, "mem-idle")
     client = redis.Redis.from_url(ctx.url)
     client.flushall()
     try:
@@ -705,7 +710,12 @@ def main() -> int:
         idle.add_argument("--workers", type=int, default=4)
         idle.add_argument("--rounds", type=int, default=3)
         idle.add_argument("--in-process", choices=("no", "yes", "both"), default="no")
-        idle.add_argument("trees", nargs="*", help="checkouts of pyresque (default: this one)")
+        idle.add_argument(
+            "trees",
+            nargs="*",
+            help="checkouts of pyresque (default: this one), each optionally with pool options: "
+            "PATH::--opt,--opt",
+        )
         install_sigterm_handler()
         return idle_main(idle.parse_args())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -182,15 +182,16 @@ class Worker:
             log.warning(
                 "Worker %s: a previous worker with this id left jobs: %s", self.id, recovered
             )
-        prune_dead_workers(
-            self.store,
-            self.identity,
-            self.selector,
-            now=now,
-            lock_ttl=int(self.settings.heartbeat_interval),
-            prune_interval=self.settings.prune_interval,
-            max_deliveries=self.settings.max_deliveries,
-        )
+        if self.settings.prune_at_start:
+            prune_dead_workers(
+                self.store,
+                self.identity,
+                self.selector,
+                now=now,
+                lock_ttl=int(self.settings.heartbeat_interval),
+                prune_interval=self.settings.prune_interval,
+                max_deliveries=self.settings.max_deliveries,
+            )
         self.store.register_worker(self.id, now)
         self._registered = True
         return True

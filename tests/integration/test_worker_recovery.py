@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,33 @@ def test_an_idle_in_process_worker_does_not_spin(
         time.sleep(0.1)
     calls = int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) - first
     assert calls < 30, f"{calls} reserve calls in 3 s of idling: the loop spins"
+
+
+def test_a_pool_worker_leaves_pruning_to_its_master_but_recovers_its_own_id(
+    r: redis.Redis, store: Store, redis_server: RedisServer
+) -> None:
+    """``prune_at_start=False`` (a pool's workers): a dead worker's job waits for the janitor's
+    prune; what a dead predecessor left under the worker's own id still goes back at once."""
+    from pyresque.pool.janitor import Janitor
+
+    dead = "elsewhere:1:q"
+    long_ago = protocol.heartbeat_time(time.time() - 10_000)
+    r.sadd("resque:workers", dead)
+    r.hset("resque:workers:heartbeat", dead, long_ago)
+    r.hset(f"resque:inflight:{dead}", mapping={"q": protocol.encode_payload("J", ["dead's"])})
+    r.sadd("resque:inflight-workers", dead)
+    me = f"{socket.gethostname()}:{os.getpid()}:q"
+    r.hset(f"resque:inflight:{me}", mapping={"q": protocol.encode_payload("J", ["mine"])})
+    r.sadd("resque:inflight-workers", me)
+
+    ran: list[Any] = []
+    worker = in_process_worker(store, ran)
+    worker.settings = replace(worker.settings, prune_at_start=False)
+    assert worker.work() == 0
+    assert ran == ["mine"]
+    assert r.sismember("resque:workers", dead)  # not pruned by the worker
+
+    Janitor(redis_server.url, "resque", WorkerSettings()).prune(0.0)
+    assert not r.sismember("resque:workers", dead)
+    assert in_process_worker(store, ran).work() == 0  # the default: prunes, and finds nothing
+    assert ran == ["mine", "dead's"]

@@ -178,9 +178,7 @@ def test_a_pool_of_warm_workers_runs_jobs_and_leaves_nothing_behind(
 ) -> None:
     config = tmp_path / "resque-pool.yml"
     config.write_text("oracle: 2\n")
-    master = spawn(
-        "pool", "--config", str(config), "--app", "jobapp", env={"PYRESQUE_WARM_CHILD": "1"}
-    )
+    master = spawn("pool", "--config", str(config), "--app", "jobapp", "--warm-child")
     wait_until(lambda: len(registered(r)) == 2)
     workers = children_of(master.pid)
     waiting = [waiting_child(worker) for worker in workers]  # each keeps its next child ready

@@ -174,6 +174,11 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
         help="do not gc.freeze() before forking (for comparison)",
     )
     p.add_argument(
+        "--warm-child",
+        action="store_true",
+        help="workers fork each job's child ahead, while the previous job runs (PYRESQUE_WARM_CHILD)",
+    )
+    p.add_argument(
         "--max-jobs-per-worker",
         type=int,
         default=None,
@@ -378,6 +383,7 @@ def pool_worker_settings(args: argparse.Namespace, options: PoolOptions) -> Work
             "redis_url": options.redis_url,
             "gc_freeze": options.gc_freeze,
             "max_jobs": args.max_jobs_per_worker,
+            "warm_child": True if args.warm_child else None,
             "prune_at_start": False,
         },
     )

@@ -229,7 +229,7 @@ def _spawn(
             result = run(job)
         finally:
             _ShutdownState.job_running = False
-        _report(result_w, result)
+        _report(result_w, result, idle_exit=ahead)
         return 0
 
     def report(exc: BaseException) -> int:  # in the child
@@ -240,7 +240,7 @@ def _spawn(
             else Result(Outcome.FAILED, Failure.from_exception(exc))
         )
         with contextlib.suppress(BaseException):
-            _report(result_w, result)
+            _report(result_w, result, idle_exit=ahead)
         return 1
 
     ours = [result_r, result_w, control_r, control_w, job_r, job_w]
@@ -279,13 +279,17 @@ def _read_to_end(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _report(fd: int, result: Result) -> None:
-    """Write the result line, having first made the rest of this process's life (its exit and
-    the teardown of its memory, about a millisecond) wait for an idle CPU (SCHED_IDLE): the write
-    wakes the worker, which then runs at once instead of after the exit, on a CPU it shares."""
+def _report(fd: int, result: Result, *, idle_exit: bool) -> None:
+    """Write the result line. With ``idle_exit`` (a child forked ahead), first make the rest of
+    this process's life (its exit and the teardown of its memory, about a millisecond) wait for an
+    idle CPU (SCHED_IDLE): the write wakes the worker, which then runs at once, not after the exit,
+    on a CPU they share; the next child, already forked, runs its job while this one's memory is
+    torn down. Without a warm child the worker forks next, and a fork while this process still
+    shares its pages costs more than the wait (measured: 14 % fewer no-op jobs a second)."""
     line = json.dumps(result.to_wire()).encode() + b"\n"
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    if idle_exit:
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     _write_all(fd, line)
 
 

@@ -53,6 +53,7 @@ class JobChild:
     result_fd: int
     control_fd: int
     job_fd: int = -1  # a child forked ahead reads its job here (-1: it was given one at fork)
+    exit_fd: int = -1  # a pidfd: readable once the child has exited (-1: none on this system)
     buffer: bytes = b""
     interrupted: bool = False
     killed: bool = False
@@ -146,16 +147,17 @@ class JobChild:
     @property
     def fds(self) -> tuple[int, ...]:
         """The parent's ends of this child's pipes (a child forked later closes them)."""
-        return tuple(fd for fd in (self.result_fd, self.control_fd, self.job_fd) if fd >= 0)
+        fds = (self.result_fd, self.control_fd, self.job_fd, self.exit_fd)
+        return tuple(fd for fd in fds if fd >= 0)
 
     def close(self) -> None:
         """Close the parent's ends (once: a closed number may soon name another file)."""
         self._close_job_fd()
-        for fd in (self.result_fd, self.control_fd):
+        for fd in (self.result_fd, self.control_fd, self.exit_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self.result_fd = self.control_fd = -1
+        self.result_fd = self.control_fd = self.exit_fd = -1
 
 
 CHILD_HANDLED = (signal.SIGTERM, signal.SIGINT)
@@ -256,7 +258,15 @@ def _spawn(
     if ahead:
         os.close(job_r)
     os.set_blocking(result_r, False)
-    return JobChild(pid, result_r, control_w, job_w)
+    return JobChild(pid, result_r, control_w, job_w, _pidfd(pid))
+
+
+def _pidfd(pid: int) -> int:
+    """A pidfd for the child (its exit wakes a ``select``, with no signal), or -1."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return -1
 
 
 def _job_message(queue: str, payload: str) -> bytes:

@@ -37,8 +37,9 @@ SUPERVISE_TICK = 1.0  # the longest wait between checks while a job child runs
 # A job child that reported its result is left to exit on its own: tearing down a process costs
 # about a millisecond, which the worker spends on the next job instead. It is reaped later.
 STILL_EXITING = -1
-# The worker does not handle SIGCHLD (a signal per job costs it more than it saves): the end of the
-# result pipe says a child is exiting, and its exit is then polled, first after this long.
+# The worker does not handle SIGCHLD (a signal per job costs it more than it saves): a child's
+# pidfd is readable once it has exited. Where there is no pidfd, the end of the result pipe says
+# the child is exiting, and its exit is then polled, first after this long.
 EXIT_POLL = 0.0005
 EXIT_GRACE = 1.0  # how long a leaving or idle worker waits for such a child before killing it
 # With a warm child, how long after handing a job over the next job's child is forked. The fork
@@ -193,6 +194,11 @@ class ForkedRunner:
         self.resolve = resolve
         self._ahead: job_child.JobChild | None = None  # a warm child waiting for its job
         self._exiting: list[int] = []  # children that reported their result, not yet reaped
+        # Act on a result before the child has exited only where its exit can overlap the
+        # worker's next steps: another CPU, or a warm child (whose exit waits for an idle CPU).
+        # On one CPU the exit runs on the job's path either way, and the extra switches between
+        # the two cost more than they save.
+        self.early = self.warm or len(os.sched_getaffinity(0)) > 1
         # when the next warm child is due, and the job running now (its child closes its pipes)
         self._ahead_due: tuple[float, job_child.JobChild] | None = None
 
@@ -212,7 +218,8 @@ class ForkedRunner:
         started = time.monotonic()
         handle = self._start_warm(job) if self.warm else self._start(job, int(time.time()))
         try:
-            status, clock = self._supervise(handle, JobClock(started, limit=limit), early=True)
+            clock = JobClock(started, limit=limit)
+            status, clock = self._supervise(handle, clock, early=self.early)
             result = handle.result()
             if result is None and status == STILL_EXITING:  # not a result after all: wait on
                 status, clock = self._supervise(handle, clock, early=False)
@@ -345,8 +352,8 @@ class ForkedRunner:
         allocating nothing, and makes no decision that could only say "wait". The child's exit is
         seen through its result pipe (readable at its end) and then polled, not through SIGCHLD.
         """
-        fds = [handle.result_fd]
-        longest = SUPERVISE_TICK  # once the pipe has ended: a short poll for the exit, growing
+        fds = [handle.result_fd] + ([handle.exit_fd] if handle.exit_fd >= 0 else [])
+        longest = SUPERVISE_TICK  # without a pidfd, once the pipe has ended: a short poll, growing
         quiet = clock.limit is None
         while True:
             stop_at, kill = self.supervision.job_signals()
@@ -377,9 +384,12 @@ class ForkedRunner:
                 timeout = self._fork_ahead_or_wait(now, longest)
                 if decision.wake_at is not None:
                     timeout = min(timeout, max(decision.wake_at - now, 0.0))
-            if handle.result_fd in self.supervision.wait(timeout, fds):
-                if not handle.read_available():
-                    fds, longest = [], EXIT_POLL  # the pipe ended: the child is exiting
+            readable = self.supervision.wait(timeout, fds)
+            if handle.result_fd in readable:
+                if not handle.read_available():  # the pipe ended: the child is exiting
+                    fds = [fd for fd in fds if fd != handle.result_fd]
+                    if not fds:
+                        longest = EXIT_POLL
                 elif early and handle.reported:
                     return STILL_EXITING, clock
             elif not fds:

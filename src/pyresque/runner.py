@@ -83,6 +83,11 @@ class Supervision(Protocol):
         its last job): only then is a child forked ahead for it."""
         ...
 
+    def rehearse(self) -> None:
+        """Just after a child was forked ahead, while a job runs: walk the worker's own path to
+        the next job without changing anything, so that its copy-on-write faults happen now."""
+        ...
+
 
 class JobRunner(Protocol):
     def run(
@@ -313,6 +318,7 @@ class ForkedRunner:
             inherited = self._ahead_due[1].fds  # the pipes still open of the job running now
             self._ahead_due = None
             self._ahead = self._fork_ahead(inherited)
+            self.supervision.rehearse()
 
     def _fork_ahead(self, inherited: tuple[int, ...]) -> job_child.JobChild | None:
         """A child that waits for its job; None (logged) when fork fails: the next job forks."""

@@ -113,6 +113,11 @@ class ScriptCall:
             self._client.script_load(self._script.script)
             return self._send(command)
 
+    def ping(self) -> None:
+        """One ``PING`` on the owned connection (only when :attr:`fast`): the worker's way of
+        walking its own send-and-read path while nothing waits on it."""
+        self._send(b"*1\r\n$4\r\nPING\r\n")
+
     def _send(self, command: bytes) -> Any:
         conn = self._owned()
 

@@ -6,6 +6,7 @@ worker's hot path is :meth:`Store.cycle`, one script call per job.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -32,6 +33,8 @@ from pyresque.scriptcall import ScriptCall
 from pyresque.store_dashboard import DashboardStore
 
 __all__ = ["PAUSED", "Ack", "Reservation", "Store"]
+
+_REHEARSAL_PAYLOAD = '{"class":"Rehearsal","args":[]}'
 
 
 class Store(DashboardStore):
@@ -139,6 +142,18 @@ class Store(DashboardStore):
         if tag == PAUSED:
             return PAUSED
         return Reservation(as_text(reply[1]), as_text(reply[2]), int(reply[3]), token)
+
+    def rehearse_cycle(self, worker_id: str, queues: Sequence[str]) -> None:
+        """Walk the path of the next :meth:`cycle` without changing anything: pack a call like
+        it (not sent) and ``PING`` on the connection it will use. A worker with a warm child does
+        this while a job runs, right after a fork, so that the pages the call writes are copied
+        (copy-on-write) then rather than between two jobs. A no-op on the generic path."""
+        if not self._cycle.fast:
+            return
+        ack = Ack(Reservation(queues[0] if queues else "", _REHEARSAL_PAYLOAD, 0, "rehearsal"))
+        run_at = protocol.run_at_time(time.time())
+        pack_cycle(self.keys, worker_id, run_at, ack=ack, queues=queues, token="rehearsal")
+        self._cycle.ping()
 
     def requeue(
         self,

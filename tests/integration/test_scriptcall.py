@@ -70,3 +70,25 @@ def test_a_forked_child_uses_a_connection_of_its_own(r: redis.Redis, store: Stor
     # the parent's connection was not touched by the child: it still answers its own calls
     assert store.cycle("w:parent:q", time.time(), queues=["q"]) is None
     assert r.hget("resque:inflight:w:child:q", "q") == job(1).encode()
+
+
+def test_a_rehearsed_cycle_changes_nothing_and_uses_the_owned_connection(
+    r: redis.Redis, store: Store
+) -> None:
+    """What a worker with a warm child does after each fork: nothing in Redis changes, and the
+    PING goes over the connection the next CYCLE will use."""
+    store.push("q", job(1))
+    held = store.cycle("w:1:q", time.time(), queues=["q"], token="t.1")
+    assert isinstance(held, Reservation)
+    store.push("q", job(2))
+
+    def snapshot() -> dict[bytes, bytes | None]:
+        return {key: r.dump(key) for key in sorted(r.keys("*"))}
+
+    before = snapshot()
+    pings = int(r.info("commandstats").get("cmdstat_ping", {}).get("calls", 0))
+    store.rehearse_cycle("w:1:q", ["q"])
+    assert snapshot() == before
+    assert int(r.info("commandstats")["cmdstat_ping"]["calls"]) == pings + 1
+    second = store.cycle("w:1:q", time.time(), ack=Ack(held), queues=["q"], token="t.2")
+    assert isinstance(second, Reservation) and second.payload == job(2)

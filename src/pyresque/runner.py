@@ -219,7 +219,11 @@ class ForkedRunner:
         except Exception as exc:
             log.exception("before_fork hook failed for %s", job)
             return RunOutcome(Ending.FAILED, Failure.from_exception(exc))
-        self.reap()
+        # Without a warm child, the last job's child is gone before the next one is forked: its
+        # exit overlaps only the round trip to Redis, and its memory is free before the next
+        # job's grows (a pool near its memory limit must not hold two jobs' memory at once). A
+        # warm child's predecessor is reaped when it is gone (see docs/design.md).
+        self.reap(0.0 if self.warm else EXIT_GRACE)
         started = time.monotonic()
         handle = self._start_warm(job) if self.warm else self._start(job, int(time.time()))
         try:

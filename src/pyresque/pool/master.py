@@ -294,7 +294,20 @@ class Master:
         """Workers wanted per group now: the config plus the TTIN/TTOU delta, never below 0."""
         if self.shutdown is not None or self.winched:
             return {}
-        return self.scale.counts(self._configured())
+        return self._held_for_memory(self.scale.counts(self._configured()))
+
+    def _held_for_memory(self, counts: Mapping[str, int]) -> Mapping[str, int]:
+        """A worker retired for memory is replaced only once it has exited: until then its memory
+        is still in use (a leaky in-process worker holds it until its job ends), and a
+        replacement starting beside it could take the pool past its limit, where the kernel's
+        OOM killer picks a process for us."""
+        if self.governor is None or not self.governor.retiring:
+            return counts
+        held = dict(counts)
+        for w in self.workers.values():
+            if w.pid in self.governor.retiring and held.get(w.group, 0) > 0:
+                held[w.group] -= 1
+        return held
 
     def _configured(self) -> dict[str, int]:
         return {

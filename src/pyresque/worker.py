@@ -128,6 +128,8 @@ class Worker:
             )
             self._forked = forked
             return forked, SignalInbox(WORKER_SIGNALS)
+        if self.settings.warm_child:
+            log.warning("--warm-child / PYRESQUE_WARM_CHILD has no effect in-process: no job forks")
         in_process = InProcessRunner(self.hooks, self.policy)
         return in_process, SignalInbox(WORKER_SIGNALS, in_process.on_signal)
 

@@ -192,3 +192,11 @@ def test_a_pool_of_warm_workers_runs_jobs_and_leaves_nothing_behind(
     assert registered(r) == [] and failures(r) == []
     for pid in [*workers, *waiting, *map(int, strings(r, "test:pids"))]:
         wait_until(lambda pid=pid: gone(pid), timeout=5)
+
+
+def test_warm_child_in_process_says_it_has_no_effect(r: redis.Redis, spawn: Spawn) -> None:
+    push(r, "oracle", {"class": "Echo", "args": ["in-process"]})
+    proc = work(spawn, "oracle", "--burst", "--in-process", "--warm-child")
+    assert proc.wait(20) == 0, proc.log()
+    assert "has no effect in-process" in proc.log()
+    assert strings(r, "test:done") == ['["in-process"]']

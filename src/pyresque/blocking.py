@@ -45,11 +45,14 @@ class LandingMove:
         self._client = client
         self._conn: Any = None  # a redis-py Connection (untyped there)
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float, then: bytes | None = None) -> Any:
         """Block until a job moved or ``timeout`` (seconds, ≥ 0.01) passed.
 
-        Raises a redis error (``ResponseError`` for a Redis without BLMOVE) or whatever
-        interrupted the wait; the connection is closed then.
+        ``then``, a command as RESP, is sent right behind the move: the server runs it as soon
+        as the move returns, and its reply (returned) comes back with the move's. Raises a redis
+        error (``ResponseError`` for a Redis without BLMOVE, or from ``then``) or whatever
+        interrupted the wait; the connection is closed then, and ``then`` may or may not have
+        run.
         """
         try:
             if self._conn is None:
@@ -59,13 +62,15 @@ class LandingMove:
                 self._conn = pool.connection_class(**kwargs)
                 self._conn.connect()
             block = max(timeout, 0.01)
-            self._conn.send_command(
+            command = self._conn.pack_command(
                 "BLMOVE", self.source, self.landing, "LEFT", "RIGHT", f"{block:.3f}"
             )
+            self._conn.send_packed_command(command if then is None else [*command, then])
             # the server ends the command at its timeout; our own deadline is a second later
             if not self._conn.can_read(timeout=block + 1.0):
                 raise redis.TimeoutError("no reply to BLMOVE")
             self._conn.read_response()
+            return None if then is None else self._conn.read_response()
         except BaseException:
             self.close()
             raise

@@ -101,12 +101,17 @@ class ScriptCall:
         """The generic call: redis-py's ``Script`` (``EVALSHA``, ``SCRIPT LOAD`` on NOSCRIPT)."""
         return self._script(keys=keys, args=args)
 
-    def call_packed(self, numkeys: int, numargs: int, body: bytes) -> Any:
-        """``EVALSHA`` with ``body``, the RESP of its keys and arguments; only when :attr:`fast`."""
+    def command(self, numkeys: int, numargs: int, body: bytes) -> bytes:
+        """The whole ``EVALSHA`` of a call, as RESP; ``body`` is the RESP of its keys and
+        arguments."""
         head = self._heads.get((numkeys, numargs))
         if head is None:
             head = self._heads[numkeys, numargs] = evalsha_head(self.sha, numkeys, numargs)
-        command = head + body
+        return head + body
+
+    def call_packed(self, numkeys: int, numargs: int, body: bytes) -> Any:
+        """``EVALSHA`` with ``body``, the RESP of its keys and arguments; only when :attr:`fast`."""
+        command = self.command(numkeys, numargs, body)
         try:
             return self._send(command)
         except NoScriptError:

@@ -13,13 +13,36 @@ that never reached the limit) goes stale and is swept by :data:`PRUNE_REDELIVERI
 
 from __future__ import annotations
 
+# ``utc_text(seconds)``: epoch seconds as ``2026-11-28T06:57:33Z``, the text of
+# :func:`pyresque.protocol.run_at_time` (days to a civil date, as in Howard Hinnant's
+# ``civil_from_days``; Lua 5.1 numbers are doubles, exact for these integers).
+UTC_TEXT = r"""
+local function utc_text(seconds)
+  local days = math.floor(seconds / 86400)
+  local second = seconds - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02dZ', year, month, day,
+    math.floor(second / 3600), math.floor(second % 3600 / 60), second % 60)
+end
+"""
+
 # Finish the previous job (if any) and reserve the next one, in one call.
 #
 # KEYS: 1 inflight:<id>, 2 worker:<id>, 3 redeliveries, 4 failed, 5 stat:failed,
 # 6 stat:failed:<id>, 7 stat:processed, 8 stat:processed:<id>, 9 landing:<id>,
 # 10 pause-all-workers, 11 inflight-workers, 12 metrics:jobs:<minute>, 13 a key to delete with the
 # acknowledgement (a succeeded job's retry counter), 14.. queue:<q> per queue.
-# ARGV: 1 worker id, 2 run_at, 3 queue of the job to acknowledge ('' = none), 4 sha1 of that
+# ARGV: 1 worker id, 2 run_at ('' = the server's clock when a job is reserved: a call sent ahead
+# of its job, behind a worker's blocking move), 3 queue of the job to acknowledge ('' = none), 4 sha1 of that
 # payload when it had been redelivered ('' = none), 5 failure record ('' = success), 6 '1' to count
 # the failure in stat:failed, 7 '1' to reserve, 8 token of the reservation being acknowledged,
 # 9 token for the new reservation, 10 job class for the per-job metrics ('' = none), 11 its run
@@ -41,7 +64,9 @@ from __future__ import annotations
 # metrics): HGET (token), INCRBY x2 (stats), LPOP (landing), GET (pause), LPOP (queue), HSET
 # (in-flight: the new job and its token over the old ones), SADD, SET (busy record), EXISTS: 10.
 # The per-job metrics add 3 HINCRBY (and an EXPIRE once a minute).
-CYCLE = r"""
+CYCLE = (
+    UTC_TEXT
+    + r"""
 local inflight = KEYS[1]
 -- the token the in-flight hash holds (false: none), once read; the acknowledged job's queue
 local current, known, acked = false, false, nil
@@ -103,8 +128,10 @@ local function take(q, qjson, payload)
   end
   redis.call('SADD', KEYS[11], ARGV[1])
   if string.byte(payload, 1) == 123 and string.byte(payload, -1) == 125 then  -- '{' ... '}'
+    local run_at = ARGV[2]
+    if run_at == '' then run_at = utc_text(tonumber(redis.call('TIME')[1])) end
     redis.call('SET', KEYS[2],
-      '{"queue":' .. qjson .. ',"run_at":"' .. ARGV[2] .. '","payload":' .. payload .. '}')
+      '{"queue":' .. qjson .. ',"run_at":"' .. run_at .. '","payload":' .. payload .. '}')
   elseif acked then
     redis.call('DEL', KEYS[2])
   end
@@ -133,6 +160,7 @@ end
 clear()
 return {}
 """
+)
 
 # Put a worker's in-flight job back at the front of its queue (or fail it once it has killed its
 # process too often). Compare-and-move: nothing happens unless the in-flight entry still holds the

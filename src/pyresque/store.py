@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -136,6 +137,21 @@ class Store(DashboardStore):
         else:
             request = CycleRequest(worker_id, run_at, ack, queues, token)
             reply = self._cycle(request.keys(self.keys), request.argv())
+        return self.reservation_from(reply, token)
+
+    def cycle_ahead(self, worker_id: str, queues: Sequence[str], token: str) -> bytes | None:
+        """A reserving ``CYCLE`` call (no acknowledgement), as RESP, to send behind a blocking
+        move: the server runs it the moment the move returns, and its reply comes with the
+        move's, so an idle worker's pickup takes one round trip, not two. The busy record's
+        ``run_at`` is the server's clock then. None on the generic path (cluster, durable)."""
+        if not self._cycle.fast:
+            return None
+        packed = pack_cycle(self.keys, worker_id, "", ack=None, queues=queues, token=token)
+        return self._cycle.command(*packed)
+
+    @staticmethod
+    def reservation_from(reply: Any, token: str) -> Reservation | str | None:
+        """What a ``CYCLE`` reply says: a Reservation (under ``token``), :data:`PAUSED`, or None."""
         if not reply:
             return None
         tag = as_text(reply[0])

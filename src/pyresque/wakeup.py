@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError
 
 from pyresque.blocking import LandingMove, WakeupSubscription
 from pyresque.connection import CONNECTION_ERRORS
@@ -58,9 +61,28 @@ class WakeupListener:
 _WAIT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, redis.ResponseError)
 
 
+NOT_READ = object()  # no reply: no call was sent behind the move, or its reply was lost
+
+
+@dataclass(frozen=True)
+class BlockingOutcome:
+    """How a blocking wait ended.
+
+    ``ran``: the wait ran (a job may have moved, or a signal ended it); False on Redis trouble,
+    when the caller should wait another way. ``reply``: the reply of the call sent behind the
+    move, or :data:`NOT_READ`. ``unsure``: that call was sent and its reply never read, so it may
+    have reserved a job for the worker without the worker knowing (see
+    :meth:`pyresque.worker.Worker.reconcile_after_outage`).
+    """
+
+    ran: bool
+    reply: Any = NOT_READ
+    unsure: bool = False
+
+
 class BlockingWait:
     """The idle wait of a worker with one literal queue: a blocking move into its landing list,
-    which the next ``CYCLE`` call adopts."""
+    which a ``CYCLE`` call sent right behind it (or the next one) adopts."""
 
     def __init__(self, store: Store, worker_id: str, queue: str) -> None:
         self.store = store
@@ -70,9 +92,12 @@ class BlockingWait:
         self._marked = False
         self.unsupported = False  # Redis before 6.2 has no BLMOVE: the worker waits another way
 
-    def wait(self, timeout: float, interruptible: Interruptible) -> bool:
-        """Block up to ``timeout`` for a job; True if the wait ran (a job may have moved, or a
-        signal ended it), False on Redis trouble: the caller should wait another way."""
+    def wait(
+        self, timeout: float, interruptible: Interruptible, then: bytes | None = None
+    ) -> BlockingOutcome:
+        """Block up to ``timeout`` for a job, then run ``then`` (a reserving call as RESP, see
+        :meth:`pyresque.store.Store.cycle_ahead`) at once on the server."""
+        sent = False
         try:
             if not self._marked:  # a recoverer must look for this worker's landing list
                 self.store.mark_inflight_owner(self.worker_id)
@@ -81,11 +106,15 @@ class BlockingWait:
                 self._move = self.store.landing_move(self.worker_id, self.queue)
             with interruptible() as may_block:
                 if may_block:
-                    self._move.wait(timeout)
-            return True
+                    sent = then is not None
+                    return BlockingOutcome(True, self._move.wait(timeout, then))
+            return BlockingOutcome(True)
         except WaitInterrupted:
             self.close()  # the command is abandoned with its connection
-            return True
+            return BlockingOutcome(True, unsure=sent)
+        except NoScriptError:  # scripts flushed: the move ran, the call did not
+            self.close()
+            return BlockingOutcome(True)
         except _WAIT_ERRORS as exc:
             if isinstance(exc, redis.ResponseError) and "unknown command" in str(exc).lower():
                 log.warning("this Redis has no BLMOVE (%s); waiting for wake-ups instead", exc)
@@ -93,7 +122,7 @@ class BlockingWait:
             else:
                 log.warning("blocking wait failed (%s); polling instead", exc)
             self.close()
-            return False
+            return BlockingOutcome(False, unsure=sent)
 
     def close(self) -> None:
         if self._move is not None:

@@ -37,7 +37,7 @@ from pyresque.settings import WorkerSettings
 from pyresque.settle import Settlement
 from pyresque.signals import SignalInbox
 from pyresque.store import PAUSED, Ack, Reservation, Store
-from pyresque.wakeup import BlockingWait, WakeupListener
+from pyresque.wakeup import NOT_READ, BlockingWait, WakeupListener
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,10 @@ class Worker:
         self.jobs_done = 0
         self._nonce = os.urandom(4).hex()  # reservation tokens: <nonce>.<counter>
         self._tokens = 0
+        # the reply of a reservation sent behind the blocking wait, for the next _reserve; and
+        # whether one was sent and its reply lost (it may hold a job for us: reconcile first)
+        self._early: tuple[Reservation | str | None] | None = None
+        self._early_unsure = False
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
 
@@ -243,7 +247,8 @@ class Worker:
             self._check_parent()
             if self._flags.stopping:
                 return
-            if self._flags.paused:
+            if self._flags.paused and not (self._early and isinstance(self._early[0], Reservation)):
+                self._early = None
                 self._idle_paused()
                 continue
             reply = self._outage.retry("reserve", self._reserve)
@@ -303,10 +308,19 @@ class Worker:
             self._queues_cache = (now, cached)
         return cached
 
-    def _reserve(self) -> Reservation | str | None:
-        ack, self._pending_ack = self._pending_ack, None
+    def _next_token(self) -> str:
         self._tokens += 1
-        token = f"{self._nonce}.{self._tokens}"
+        return f"{self._nonce}.{self._tokens}"
+
+    def _reserve(self) -> Reservation | str | None:
+        if self._early_unsure:
+            self.reconcile_after_outage()
+            self._early_unsure = False
+        early, self._early = self._early, None
+        if early is not None:
+            return early[0]  # the reply of the call sent behind the blocking wait
+        ack, self._pending_ack = self._pending_ack, None
+        token = self._next_token()
         try:
             return self.store.cycle(
                 self.id, time.time(), ack=ack, queues=self._queues(), token=token
@@ -347,9 +361,16 @@ class Worker:
             # the server's timeout ends the command before our own deadline (its + 1 s): only a
             # signal abandons it
             block = min(timeout, max(self._heartbeat.seconds_left(), 0.01))
-            waited = self._blocking.wait(block, interruptible)
+            # the reservation goes out behind the move (this worker has nothing to acknowledge:
+            # the call that found its queue empty did it), so a job is picked up in one round trip
+            token = self._next_token()
+            ahead = self.store.cycle_ahead(self.id, self._static_queues, token)
+            waited = self._blocking.wait(block, interruptible, ahead)
+            if waited.reply is not NOT_READ:
+                self._early = (self.store.reservation_from(waited.reply, token),)
+            self._early_unsure = self._early_unsure or waited.unsure
             self._heartbeat.beat_if_due()
-            if waited:
+            if waited.ran:
                 return
             if self._blocking.unsupported:
                 self._blocking = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 
 import redis
@@ -10,6 +11,7 @@ import redis
 from pyresque import protocol
 from pyresque.jobmetrics import METRICS_TTL, JobMetric, MetricsRecorder, bucket_of
 from pyresque.protocol import Failure
+from pyresque.scripts import UTC_TEXT
 from pyresque.store import Ack, Reservation, Store
 
 
@@ -106,3 +108,36 @@ def test_the_busy_record_is_written_only_for_an_object_payload(
     assert r.get("resque:worker:w:1:q") is None
     store.cycle("w:1:q", time.time(), ack=Ack(first, "{}"), queues=["q"])
     assert b'"payload":{"class":"Echo","args":[]}' in (r.get("resque:worker:w:1:q") or b"")
+
+
+def test_the_scripts_utc_text_is_run_at_time_to_the_second(r: redis.Redis) -> None:
+    """A reservation sent ahead of its job writes ``run_at`` from the server's clock, formatted
+    in Lua: it must be the very text the worker writes otherwise."""
+    format_all = r.register_script(
+        UTC_TEXT + "local out = {} for i, s in ipairs(ARGV) do out[i] = utc_text(tonumber(s)) end"
+        " return out"
+    )
+    rng = random.Random(1)
+    edges = [0, 59, 86_399, 86_400, 951_782_400, 951_868_799, 4_107_542_399, 253_402_300_799]
+    seconds = edges + [rng.randrange(0, 253_402_300_800) for _ in range(3000)]
+    texts = [t.decode() for t in format_all(args=seconds)]
+    assert texts == [protocol.run_at_time(s) for s in seconds]
+
+
+def test_a_cycle_sent_ahead_stamps_the_busy_record_with_the_servers_clock(
+    r: redis.Redis, store: Store
+) -> None:
+    r.rpush("resque:queue:oracle", payload("b"))
+    before = int(store.server_time())
+    command = store.cycle_ahead("host:2:oracle", ["oracle"], "t.1")
+    assert command is not None
+    conn = r.connection_pool.get_connection()
+    try:
+        conn.send_packed_command([command])
+        reply = conn.read_response()
+    finally:
+        r.connection_pool.release(conn)
+    assert store.reservation_from(reply, "t.1") == Reservation("oracle", payload("b"), 0, "t.1")
+    record = protocol.loads(r.get("resque:worker:host:2:oracle") or b"")
+    assert isinstance(record, dict)
+    assert record["run_at"] in {protocol.run_at_time(before + d) for d in range(3)}

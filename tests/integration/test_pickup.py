@@ -1,0 +1,97 @@
+"""An idle single-queue worker sends its reservation right behind its blocking move, so the
+server reserves a job the moment the move takes it and a pickup costs one round trip. A wait a
+signal ends after the server reserved a job, with the reply never read, loses nothing."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from pyresque import protocol
+from tests.helpers import Proc, wait_until
+from tests.integration.test_worker import failures, push, registered, strings, work
+
+Spawn = Callable[..., Proc]
+SLEEPY = '{"class":"Sleepy","args":[0.5,"s"]}'
+ECHO = '{"class":"Echo","args":["once"]}'
+
+
+def blocking_connection(r: redis.Redis) -> dict[str, Any] | None:
+    """The worker's blocking-move connection, as CLIENT LIST shows it."""
+    for client in r.client_list():
+        if client.get("name", "").startswith("pyresque-blmove-"):
+            return client
+    return None
+
+
+def blocked(r: redis.Redis) -> bool:
+    """The worker is inside its blocking move (the server holds the command)."""
+    client = blocking_connection(r)
+    return client is not None and "b" in client["flags"] and client["cmd"] == "blmove"
+
+
+def test_the_reservation_runs_on_the_blocking_connection_when_the_move_returns(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    work(spawn, "oracle")
+    wait_until(lambda: blocked(r))
+    before = r.time()[0]
+    push(r, "oracle", SLEEPY)
+    wait_until(lambda: strings(r, "test:started") == ["s"])
+    # the last command of the move's connection is the reservation that followed it
+    client = blocking_connection(r)
+    assert client is not None and client["cmd"] == "evalsha", client
+    [wid] = registered(r)
+    record = protocol.loads(r.get(f"resque:worker:{wid}") or b"")
+    assert isinstance(record, dict) and record["queue"] == "oracle"
+    # run_at comes from the server's clock at the reservation, in run_at_time's format
+    run_at = str(record["run_at"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", run_at), run_at
+    assert run_at in {protocol.run_at_time(before + d) for d in range(3)}
+    wait_until(lambda: strings(r, "test:done") == ["s"])
+
+
+def stop_with_a_reservation_unread(r: redis.Redis, proc: Proc, interrupt: signal.Signals) -> None:
+    """Freeze the worker inside its blocking wait, let the server reserve a job for it, then
+    end the wait with ``interrupt`` before the worker reads the reply."""
+    wait_until(lambda: blocked(r))
+    proc.signal(signal.SIGSTOP)
+    try:
+        push(r, "oracle", ECHO)
+        [wid] = registered(r)
+        wait_until(lambda: r.hget(f"resque:inflight:{wid}", "oracle") == ECHO.encode())
+        assert r.llen("resque:queue:oracle") == 0
+        proc.signal(interrupt)  # pending: it is the first thing the worker sees on waking
+    finally:
+        proc.signal(signal.SIGCONT)
+
+
+def test_a_signal_ending_the_wait_after_the_server_reserved_puts_the_job_back(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    proc = work(spawn, "oracle")
+    stop_with_a_reservation_unread(r, proc, signal.SIGQUIT)
+    assert proc.wait(10) == 0, proc.log()
+    assert strings(r, "resque:queue:oracle") == [ECHO]
+    assert strings(r, "test:done") == []
+    assert failures(r) == [] and registered(r) == []
+    assert not r.keys("resque:inflight:*")
+
+
+def test_a_worker_that_goes_on_runs_the_job_it_never_heard_of_once(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    proc = work(spawn, "oracle")
+    # USR1 at idle kills no job: the worker only leaves its wait, and must find what the server
+    # reserved for it (else every later reservation would refuse to take over that one)
+    stop_with_a_reservation_unread(r, proc, signal.SIGUSR1)
+    wait_until(lambda: strings(r, "test:done") == ['["once"]'])
+    push(r, "oracle", '{"class":"Echo","args":["next"]}')
+    wait_until(lambda: strings(r, "test:done") == ['["once"]', '["next"]'])
+    assert r.get("resque:stat:processed") == b"2"
+    assert failures(r) == [] and strings(r, "resque:queue:oracle") == []
+    assert proc.popen.poll() is None, proc.log()

@@ -85,12 +85,13 @@ class SignalInbox:
         return self._read_fd
 
     def drain(self) -> list[int]:
-        """The signals that arrived since the last call, oldest first."""
-        try:
-            while os.read(self._read_fd, 512):
-                pass
-        except BlockingIOError:
-            pass
+        """The signals that arrived since the last call, oldest first.
+
+        The list is the record; the pipe only wakes :meth:`wait`, which empties it. So the usual
+        call (nothing arrived; an in-process worker makes one per job) is no system call."""
+        if not self._pending:
+            return []
+        self._empty_pipe()
         pending, self._pending = self._pending, []
         return pending
 
@@ -102,7 +103,18 @@ class SignalInbox:
         if self._pending:
             timeout = 0
         readable, _, _ = select.select([self._read_fd, *fds], [], [], max(0.0, timeout))
+        if self._read_fd in readable:
+            # any handled signal writes here (one of ours, or a job's own SIGALRM): emptied, or
+            # the next wait would return at once
+            self._empty_pipe()
         return [fd for fd in readable if fd != self._read_fd]
+
+    def _empty_pipe(self) -> None:
+        try:
+            while os.read(self._read_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
 
 
 def block(signals: Iterable[int]) -> set[int | signal.Signals]:

@@ -107,7 +107,8 @@ class BlockingWait:
             with interruptible() as may_block:
                 if may_block:
                     sent = then is not None
-                    return BlockingOutcome(True, self._move.wait(timeout, then))
+                    reply = self._move.wait(timeout, then)
+                    return BlockingOutcome(True, reply if sent else NOT_READ)
             return BlockingOutcome(True)
         except WaitInterrupted:
             self.close()  # the command is abandoned with its connection

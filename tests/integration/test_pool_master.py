@@ -90,6 +90,8 @@ class FakeGovernor(MemoryGovernor):
     ) -> Retirements:
         decision, self.next = self.next, Retirements()
         self.auto_targets = dict(self.targets)
+        # as the real one: the workers it retired, until they are gone
+        self.retiring = (self.retiring & {w.pid for w in workers}) | set(decision.stop)
         return decision
 
 
@@ -272,6 +274,26 @@ def test_governor_retirements_stop_after_the_job_and_kill_jobs(pool: Callable[..
     p.step(1)
     assert (other + 100, signal.SIGKILL) in p.processes.sent
     assert (other, signal.SIGKILL) not in p.processes.sent  # the worker itself lives on
+
+
+def test_a_worker_retired_for_memory_is_replaced_only_once_it_has_exited(
+    pool: Callable[..., Pool],
+) -> None:
+    governor = FakeGovernor()
+    p = pool({"a": 2}, governor=governor)
+    p.step()
+    big, other = p.pids()
+    p.ready_all()
+    governor.next = Retirements(stop=(big,))
+    p.step(1)
+    assert (big, signal.SIGQUIT) in p.processes.sent
+    for _ in range(3):  # its job still holds its memory: nothing starts beside it
+        p.step(1)
+        assert p.pids() == [big, other]
+    p.processes.exit(big, exited(0))
+    p.step(0.01)
+    p.step(0.01)
+    assert len(p.pids()) == 2 and big not in p.pids() and other in p.pids()
 
 
 def test_auto_groups_follow_the_governor(pool: Callable[..., Pool]) -> None:

@@ -327,10 +327,11 @@ class Master:
             self._enforce_deadline(now)
             return
         self.janitor.prune(now)
-        children = self.crew.children()
-        self.crew.observe_backoff(children, now)
         self.poll_loader(now)
         self.govern_memory(now)
+        # after the governor: a worker it just retired is seen stopping, not as one too many
+        children = self.crew.children()
+        self.crew.observe_backoff(children, now)
         the_plan = plan(
             self.desired(),
             children,

@@ -9,7 +9,7 @@ Also run by ``throughput.py`` (``--pool-jobs``) after its single-worker figures,
 | ``bare`` | 2 x ``bareloop.py --block``: BRPOP, ``json.loads``, the job looked up by name |
 | ``pyresque`` | 2 x ``pyresque work --in-process --burst`` (per-job metrics on: the default) |
 | ``pyresque-nometrics`` | the same with ``PYRESQUE_JOB_METRICS=0`` |
-| ``pyresque-before`` | the same from ``--before TREE`` (its ``src`` first on the path), without hiredis as that tree's dependencies install it |
+| ``pyresque-before`` | the same from ``--before TREE`` (its ``src`` first on the path); with ``--before-no-hiredis``, without hiredis, as a tree from before hiredis was a dependency ran |
 | ``dramatiq`` | ``dramatiq dramatiqjobs --processes 2 --threads 8`` (Redis broker, same no-op) |
 
 Each mode runs ``--repeat`` times, interleaved (round 1 of every mode, then round 2, ...); the
@@ -87,7 +87,7 @@ class PoolRun:
     problems: list[str] = field(default_factory=list)
 
 
-def modes_for(before: Path | None) -> dict[str, PoolMode]:
+def modes_for(before: Path | None, before_hiredis: bool = True) -> dict[str, PoolMode]:
     modes = [
         PoolMode("bare", "bare redis-py BRPOP loop x2", "bare"),
         PoolMode("pyresque", "pyresque --in-process x2", "pyresque"),
@@ -105,7 +105,7 @@ def modes_for(before: Path | None) -> dict[str, PoolMode]:
                 f"pyresque x2 @ {before.name}",
                 "pyresque",
                 tree=before,
-                hiredis=False,
+                hiredis=before_hiredis,
             )
         )
     modes.append(PoolMode("dramatiq", f"Dramatiq {WORKERS}x{DRAMATIQ_THREADS} threads", "dramatiq"))
@@ -377,12 +377,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", "-r", type=int, default=3, help="rounds; medians shown (3)")
     p.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
     p.add_argument("--before", type=Path, help="another checkout to run as pyresque-before")
+    p.add_argument(
+        "--before-no-hiredis",
+        action="store_true",
+        help="run the --before tree without hiredis (a tree from before it was a dependency)",
+    )
     p.add_argument("--modes", help="comma-separated subset of the modes (default: all)")
     return p.parse_args(argv)
 
 
 def select(args: argparse.Namespace) -> list[PoolMode]:
-    available = modes_for(args.before)
+    available = modes_for(args.before, not args.before_no_hiredis)
     keys = args.modes.split(",") if args.modes else list(available)
     unknown = set(keys) - set(available)
     if unknown:

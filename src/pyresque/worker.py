@@ -94,7 +94,8 @@ class Worker:
         self._job_kill: Reason | None = None
         self._pending_ack: Ack | None = None
         self._queues_cache: tuple[float, list[str]] = (-1e9, [])
-        self._static_queues = [] if selector.is_dynamic else selector.resolve()
+        self._dynamic = selector.is_dynamic  # asked once per job: computed once
+        self._static_queues = [] if self._dynamic else selector.resolve()
         self._wakeups = WakeupListener(store, selector)
         self._blocking = (
             BlockingWait(store, self.id, selector.patterns[0])
@@ -299,7 +300,7 @@ class Worker:
     def _queues(self) -> list[str]:
         """The concrete queues, in priority order: fixed for a list of names, re-read from Redis
         at most once a second for ``*`` and globs."""
-        if not self.selector.is_dynamic:
+        if not self._dynamic:
             return self._static_queues
         stamp, cached = self._queues_cache
         now = time.monotonic()

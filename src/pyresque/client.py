@@ -80,7 +80,7 @@ class Client:
             raise ConfigError("queue name must not be empty")
         name, spec = self._spec(job)
         payload = protocol.encode_payload(name, args)
-        hooks = spec.hooks if spec else (lambda _prefix: [])
+        hooks = spec.hooks if spec else (lambda _prefix: ())
         if any(hook(*args) is False for hook in hooks("before_enqueue")):
             return None
         return Prepared(
@@ -110,7 +110,7 @@ class Client:
         queue = queue or (spec.queue if spec else None)
         if not queue:
             raise ConfigError(f"job {name} has no default queue: pass queue=")
-        hooks = spec.hooks if spec else (lambda _prefix: [])
+        hooks = spec.hooks if spec else (lambda _prefix: ())
         if any(hook(*args) is False for hook in hooks("before_dequeue")):
             return 0
         matches = []

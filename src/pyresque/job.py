@@ -128,7 +128,9 @@ def _perform_with_hooks(spec: JobSpec, args: list[Any]) -> bool:
     return True
 
 
-def _nest(hooks: list[Callable[..., Any]], args: list[Any], innermost: Callable[[], None]) -> None:
+def _nest(
+    hooks: Sequence[Callable[..., Any]], args: list[Any], innermost: Callable[[], None]
+) -> None:
     """Run ``innermost`` inside each around hook; a hook is a generator that yields once."""
     if not hooks:
         innermost()

@@ -324,6 +324,21 @@ def test_a_plain_method_perform_instantiates_the_class_per_job() -> None:
     assert Instance.instances[0] is not Instance.instances[1]
 
 
+def test_one_spec_runs_every_hook_and_a_fresh_instance_for_every_job() -> None:
+    """A spec finds its hooks and a static ``perform`` once; every job still runs them all, in
+    order, and a class with a plain ``perform`` still gets an instance of its own per job."""
+    ordered = JobSpec("Ordered", Ordered)
+    assert perform(ordered, [1, "x"]) == Result(Outcome.PERFORMED)
+    first = list(Ordered.events)
+    assert perform(ordered, [1, "x"]) == Result(Outcome.PERFORMED)
+    assert Ordered.events == first + first and "perform(1,x)" in first
+    Instance.instances = []
+    instance = JobSpec("Instance", Instance)
+    assert perform(instance, [1]) == perform(instance, [2]) == Result(Outcome.PERFORMED)
+    assert len(Instance.instances) == 2
+    assert Instance.instances[0] is not Instance.instances[1]
+
+
 class ClassMethodJob(Recorder):
     @classmethod
     def perform(cls, x: int) -> None:

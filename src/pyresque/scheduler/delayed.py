@@ -131,7 +131,7 @@ class Delayed:
         do not run, on this path or when the scheduler moves the job (Ruby's ``Job.create``).
         """
         name, queue, spec = self._resolve(job, queue)
-        hooks = spec.hooks if spec else (lambda _prefix: [])
+        hooks = spec.hooks if spec else (lambda _prefix: ())
         if any(hook(*args) is False for hook in hooks("before_schedule")):
             return False
         ts = timestamp_of(when)

@@ -82,3 +82,47 @@ def remove_cgroup(cgroup: MemoryCgroup) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), 9)
             time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class FreezerCgroup:
+    """A child cgroup (v2) whose processes the test can freeze and thaw: stopped without a
+    signal, unlike SIGSTOP, whose SIGCONT a worker also reads as "resume"."""
+
+    path: Path
+
+    def join(self) -> None:
+        """Move the calling process into the cgroup (used as a preexec_fn)."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def freeze(self, frozen: bool = True) -> None:
+        (self.path / "cgroup.freeze").write_text("1" if frozen else "0")
+        deadline = time.monotonic() + 10
+        while f"frozen {int(frozen)}" not in (self.path / "cgroup.events").read_text():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cgroup {self.path} not {'frozen' if frozen else 'thawed'}")
+            time.sleep(0.01)
+
+
+def create_freezer_cgroup(name: str) -> FreezerCgroup | None:
+    """A child of this process's cgroup v2, or None where there is none or it cannot be made."""
+    v2_root, _ = _mounts(Path("/proc/self/mountinfo").read_text())
+    v2_own, _ = _own_cgroups(Path("/proc/self/cgroup").read_text())
+    if v2_root is None or v2_own is None:
+        return None
+    path = v2_root / v2_own.lstrip("/") / name
+    try:
+        path.mkdir()
+    except OSError:
+        return None
+    if not (path / "cgroup.freeze").exists():
+        path.rmdir()
+        return None
+    return FreezerCgroup(path)
+
+
+def remove_freezer_cgroup(cgroup: FreezerCgroup) -> None:
+    """Thaw it and rmdir once its processes are gone (killed by the test's clean-up first)."""
+    with contextlib.suppress(OSError):
+        cgroup.freeze(False)
+    remove_cgroup(MemoryCgroup(cgroup.path, 2))

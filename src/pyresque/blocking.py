@@ -65,7 +65,8 @@ class LandingMove:
             command = self._conn.pack_command(
                 "BLMOVE", self.source, self.landing, "LEFT", "RIGHT", f"{block:.3f}"
             )
-            self._conn.send_packed_command(command if then is None else [*command, then])
+            # one write: with TCP_NODELAY each item of a list would go out as its own packet
+            self._conn.send_packed_command([b"".join([*command, then])] if then else command)
             # the server ends the command at its timeout; our own deadline is a second later
             if not self._conn.can_read(timeout=block + 1.0):
                 raise redis.TimeoutError("no reply to BLMOVE")

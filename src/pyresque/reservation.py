@@ -56,6 +56,7 @@ class Ack:
 
 
 PAUSED = "paused"
+HELD = "held"  # the worker's in-flight hash holds a reservation it never heard back about
 REDELIVERY_MEMORY = 24 * 3600.0  # a redelivery count not raised for this long is forgotten
 
 

@@ -53,7 +53,9 @@ end
 # acknowledgement applies only while that token is still there: a call retried after its reply was
 # lost cannot count a job twice, nor acknowledge the next job in its place.
 #
-# Returns {} when no queue has a job, {'paused'} when pause-all-workers is set, else
+# Returns {} when no queue has a job, {'paused'} when pause-all-workers is set, {'held'} when the
+# in-flight hash holds a reservation this call does not know (one whose reply was lost: the worker
+# puts it back, see Worker.reconcile_after_outage), else
 # {'job', queue, payload, deliveries}. The job moves from its queue (or from the worker's landing
 # list, where a blocking BLMOVE put it) into the worker's in-flight hash atomically, and
 # worker:<id> is set in the same call, so resque-web sees the worker busy at once. The busy record
@@ -107,7 +109,7 @@ if ARGV[7] ~= '1' then clear() return {} end
 -- A call delayed in the network may run after its worker gave up on it and moved on: it must not
 -- reserve over the worker's current reservation (whose token it does not know).
 if not known then current = redis.call('HGET', inflight, '') end
-if current and current ~= ARGV[8] and ARGV[9] ~= '' then clear() return {} end
+if current and current ~= ARGV[8] and ARGV[9] ~= '' then clear() return {'held'} end
 -- a job a blocking BLMOVE dropped in this worker's landing list (single-queue workers only)
 local landed = redis.call('LPOP', KEYS[9])
 local pause = redis.call('GET', KEYS[10])

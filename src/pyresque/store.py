@@ -19,6 +19,7 @@ from pyresque import protocol, scripts
 from pyresque.blocking import LandingMove, WakeupSubscription
 from pyresque.keys import Keys
 from pyresque.reservation import (
+    HELD,
     PAUSED,
     REDELIVERY_MEMORY,
     Ack,
@@ -33,7 +34,7 @@ from pyresque.reservation import (
 from pyresque.scriptcall import ScriptCall
 from pyresque.store_dashboard import DashboardStore
 
-__all__ = ["PAUSED", "Ack", "Reservation", "Store"]
+__all__ = ["HELD", "PAUSED", "Ack", "Reservation", "Store"]
 
 _REHEARSAL_PAYLOAD = '{"class":"Rehearsal","args":[]}'
 
@@ -127,8 +128,9 @@ class Store(DashboardStore):
     ) -> Reservation | str | None:
         """Acknowledge ``ack`` and reserve the first job of ``queues`` in priority order.
 
-        Returns a Reservation, :data:`PAUSED`, or None when every queue is empty (or ``queues`` is
-        None: acknowledge only). The ack's per-job metric is recorded in the same call.
+        Returns a Reservation, :data:`PAUSED`, :data:`HELD`, or None when every queue is empty (or
+        ``queues`` is None: acknowledge only). The ack's per-job metric is recorded in the same
+        call.
         """
         run_at = protocol.run_at_time(now)
         if self._cycle.fast:
@@ -151,12 +153,13 @@ class Store(DashboardStore):
 
     @staticmethod
     def reservation_from(reply: Any, token: str) -> Reservation | str | None:
-        """What a ``CYCLE`` reply says: a Reservation (under ``token``), :data:`PAUSED`, or None."""
+        """What a ``CYCLE`` reply says: a Reservation (under ``token``), :data:`PAUSED`,
+        :data:`HELD`, or None."""
         if not reply:
             return None
         tag = as_text(reply[0])
-        if tag == PAUSED:
-            return PAUSED
+        if tag in (PAUSED, HELD):
+            return tag
         return Reservation(as_text(reply[1]), as_text(reply[2]), int(reply[3]), token)
 
     def rehearse_cycle(self, worker_id: str, queues: Sequence[str]) -> None:

@@ -36,7 +36,7 @@ from pyresque.runner import ForkedRunner, JobRunner
 from pyresque.settings import WorkerSettings
 from pyresque.settle import Settlement
 from pyresque.signals import SignalInbox
-from pyresque.store import PAUSED, Ack, Reservation, Store
+from pyresque.store import HELD, PAUSED, Ack, Reservation, Store
 from pyresque.wakeup import NOT_READ, BlockingWait, WakeupListener
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,10 @@ class Worker:
         self._nonce = os.urandom(4).hex()  # reservation tokens: <nonce>.<counter>
         self._tokens = 0
         # the reply of a reservation sent behind the blocking wait, for the next _reserve; and
-        # whether one was sent and its reply lost (it may hold a job for us: reconcile first)
+        # whether a reservation may have been made for us that we never heard of (a reply lost
+        # with its wait, or a CYCLE that found one): reconcile before the next one
         self._early: tuple[Reservation | str | None] | None = None
-        self._early_unsure = False
+        self._must_reconcile = False
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
 
@@ -255,6 +256,13 @@ class Worker:
             reply = self._outage.retry("reserve", self._reserve)
             if reply is None and self._flags.stopping:
                 return
+            if reply == HELD:
+                log.warning(
+                    "Worker %s holds a reservation it never heard back about; putting it back",
+                    self.id,
+                )
+                self._must_reconcile = True
+                continue
             if isinstance(reply, Reservation):
                 busy = True
                 poll = FIRST_POLL
@@ -285,6 +293,8 @@ class Worker:
 
     def _idle_paused(self) -> None:
         set_title("Paused")
+        # a job the server reserved as the pause ended the wait goes back for other workers
+        self._outage.retry("reconcile", self._reconcile_if_needed)
         if self._pending_ack is not None:  # the finished job is acknowledged first
             ack = self._pending_ack
             self._outage.retry("ack", functools.partial(self._acknowledge, ack))
@@ -318,10 +328,13 @@ class Worker:
         self._tokens += 1
         return f"{self._nonce}.{self._tokens}"
 
-    def _reserve(self) -> Reservation | str | None:
-        if self._early_unsure:
+    def _reconcile_if_needed(self) -> None:
+        if self._must_reconcile:
             self.reconcile_after_outage()
-            self._early_unsure = False
+            self._must_reconcile = False
+
+    def _reserve(self) -> Reservation | str | None:
+        self._reconcile_if_needed()
         early, self._early = self._early, None
         if early is not None:
             return early[0]  # the reply of the call sent behind the blocking wait
@@ -352,6 +365,7 @@ class Worker:
                 "Worker %s: registration lost (Redis restarted?); registering again", self.id
             )
             self.store.register_worker(self.id, time.time())
+        self._early = None  # whatever it reserved is in the hash, and goes back with the rest
         token, held = self.store.held(self.id)
         ack = self._pending_ack
         if ack is not None and ack.reservation.token and token == ack.reservation.token:
@@ -374,7 +388,7 @@ class Worker:
             waited = self._blocking.wait(block, interruptible, ahead)
             if waited.reply is not NOT_READ:
                 self._early = (self.store.reservation_from(waited.reply, token),)
-            self._early_unsure = self._early_unsure or waited.unsure
+            self._must_reconcile = self._must_reconcile or waited.unsure
             self._heartbeat.beat_if_due()
             if waited.ran:
                 return

@@ -4,15 +4,18 @@ signal ends after the server reserved a job, with the reply never read, loses no
 
 from __future__ import annotations
 
+import os
 import re
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 import redis
 
 from pyresque import protocol
-from tests.helpers import Proc, wait_until
+from tests.cgroups import FreezerCgroup, create_freezer_cgroup, remove_freezer_cgroup
+from tests.helpers import Proc, title_of, wait_until
 from tests.integration.test_worker import failures, push, registered, strings, work
 
 Spawn = Callable[..., Proc]
@@ -95,3 +98,51 @@ def test_a_worker_that_goes_on_runs_the_job_it_never_heard_of_once(
     assert r.get("resque:stat:processed") == b"2"
     assert failures(r) == [] and strings(r, "resque:queue:oracle") == []
     assert proc.popen.poll() is None, proc.log()
+
+
+@pytest.fixture
+def freezer() -> Iterator[FreezerCgroup]:
+    cgroup = create_freezer_cgroup(f"pyresque-freeze-{os.getpid()}")
+    if cgroup is None:
+        pytest.skip("no cgroup v2 child can be made here to freeze a worker in")
+    yield cgroup
+    remove_freezer_cgroup(cgroup)
+
+
+def test_a_pause_ending_the_wait_after_the_server_reserved_puts_the_job_back_for_others(
+    r: redis.Redis, spawn: Spawn, freezer: FreezerCgroup
+) -> None:
+    # frozen rather than SIGSTOPped: the SIGCONT that resumes a stopped worker also unpauses it
+    proc = spawn("work", "--queues", "oracle", "--app", "jobapp", preexec=freezer.join)
+    wait_until(lambda: blocked(r))
+    freezer.freeze()
+    try:
+        push(r, "oracle", ECHO)
+        [wid] = registered(r)
+        wait_until(lambda: r.hget(f"resque:inflight:{wid}", "oracle") == ECHO.encode())
+        proc.signal(signal.SIGUSR2)  # pause: seen first thing on waking
+    finally:
+        freezer.freeze(False)
+    wait_until(lambda: title_of(proc.pid).endswith("Paused"))
+    # while it is paused, the job it never heard of is back at the front of the queue
+    wait_until(lambda: strings(r, "resque:queue:oracle") == [ECHO])
+    assert not r.exists(f"resque:inflight:{wid}") and not r.exists(f"resque:worker:{wid}")
+    proc.signal(signal.SIGCONT)
+    wait_until(lambda: strings(r, "test:done") == ['["once"]'])
+
+
+def test_a_reservation_the_worker_never_heard_of_is_put_back_and_run(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    """A call whose reply was lost, reaching Redis late (after the worker reconciled), leaves a
+    reservation under a token the worker does not know: every later call of the worker refuses to
+    reserve over it and says so, and the worker puts it back rather than idle for ever."""
+    proc = work(spawn, "oracle")
+    wait_until(lambda: blocked(r))
+    [wid] = registered(r)
+    lost = '{"class":"Echo","args":["lost"]}'
+    r.hset(f"resque:inflight:{wid}", mapping={"oracle": lost, "": "late.1"})
+    push(r, "oracle", ECHO)
+    wait_until(lambda: sorted(strings(r, "test:done")) == ['["lost"]', '["once"]'])
+    assert "holds a reservation it never heard back about" in proc.log()
+    assert r.get("resque:stat:processed") == b"2" and failures(r) == []

@@ -20,7 +20,7 @@ from pyresque.queues import QueueSelector
 from pyresque.recovery import WorkerId, prune_dead_workers
 from pyresque.registry import Registry
 from pyresque.settings import WorkerSettings
-from pyresque.store import Ack, Reservation, Store
+from pyresque.store import HELD, Ack, Reservation, Store
 from pyresque.worker import Worker
 from tests.helpers import Proc, wait_until
 from tests.integration.test_worker_outage import free_port
@@ -147,7 +147,7 @@ def test_a_delayed_call_cannot_reserve_over_the_current_reservation(
     b = store.cycle(wid, time.time(), ack=Ack(a), queues=["q"], token="n.3")
     assert isinstance(b, Reservation) and b.payload == protocol.encode_payload("B", [])
     # ... and then the delayed call reaches Redis: it must neither ack again nor reserve
-    assert store.cycle(wid, time.time(), ack=Ack(a), queues=["q"], token="n.2") is None
+    assert store.cycle(wid, time.time(), ack=Ack(a), queues=["q"], token="n.2") == HELD
     assert r.get("resque:stat:processed") == b"1"
     d = store.cycle(wid, time.time(), ack=Ack(b), queues=["q"], token="n.4")
     assert isinstance(d, Reservation) and d.payload == protocol.encode_payload("C", [])

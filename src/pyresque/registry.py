@@ -17,6 +17,9 @@ from typing import Any
 from pyresque.errors import ConfigError, UnknownJobClass
 from pyresque.retry import Retry
 
+# the job hooks running a job looks up (Resque::Plugin's prefixes)
+HOOK_PREFIXES = ("before_perform", "around_perform", "after_perform", "on_failure")
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -70,6 +73,14 @@ class JobSpec:
     @functools.cached_property
     def _hooks(self) -> dict[str, tuple[Callable[..., Any], ...]]:
         return {}
+
+    def prime(self) -> None:
+        """Look up now what running a job looks up (its hooks, its ``perform``): a worker that
+        forks does it once, and every child it forks finds it done."""
+        for prefix in HOOK_PREFIXES:
+            self.hooks(prefix)
+        if self.is_class:
+            _ = self._static_perform
 
     def _find_hooks(self, prefix: str) -> tuple[Callable[..., Any], ...]:
         if not self.is_class:

@@ -46,6 +46,10 @@ class NamedHooks:
         self._hooks[name].append(hook)
         return hook
 
+    def has(self, name: str) -> bool:
+        """Whether any hook of ``name`` is registered."""
+        return bool(self._hooks[name])
+
     def run(self, name: str, *args: Any) -> None:
         """Run every hook of ``name``; the first exception propagates (the caller decides)."""
         for hook in self._hooks[name]:

@@ -12,7 +12,7 @@ import enum
 import hashlib
 import logging
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyresque.errors import DontPerform, TermException
@@ -64,6 +64,7 @@ class Job:
     queue: str
     payload: Payload
     spec: JobSpec
+    raw: str = field(default="", compare=False, repr=False)  # the payload as reserved, if known
 
     @property
     def args(self) -> list[Any]:

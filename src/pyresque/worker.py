@@ -469,7 +469,7 @@ class Worker:
             except PyresqueError as exc:
                 log.error("job from %s rejected: %s", res.queue, protocol.shorten(str(exc)))
                 return self._settlement.failed(res, Failure(protocol.exception_name(exc), str(exc)))
-            job = Job(res.queue, payload, spec)
+            job = Job(res.queue, payload, spec, res.payload)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("got: %s", job.describe(self.settings.log_args))
             self._job_kill = None

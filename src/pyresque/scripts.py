@@ -195,6 +195,16 @@ redis.call('LPUSH', KEYS[7], payload)
 return 'requeued'
 """
 
+# Drop a reservation token left alone in a worker's in-flight hash (no job beside it, so nothing to
+# put back), while it is still that token and still alone: every CYCLE of the worker would refuse
+# to reserve over it. KEYS: 1 inflight:<id>. ARGV: 1 the token. Returns 1 if dropped, else 0.
+FORGET_TOKEN = r"""
+if redis.call('HLEN', KEYS[1]) == 1 and redis.call('HGET', KEYS[1], '') == ARGV[1] then
+  return redis.call('HDEL', KEYS[1], '')
+end
+return 0
+"""
+
 # Forget redelivery counts whose last counted death is older than a cut-off. An entry without a
 # time (written by an older version) is given the current one, so it ages from now.
 # KEYS: 1 redeliveries. ARGV: 1 now, 2 cut-off (epoch seconds). Returns how many were removed.

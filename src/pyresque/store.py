@@ -54,6 +54,7 @@ class Store(DashboardStore):
         self._push_many = client.register_script(scripts.PUSH_MANY)
         self._retry = client.register_script(scripts.RETRY)
         self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
+        self._forget_token = client.register_script(scripts.FORGET_TOKEN)
 
     # --- queues --------------------------------------------------------------------------------
 
@@ -242,6 +243,12 @@ class Store(DashboardStore):
         }
         token = raw.pop("", None)
         return token, raw
+
+    def forget_token(self, worker_id: str, token: str) -> bool:
+        """Drop a reservation token a worker's in-flight hash holds with no job beside it, while
+        it is still that one and alone (a job reserved meanwhile keeps its token)."""
+        key = self.keys.inflight(worker_id)
+        return bool(self._forget_token(keys=[key], args=[token]))
 
     def inflight_owners(self) -> set[str]:
         return {as_text(w) for w in self.redis.smembers(self.keys.inflight_workers)}

@@ -244,6 +244,7 @@ class Worker:
     def _loop(self) -> None:
         poll = FIRST_POLL
         busy = False
+        held_before = False  # the last reply was HELD too
         while True:
             self.apply_signals()
             self._check_parent()
@@ -257,12 +258,16 @@ class Worker:
             if reply is None and self._flags.stopping:
                 return
             if reply == HELD:
-                log.warning(
-                    "Worker %s holds a reservation it never heard back about; putting it back",
-                    self.id,
-                )
-                self._must_reconcile = True
+                if not held_before:
+                    log.warning(
+                        "Worker %s holds a reservation it never heard back about; putting it back",
+                        self.id,
+                    )
+                else:  # still there after putting it back: never a busy loop, whatever it is
+                    self.wait(FIRST_POLL, [])
+                held_before = self._must_reconcile = True
                 continue
+            held_before = False
             if isinstance(reply, Reservation):
                 busy = True
                 poll = FIRST_POLL
@@ -373,6 +378,8 @@ class Worker:
         self._pending_ack = None
         for queue, payload in held.items():
             self.store.requeue(self.id, queue, payload, count_delivery=False)
+        if token is not None and not held:  # a token alone would make every reservation refuse
+            self.store.forget_token(self.id, token)
 
     def _wait_for_work(self, timeout: float) -> None:
         """Sleep until a job may be there, a signal arrives, or ``timeout`` passes."""
@@ -418,7 +425,7 @@ class Worker:
         next real call."""
         with contextlib.suppress(*RedisOutage.ERRORS):
             self.store.rehearse_cycle(self.id, self._queues())
-        payload = protocol.decode_payload(job.payload.encode())
+        payload = protocol.decode_payload(job.raw or job.payload.encode())
         Job(job.queue, payload, self.registry.resolve(payload.class_name))
 
     def wants_more(self) -> bool:

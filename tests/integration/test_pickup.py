@@ -146,3 +146,18 @@ def test_a_reservation_the_worker_never_heard_of_is_put_back_and_run(
     wait_until(lambda: sorted(strings(r, "test:done")) == ['["lost"]', '["once"]'])
     assert "holds a reservation it never heard back about" in proc.log()
     assert r.get("resque:stat:processed") == b"2" and failures(r) == []
+
+
+def test_a_stray_reservation_token_without_a_job_is_cleared_not_spun_on(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    """A token left in the in-flight hash with no job beside it (nothing to put back) must not
+    make every call say 'held' for ever: the worker clears it and goes on."""
+    proc = work(spawn, "oracle")
+    wait_until(lambda: blocked(r))
+    [wid] = registered(r)
+    r.hset(f"resque:inflight:{wid}", "", "stray.1")
+    push(r, "oracle", ECHO)
+    wait_until(lambda: strings(r, "test:done") == ['["once"]'])
+    assert proc.log().count("holds a reservation it never heard back about") == 1
+    assert not r.exists(f"resque:inflight:{wid}")

@@ -141,3 +141,15 @@ def test_a_cycle_sent_ahead_stamps_the_busy_record_with_the_servers_clock(
     record = protocol.loads(r.get("resque:worker:host:2:oracle") or b"")
     assert isinstance(record, dict)
     assert record["run_at"] in {protocol.run_at_time(before + d) for d in range(3)}
+
+
+def test_a_token_is_forgotten_only_while_it_is_alone_and_unchanged(
+    r: redis.Redis, store: Store
+) -> None:
+    key = "resque:inflight:h:1:q"
+    r.hset(key, mapping={"": "t.1", "q": payload("a")})
+    assert not store.forget_token("h:1:q", "t.1")  # a job beside it: it goes back with the job
+    r.hdel(key, "q")
+    assert not store.forget_token("h:1:q", "t.2")  # another token than the one read
+    assert store.forget_token("h:1:q", "t.1")
+    assert not r.exists(key)

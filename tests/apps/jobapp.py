@@ -30,8 +30,9 @@ class BoomError(Exception):
 
 @pyresque.job(queue="oracle", name="Echo")
 def echo(*args: Any) -> None:
-    _note("done", list(args))
+    # the pid first: a test that saw "done" may read the pids at once
     _note("pids", str(os.getpid()))
+    _note("done", list(args))
 
 
 pyresque.register("Mailers::Welcome", echo)
@@ -195,8 +196,8 @@ def leak(megabytes: int, marker: str) -> None:
     """Keeps ``megabytes`` of memory for the life of its process, like a leaky in-process job."""
     _LEAKED.append(b"x" * (megabytes * 1024 * 1024))
     time.sleep(0.1)
-    _note("done", marker)
     _note("pids", str(os.getpid()))
+    _note("done", marker)
 
 
 @pyresque.job(queue="oracle", name="Enqueuer")

@@ -81,7 +81,6 @@ def seed(r: redis.Redis) -> None:
     for m in range(now_minute - 480, now_minute + 1):
         fields: dict[str, int] = {}
         for c in range(CLASSES):
-            fields[f"Job{c}|p"] = 30
             fields[f"Job{c}|f"] = 1
             fields[f"Job{c}|ms"] = 30 * (c + 1) * 7
             fields[f"Job{c}|h{bucket_of((c + 1) * 7)}"] = 30

@@ -29,9 +29,9 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
                                                process died with it, and when it last did
 ``wakeup``                             pubsub  channel; a queue name is published on each push
 ``metrics:jobs:<minute>``              hash    per-job metrics of one minute (epoch // 60):
-                                               ``<class>|p`` finished, ``<class>|f`` failed,
-                                               ``<class>|ms`` total run time, ``<class>|h<i>``
-                                               jobs in duration bucket i; expires after 8 hours
+                                               ``<class>|h<i>`` jobs in duration bucket i (their
+                                               sum: jobs finished), ``<class>|f`` failed,
+                                               ``<class>|ms`` total run time; expires after 8 hours
 =====================================  ======  ==================================================
 
 Keys for the dashboard and the pool publisher (bounded: every one expires):

@@ -62,7 +62,8 @@ REDELIVERY_MEMORY = 24 * 3600.0  # a redelivery count not raised for this long i
 
 @dataclass(frozen=True)
 class CycleRequest:
-    """One CYCLE call: acknowledge ``ack`` (if any), then reserve from ``queues`` (None: don't).
+    """One CYCLE call: acknowledge ``ack`` (if any), then reserve from ``queues`` (None: don't),
+    looking first in the worker's landing list unless ``landing`` is False.
 
     The one place where the call's fields meet the script's ``KEYS`` and ``ARGV`` order
     (:data:`pyresque.scripts.CYCLE` documents it).
@@ -73,6 +74,7 @@ class CycleRequest:
     ack: Ack | None = None
     queues: Sequence[str] | None = None
     token: str = ""
+    landing: bool = True
 
     def keys(self, k: Keys) -> list[str]:
         metric = self.ack.metric if self.ack is not None else None
@@ -94,7 +96,7 @@ class CycleRequest:
                 "",
                 "",
                 "0",
-                "0" if self.queues is None else "1",
+                _reserve_from(self.queues, self.landing),
                 "",
                 self.token,
                 "",
@@ -110,7 +112,7 @@ class CycleRequest:
             res.sha if res.deliveries else "",
             ack.failure_record,
             "1" if ack.count_failed else "0",
-            "0" if self.queues is None else "1",
+            _reserve_from(self.queues, self.landing),
             res.token,
             self.token,
             *(
@@ -125,8 +127,21 @@ class CycleRequest:
         """(number of keys, number of arguments, their RESP): the same keys and arguments as
         :meth:`keys` and :meth:`argv`; see :func:`pack_cycle`."""
         return pack_cycle(
-            k, self.worker_id, self.run_at, ack=self.ack, queues=self.queues, token=self.token
+            k,
+            self.worker_id,
+            self.run_at,
+            ack=self.ack,
+            queues=self.queues,
+            token=self.token,
+            landing=self.landing,
         )
+
+
+def _reserve_from(queues: Sequence[str] | None, landing: bool) -> str:
+    """CYCLE's ARGV 7: '0' reserve nothing, '1' the landing list then the queues, '2' the queues."""
+    if queues is None:
+        return "0"
+    return "1" if landing else "2"
 
 
 def pack_cycle(
@@ -137,12 +152,13 @@ def pack_cycle(
     ack: Ack | None,
     queues: Sequence[str] | None,
     token: str,
+    landing: bool = True,
 ) -> tuple[int, int, bytes]:
     """:meth:`CycleRequest.packed` without building the request: the worker's fixed keys and
     arguments come packed from a cache, the recurring values (queue, class, flags) from
     :func:`pyresque.scriptcall.bulks_repeated`; only the tokens are packed afresh."""
     fixed = _packed_fixed(k, worker_id, tuple(queues or ()))
-    reserve = "0" if queues is None else "1"
+    reserve = _reserve_from(queues, landing)
     head: tuple[str, ...]
     tail: tuple[str | int, ...]
     if ack is None:

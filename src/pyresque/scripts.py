@@ -42,12 +42,15 @@ end
 # 10 pause-all-workers, 11 inflight-workers, 12 metrics:jobs:<minute>, 13 a key to delete with the
 # acknowledgement (a succeeded job's retry counter), 14.. queue:<q> per queue.
 # ARGV: 1 worker id, 2 run_at ('' = the server's clock when a job is reserved: a call sent ahead
-# of its job, behind a worker's blocking move), 3 queue of the job to acknowledge ('' = none), 4 sha1 of that
-# payload when it had been redelivered ('' = none), 5 failure record ('' = success), 6 '1' to count
-# the failure in stat:failed, 7 '1' to reserve, 8 token of the reservation being acknowledged,
-# 9 token for the new reservation, 10 job class for the per-job metrics ('' = none), 11 its run
-# time in ms, 12 its histogram bucket, 13 TTL to set on the metrics key ('0' = leave it), 14 '1'
-# to delete KEYS[13], 15.. pairs (queue name, queue as JSON), one per queue key, in priority order.
+# of its job, behind a worker's blocking move), 3 queue of the job to acknowledge ('' = none),
+# 4 sha1 of that payload when it had been redelivered ('' = none), 5 failure record ('' =
+# success), 6 '1' to count the failure in stat:failed, 7 where to reserve from: '0' nowhere
+# (acknowledge only), '1' the worker's landing list, then its queues, '2' its queues only (no
+# blocking move of the worker's has run since a call last looked in its landing list; the worker
+# still looks once a second), 8 token of the reservation being acknowledged, 9 token for the new
+# reservation, 10 job class for the per-job metrics ('' = none), 11 its run time in ms, 12 its
+# histogram bucket, 13 TTL to set on the metrics key ('0' = leave it), 14 '1' to delete KEYS[13],
+# 15.. pairs (queue name, queue as JSON), one per queue key, in priority order.
 #
 # The in-flight hash keeps the current reservation's token in its field '' (never a queue name). An
 # acknowledgement applies only while that token is still there: a call retried after its reply was
@@ -63,9 +66,17 @@ end
 # itself and fails one that is not JSON, which clears the record in its next call.
 #
 # Commands per job (a success acknowledged and the next job reserved from the first queue, no
-# metrics): HGET (token), INCRBY x2 (stats), LPOP (landing), GET (pause), LPOP (queue), HSET
-# (in-flight: the new job and its token over the old ones), SADD, SET (busy record), EXISTS: 10.
-# The per-job metrics add 3 HINCRBY (and an EXPIRE once a minute).
+# metrics): HGET (token), INCRBY x2 (stats), GET (pause), LPOP (queue), HSET (in-flight: the new
+# job and its token over the old ones), SADD, SET (busy record), EXISTS: 9, and an LPOP of the
+# landing list when the worker may have something there (after a blocking move; once a second).
+# The per-job metrics add 2 HINCRBY (and an EXPIRE once a minute): the run time and the duration
+# bucket; a class's count of finished jobs is the sum of its buckets, not a counter of its own.
+#
+# Each redis.call costs several times the command it runs (its arguments become a command, its
+# reply a Lua value), and so does each argument of the call itself (a Lua string in KEYS or
+# ARGV): fewer of either is what makes a script cheaper for Redis. Every increment is given as
+# the string '1', never the number 1: Redis turns a Lua number argument into text with
+# snprintf("%.17g"), which costs more than the INCRBY itself.
 CYCLE = (
     UTC_TEXT
     + r"""
@@ -80,19 +91,18 @@ if ARGV[3] ~= '' then
     if ARGV[5] ~= '' then
       redis.call('RPUSH', KEYS[4], ARGV[5])
       if ARGV[6] == '1' then
-        redis.call('INCRBY', KEYS[5], 1)
-        redis.call('INCRBY', KEYS[6], 1)
+        redis.call('INCRBY', KEYS[5], '1')
+        redis.call('INCRBY', KEYS[6], '1')
       end
     end
-    redis.call('INCRBY', KEYS[7], 1)
-    redis.call('INCRBY', KEYS[8], 1)
+    redis.call('INCRBY', KEYS[7], '1')
+    redis.call('INCRBY', KEYS[8], '1')
     if ARGV[14] == '1' then redis.call('DEL', KEYS[13]) end
     if ARGV[10] ~= '' then
       local metrics, class = KEYS[12], ARGV[10]
-      redis.call('HINCRBY', metrics, class .. '|p', 1)
-      if ARGV[5] ~= '' then redis.call('HINCRBY', metrics, class .. '|f', 1) end
+      if ARGV[5] ~= '' then redis.call('HINCRBY', metrics, class .. '|f', '1') end
       redis.call('HINCRBY', metrics, class .. '|ms', ARGV[11])
-      redis.call('HINCRBY', metrics, class .. '|h' .. ARGV[12], 1)
+      redis.call('HINCRBY', metrics, class .. '|h' .. ARGV[12], '1')
       if ARGV[13] ~= '0' then redis.call('EXPIRE', metrics, ARGV[13]) end
     end
   end
@@ -105,13 +115,13 @@ local function clear()
     redis.call('DEL', KEYS[2])
   end
 end
-if ARGV[7] ~= '1' then clear() return {} end
+if ARGV[7] == '0' then clear() return {} end
 -- A call delayed in the network may run after its worker gave up on it and moved on: it must not
 -- reserve over the worker's current reservation (whose token it does not know).
 if not known then current = redis.call('HGET', inflight, '') end
 if current and current ~= ARGV[8] and ARGV[9] ~= '' then clear() return {'held'} end
 -- a job a blocking BLMOVE dropped in this worker's landing list (single-queue workers only)
-local landed = redis.call('LPOP', KEYS[9])
+local landed = ARGV[7] == '1' and redis.call('LPOP', KEYS[9])
 local pause = redis.call('GET', KEYS[10])
 if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
   if landed then redis.call('LPUSH', KEYS[14] or KEYS[9], landed) end
@@ -185,7 +195,7 @@ if ARGV[3] == '1' then
   if n >= tonumber(ARGV[4]) then
     redis.call('HDEL', KEYS[3], sha)
     redis.call('RPUSH', KEYS[4], ARGV[5])
-    redis.call('INCRBY', KEYS[5], 1)
+    redis.call('INCRBY', KEYS[5], '1')
     return 'failed'
   end
   redis.call('HSET', KEYS[3], sha, n .. ' ' .. ARGV[6])
@@ -238,10 +248,10 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], '') ~= ARGV[2] then return 'sta
 if (redis.call('GET', KEYS[7]) or '') ~= ARGV[3] then return 'changed' end
 redis.call('HDEL', KEYS[1], ARGV[1], '')
 redis.call('DEL', KEYS[2])
-redis.call('INCRBY', KEYS[3], 1)
-redis.call('INCRBY', KEYS[4], 1)
-redis.call('INCRBY', KEYS[5], 1)
-redis.call('INCRBY', KEYS[6], 1)
+redis.call('INCRBY', KEYS[3], '1')
+redis.call('INCRBY', KEYS[4], '1')
+redis.call('INCRBY', KEYS[5], '1')
+redis.call('INCRBY', KEYS[6], '1')
 if ARGV[4] == '1' then
   redis.call('INCR', KEYS[7])
   redis.call('EXPIRE', KEYS[7], ARGV[8])

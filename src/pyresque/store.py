@@ -126,19 +126,24 @@ class Store(DashboardStore):
         ack: Ack | None = None,
         queues: Sequence[str] | None = None,
         token: str = "",
+        landing: bool = True,
     ) -> Reservation | str | None:
         """Acknowledge ``ack`` and reserve the first job of ``queues`` in priority order.
 
+        The worker's landing list is looked at first unless ``landing`` is False: a worker that
+        knows nothing can have landed there since it last looked saves the server that command.
         Returns a Reservation, :data:`PAUSED`, :data:`HELD`, or None when every queue is empty (or
         ``queues`` is None: acknowledge only). The ack's per-job metric is recorded in the same
         call.
         """
         run_at = protocol.run_at_time(now)
         if self._cycle.fast:
-            packed = pack_cycle(self.keys, worker_id, run_at, ack=ack, queues=queues, token=token)
+            packed = pack_cycle(
+                self.keys, worker_id, run_at, ack=ack, queues=queues, token=token, landing=landing
+            )
             reply = self._cycle.call_packed(*packed)
         else:
-            request = CycleRequest(worker_id, run_at, ack, queues, token)
+            request = CycleRequest(worker_id, run_at, ack, queues, token, landing)
             reply = self._cycle(request.keys(self.keys), request.argv())
         return self.reservation_from(reply, token)
 

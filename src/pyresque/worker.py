@@ -52,6 +52,7 @@ WORKER_SIGNALS = (
 FIRST_POLL = 0.05  # idle poll for jobs pushed by clients that do not publish a wake-up
 QUEUE_REFRESH = 1.0  # how long a resolved '*' or glob list is reused while busy
 PARENT_CHECK = 1.0  # how often a busy worker looks whether its pool master is still there
+LANDING_RECHECK = 1.0  # how often a busy worker's reservation looks in its landing list anyway
 # A worker that could not boot (a hook raised); the pool master backs off (gunicorn's
 # WORKER_BOOT_ERROR). The same value as pyresque.pool.process.WORKER_BOOT_ERROR.
 BOOT_FAILURE_EXIT = 3
@@ -116,6 +117,10 @@ class Worker:
         # with its wait, or a CYCLE that found one): reconcile before the next one
         self._early: tuple[Reservation | str | None] | None = None
         self._must_reconcile = False
+        # whether a blocking move may have landed a job since a reservation last looked in the
+        # landing list (which it then does first), and when one last looked (monotonic)
+        self._landing_due = True
+        self._landing_looked = -LANDING_RECHECK
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
 
@@ -345,13 +350,22 @@ class Worker:
             return early[0]  # the reply of the call sent behind the blocking wait
         ack, self._pending_ack = self._pending_ack, None
         token = self._next_token()
+        # Only a blocking move of this worker's puts a job in its landing list, and the call
+        # behind it takes that job: a busy worker's reservations skip the list (one command less
+        # for the server a job), looking again after a move whose reply was not read, and once a
+        # second for one that landed in a wait abandoned just as the server served it.
+        now = time.monotonic()
+        landing = self._landing_due or now - self._landing_looked >= LANDING_RECHECK
         try:
-            return self.store.cycle(
-                self.id, time.time(), ack=ack, queues=self._queues(), token=token
+            reply = self.store.cycle(
+                self.id, time.time(), ack=ack, queues=self._queues(), token=token, landing=landing
             )
         except RedisOutage.ERRORS:
             self._pending_ack = ack
             raise
+        if landing:
+            self._landing_due, self._landing_looked = False, now
+        return reply
 
     def _acknowledge(self, ack: Ack) -> None:
         self.store.cycle(self.id, time.time(), ack=ack)
@@ -371,6 +385,7 @@ class Worker:
             )
             self.store.register_worker(self.id, time.time())
         self._early = None  # whatever it reserved is in the hash, and goes back with the rest
+        self._landing_due = True
         token, held = self.store.held(self.id)
         ack = self._pending_ack
         if ack is not None and ack.reservation.token and token == ack.reservation.token:
@@ -392,9 +407,11 @@ class Worker:
             # the call that found its queue empty did it), so a job is picked up in one round trip
             token = self._next_token()
             ahead = self.store.cycle_ahead(self.id, self._static_queues, token)
+            self._landing_due = True
             waited = self._blocking.wait(block, interruptible, ahead)
-            if waited.reply is not NOT_READ:
+            if waited.reply is not NOT_READ:  # that call looked in the landing list after the move
                 self._early = (self.store.reservation_from(waited.reply, token),)
+                self._landing_due, self._landing_looked = False, time.monotonic()
             self._must_reconcile = self._must_reconcile or waited.unsure
             self._heartbeat.beat_if_due()
             if waited.ran:

@@ -80,7 +80,6 @@ def test_the_acknowledging_call_records_per_job_metrics(r: redis.Redis, store: S
     key = f"resque:metrics:jobs:{metric.minute}"
     fields = {k.decode(): int(v) for k, v in r.hgetall(key).items()}
     assert fields == {
-        "Echo|p": 2,
         "Echo|f": 1,
         "Echo|ms": 12 + 300,
         f"Echo|h{bucket_of(12)}": 1,

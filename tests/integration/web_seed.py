@@ -73,7 +73,6 @@ def seed_job_metrics(
     minute = int(now if now is not None else time.time()) // 60 - minutes_ago
     key = f"resque:metrics:jobs:{minute}"
     for ms in durations_ms:
-        r.hincrby(key, f"{cls}|p", 1)
         r.hincrby(key, f"{cls}|ms", int(ms))
         r.hincrby(key, f"{cls}|h{bucket_of(ms)}", 1)
     if failed:

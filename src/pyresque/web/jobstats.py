@@ -1,8 +1,9 @@
 """Per-job metrics (count, failures, time, percentiles) from the per-minute hashes.
 
-The worker's CYCLE script writes ``metrics:jobs:<minute>`` with fields ``<class>|p``, ``|f``,
-``|ms`` and ``|h<i>`` (see :mod:`pyresque.keys`); this module turns those raw counters into rows
-the dashboard and the Prometheus collector show. Pure: it never touches Redis.
+The worker's CYCLE script writes ``metrics:jobs:<minute>`` with fields ``<class>|h<i>``, ``|f``
+and ``|ms`` (see :mod:`pyresque.keys`); this module turns those raw counters into rows the
+dashboard and the Prometheus collector show. A class's count of finished jobs is the sum of its
+duration buckets: every finished job lands in exactly one. Pure: it never touches Redis.
 """
 
 from __future__ import annotations
@@ -60,21 +61,24 @@ def percentile(buckets: Sequence[int], q: float) -> float | None:
 
 
 def parse_minute(fields: Mapping[str, int]) -> dict[str, JobTotals]:
-    """One minute's hash -> totals per job class; unknown fields are ignored (newer writers)."""
+    """One minute's hash -> totals per job class; unknown fields are ignored (newer writers).
+
+    Hashes written by earlier versions also hold ``<class>|p``, a count of finished jobs equal to
+    the sum of the class's buckets; it is ignored, so a minute that both wrote counts once.
+    """
     out: dict[str, JobTotals] = {}
     for key, value in fields.items():
         name, sep, kind = key.rpartition("|")
         if not sep or not name:
             continue
         row = out.setdefault(name, JobTotals(name))
-        if kind == "p":
-            row.processed += value
-        elif kind == "f":
+        if kind == "f":
             row.failed += value
         elif kind == "ms":
             row.total_ms += value
         elif kind.startswith("h") and kind[1:].isdigit() and int(kind[1:]) < len(BUCKETS):
             row.buckets[int(kind[1:])] += value
+            row.processed += value
     return out
 
 

@@ -47,7 +47,7 @@ end
 # success), 6 '1' to count the failure in stat:failed, 7 where to reserve from: '0' nowhere
 # (acknowledge only), '1' the worker's landing list, then its queues, '2' its queues only (no
 # blocking move of the worker's has run since a call last looked in its landing list; the worker
-# still looks once a second), 8 token of the reservation being acknowledged, 9 token for the new
+# still looks once a second, for a move served after it gave up on it), 8 token of the reservation being acknowledged, 9 token for the new
 # reservation, 10 job class for the per-job metrics ('' = none), 11 its run time in ms, 12 its
 # histogram bucket, 13 TTL to set on the metrics key ('0' = leave it), 14 '1' to delete KEYS[13],
 # 15.. pairs (queue name, queue as JSON), one per queue key, in priority order.

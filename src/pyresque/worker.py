@@ -352,8 +352,10 @@ class Worker:
         token = self._next_token()
         # Only a blocking move of this worker's puts a job in its landing list, and the call
         # behind it takes that job: a busy worker's reservations skip the list (one command less
-        # for the server a job), looking again after a move whose reply was not read, and once a
-        # second for one that landed in a wait abandoned just as the server served it.
+        # for the server a job). They look again after a move whose reply was not read, and once
+        # a second for a move the server served after the worker gave up on it (it closed the
+        # connection, the server had not seen the close yet, and the call behind the move found
+        # the worker holding another job).
         now = time.monotonic()
         landing = self._landing_due or now - self._landing_looked >= LANDING_RECHECK
         try:
@@ -363,7 +365,7 @@ class Worker:
         except RedisOutage.ERRORS:
             self._pending_ack = ack
             raise
-        if landing:
+        if landing and reply != HELD:  # a call that says held returns before it looks there
             self._landing_due, self._landing_looked = False, now
         return reply
 
@@ -409,9 +411,11 @@ class Worker:
             ahead = self.store.cycle_ahead(self.id, self._static_queues, token)
             self._landing_due = True
             waited = self._blocking.wait(block, interruptible, ahead)
-            if waited.reply is not NOT_READ:  # that call looked in the landing list after the move
-                self._early = (self.store.reservation_from(waited.reply, token),)
-                self._landing_due, self._landing_looked = False, time.monotonic()
+            if waited.reply is not NOT_READ:
+                early = self.store.reservation_from(waited.reply, token)
+                self._early = (early,)
+                if early != HELD:  # that call looked in the landing list after the move
+                    self._landing_due, self._landing_looked = False, time.monotonic()
             self._must_reconcile = self._must_reconcile or waited.unsure
             self._heartbeat.beat_if_due()
             if waited.ran:

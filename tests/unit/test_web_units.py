@@ -33,17 +33,18 @@ def test_percentile_interpolates_inside_the_bucket(
 
 
 def test_minute_hashes_summarize_per_class_and_per_minute() -> None:
-    # m1 as earlier versions wrote it (a "|p" count beside the buckets it duplicates), m2 as now
+    # m1 as earlier versions wrote it (a "|p" count beside the buckets it duplicates), m2 as now,
+    # with a bucket beyond ours (a newer writer's): its job counts, in no bucket of ours
     m1 = {"A|p": 2, "A|f": 1, "A|ms": 30, "A|h3": 1, "A|h4": 1, "Mod::B|p": 1, "Mod::B|h0": 1}
     m2 = {"A|ms": 4, "A|h2": 1, "junk": 5, "A|h99": 1, "A|zz": 1}
     rows = summarize([m1, m2])
     assert [(r.name, r.processed, r.failed, r.total_ms) for r in rows] == [
-        ("A", 3, 1, 34),
+        ("A", 4, 1, 34),
         ("Mod::B", 1, 0, 0),
     ]
     assert parse_minute(m2)["A"].buckets[2] == 1
     series = per_minute([10, 11], [m1, m2], "A")
-    assert series["processed"] == [2.0, 1.0] and series["minute"] == [600.0, 660.0]
+    assert series["processed"] == [2.0, 2.0] and series["minute"] == [600.0, 660.0]
     assert series["p50"][1] == 3.75  # one job in (2.5, 5]: rank 0.5 of 1
 
 

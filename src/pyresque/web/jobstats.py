@@ -76,9 +76,10 @@ def parse_minute(fields: Mapping[str, int]) -> dict[str, JobTotals]:
             row.failed += value
         elif kind == "ms":
             row.total_ms += value
-        elif kind.startswith("h") and kind[1:].isdigit() and int(kind[1:]) < len(BUCKETS):
-            row.buckets[int(kind[1:])] += value
-            row.processed += value
+        elif kind.startswith("h") and kind[1:].isdigit():
+            row.processed += value  # a bucket of a newer writer's still counts its jobs
+            if int(kind[1:]) < len(BUCKETS):
+                row.buckets[int(kind[1:])] += value
     return out
 
 

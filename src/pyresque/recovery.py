@@ -21,6 +21,7 @@ from pyresque import protocol
 from pyresque.errors import ConfigError
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
+from pyresque.settings import WorkerSettings
 from pyresque.store import Store
 
 log = logging.getLogger(__name__)
@@ -251,4 +252,31 @@ def prune_dead_workers(
         if reason is not None:
             recover_worker(store, worker_id, now, reason, max_deliveries)
             pruned.append(worker_id)
+    return pruned
+
+
+PRUNE_RETRY = 5.0  # after a prune Redis refused, sooner than the next heartbeat interval
+
+
+def prune(
+    store: Store, me: WorkerId, selector: QueueSelector, settings: WorkerSettings, *, now: float
+) -> list[str]:
+    """One round of what a pruner does (a worker at its start and then about every heartbeat
+    interval, a pool master's janitor on the same schedule): Resque's prune, putting back the
+    in-flight jobs of the dead, then forgetting redelivery counts gone stale. Logs what it did;
+    returns the ids of the workers it pruned."""
+    pruned = prune_dead_workers(
+        store,
+        me,
+        selector,
+        now=now,
+        lock_ttl=max(1, int(settings.heartbeat_interval)),
+        prune_interval=settings.prune_interval,
+        max_deliveries=settings.max_deliveries,
+    )
+    forgotten = store.prune_redeliveries()
+    if forgotten:
+        log.info("prune: forgot %d stale redelivery counts", forgotten)
+    if pruned:
+        log.info("prune: recovered dead workers %s", ", ".join(pruned))
     return pruned

@@ -72,9 +72,10 @@ class WorkerSettings:
     # fork mode: fork the next job's child ahead, while a job runs, and hand it its job over a
     # pipe (takes the fork off the job's path; see docs/design.md, "The warm child")
     warm_child: bool = False
-    # prune dead workers at start, as a Ruby worker does; a pool's workers leave it to their
-    # master's janitor, which prunes on a schedule (the pool sets it False)
-    prune_at_start: bool = True
+    # prune dead workers itself: at start, as a Ruby worker does, and then about every heartbeat
+    # interval while it runs; a pool's workers leave it to their master's janitor, which prunes
+    # on the same schedule (the pool sets it False)
+    prunes: bool = True
 
 
 _FALSE = {"false", "0", "no", "off"}

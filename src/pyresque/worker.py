@@ -13,7 +13,9 @@ import contextlib
 import functools
 import gc
 import logging
+import math
 import os
+import random
 import signal
 import socket
 import time
@@ -30,7 +32,7 @@ from pyresque.outage import BootFailure, RedisOutage
 from pyresque.procname import set_title
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
-from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
+from pyresque.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
 from pyresque.registry import Registry, default_registry
 from pyresque.runner import ForkedRunner, JobRunner
 from pyresque.settings import WorkerSettings
@@ -121,6 +123,7 @@ class Worker:
         # landing list (which it then does first), and when one last looked (monotonic)
         self._landing_due = True
         self._landing_looked = -LANDING_RECHECK
+        self._next_prune = math.inf  # monotonic; scheduled at start when the worker prunes
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
 
@@ -196,16 +199,9 @@ class Worker:
             log.warning(
                 "Worker %s: a previous worker with this id left jobs: %s", self.id, recovered
             )
-        if self.settings.prune_at_start:
-            prune_dead_workers(
-                self.store,
-                self.identity,
-                self.selector,
-                now=now,
-                lock_ttl=int(self.settings.heartbeat_interval),
-                prune_interval=self.settings.prune_interval,
-                max_deliveries=self.settings.max_deliveries,
-            )
+        if self.settings.prunes:
+            prune(self.store, self.identity, self.selector, self.settings, now=now)
+            self._schedule_prune(time.monotonic())
         self.store.register_worker(self.id, now)
         self._registered = True
         return True
@@ -255,6 +251,7 @@ class Worker:
             self._check_parent()
             if self._flags.stopping:
                 return
+            self._prune_if_due()
             if self._flags.paused and not self._holds_early_job():
                 self._early = None  # an empty reply, from before the pause
                 self._idle_paused()
@@ -469,6 +466,34 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._flags.stopping
+
+    def _schedule_prune(self, now: float) -> None:
+        """The next prune about a heartbeat interval from ``now`` (up to 10 % later, so that the
+        workers of a fleet started together do not all prune at the same instant)."""
+        self._next_prune = now + self.settings.heartbeat_interval * (1 + random.random() / 10)
+
+    def _prune_if_due(self) -> None:
+        """A worker outside a pool prunes dead workers as a pool's master does, about every
+        heartbeat interval, so a fleet of plain workers recovers the jobs of a dead host without
+        waiting for a worker to (re)start. A failed prune never stops the worker."""
+        if not self.settings.prunes:
+            return
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._schedule_prune(now)
+        try:
+            prune(self.store, self.identity, self.selector, self.settings, now=time.time())
+        except RedisOutage.ERRORS as exc:
+            log.warning(
+                "Worker %s: prune failed, %s unreachable (%s); trying again soon",
+                self.id,
+                self.redis_label,
+                exc,
+            )
+            self._next_prune = now + min(PRUNE_RETRY, self.settings.heartbeat_interval)
+        except Exception:  # malformed data written by someone else must not stop the worker
+            log.exception("Worker %s: prune failed; trying again later", self.id)
 
     def _check_parent(self) -> None:
         if self.parent_pid is None or self._flags.stopping:

@@ -95,6 +95,16 @@ def publish_pool(site_store: Store, master: Proc) -> None:
     PoolPublisher(site_store, period=60).tick(time.time(), view)
 
 
+def echo_jobs_recorded(r: redis.Redis) -> int:
+    """Echo jobs in the per-job metrics: the sum of their duration buckets, every minute."""
+    return sum(
+        int(count)
+        for key in r.scan_iter("resque:metrics:jobs:*")
+        for field, count in r.hgetall(key).items()
+        if field.startswith(b"Echo|h")
+    )
+
+
 def seed_history(r: redis.Redis) -> None:
     """An hour of per-minute samples, as running pools leave them, for the charts."""
     now_minute = int(time.time()) // 60
@@ -203,9 +213,11 @@ def test_pools_page_and_every_other_page(site: Site) -> None:
     assert page.locator("tr.backoff", has_text="respawn in 6.4 s").is_visible()
     assert page.locator(".pool-workers tbody tr").count() == 2
     site.shot("pools")
+    for i in range(6):  # run by the pool; the workers' CYCLE calls record them
+        push(site.r, "oracle", "Echo", f"jobstats-{i}")
+    wait_until(lambda: echo_jobs_recorded(site.r) >= 6, 15)
     seed_job_metrics(site.r, "Reports::Monthly", [2, 3, 3, 8, 30, 120], failed=1)
     page = site.open("/jobs")
-    # the Echo jobs the pool ran above, as the workers' CYCLE calls recorded them
     echo = page.locator("table.jobstats tr", has_text="Echo")
     assert int(echo.locator("td").nth(1).inner_text()) >= 6
     row = page.locator("table.jobstats tr", has_text="Reports::Monthly")

@@ -197,7 +197,7 @@ def test_an_idle_in_process_worker_does_not_spin(
 def test_a_pool_worker_leaves_pruning_to_its_master_but_recovers_its_own_id(
     r: redis.Redis, store: Store, redis_server: RedisServer
 ) -> None:
-    """``prune_at_start=False`` (a pool's workers): a dead worker's job waits for the janitor's
+    """``prunes=False`` (a pool's workers): a dead worker's job waits for the janitor's
     prune; what a dead predecessor left under the worker's own id still goes back at once."""
     from pyresque.pool.janitor import Janitor
 
@@ -213,7 +213,7 @@ def test_a_pool_worker_leaves_pruning_to_its_master_but_recovers_its_own_id(
 
     ran: list[Any] = []
     worker = in_process_worker(store, ran)
-    worker.settings = replace(worker.settings, prune_at_start=False)
+    worker.settings = replace(worker.settings, prunes=False)
     assert worker.work() == 0
     assert ran == ["mine"]
     assert r.sismember("resque:workers", dead)  # not pruned by the worker
@@ -222,3 +222,22 @@ def test_a_pool_worker_leaves_pruning_to_its_master_but_recovers_its_own_id(
     assert not r.sismember("resque:workers", dead)
     assert in_process_worker(store, ran).work() == 0  # the default: prunes, and finds nothing
     assert ran == ["mine", "dead's"]
+
+
+def test_a_running_worker_outside_a_pool_prunes_every_heartbeat_interval(
+    r: redis.Redis, spawn: Callable[..., Proc]
+) -> None:
+    """A dead worker found after this one started (a host that died later) has its job put back
+    and run without any worker (re)starting: a plain worker prunes as a pool's master does."""
+    env = {"RESQUE_HEARTBEAT_INTERVAL": "1", "RESQUE_PRUNE_INTERVAL": "3"}
+    proc = spawn("work", "--queues", "oracle", "--app", "jobapp", env=env)
+    wait_until(lambda: r.scard("resque:workers") == 1)
+    dead = "elsewhere:1:oracle"
+    r.sadd("resque:workers", dead)
+    r.hset("resque:workers:heartbeat", dead, protocol.heartbeat_time(time.time() - 10_000))
+    r.hset(f"resque:inflight:{dead}", "oracle", '{"class":"Echo","args":["orphan"]}')
+    r.sadd("resque:inflight-workers", dead)
+    wait_until(lambda: r.lrange("test:done", 0, -1) == [b'["orphan"]'])
+    assert not r.sismember("resque:workers", dead)
+    assert "prune: recovered dead workers elsewhere:1:oracle" in proc.log()
+    assert proc.popen.poll() is None, proc.log()

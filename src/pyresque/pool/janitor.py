@@ -25,7 +25,7 @@ from pyresque.connection import RETRYABLE_ERRORS, connect
 from pyresque.keys import Keys
 from pyresque.protocol import Failure
 from pyresque.queues import QueueSelector
-from pyresque.recovery import WorkerId, prune_dead_workers, recover_worker
+from pyresque.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
 from pyresque.settings import WorkerSettings
 from pyresque.store import Store
 
@@ -34,7 +34,6 @@ log = logging.getLogger("pyresque.pool")
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
 CALL_TIMEOUT = 2.0  # a Redis that accepts but never answers must not hang the master
-PRUNE_RETRY = 5.0  # after a failed prune, sooner than the next heartbeat interval
 MIN_CALL_TIME = 0.05  # below this, a call to Redis cannot usefully fit before the deadline
 
 
@@ -170,27 +169,12 @@ class Janitor:
             if store is None:
                 return
             try:
-                pruned = prune_dead_workers(
-                    store,
-                    identity,
-                    QueueSelector.parse("*"),
-                    now=time.time(),
-                    lock_ttl=max(1, int(self.settings.heartbeat_interval)),
-                    prune_interval=self.settings.prune_interval,
-                    max_deliveries=self.settings.max_deliveries,
-                )
-                forgotten = store.prune_redeliveries()
-                if forgotten:
-                    log.info("prune: forgot %d stale redelivery counts", forgotten)
+                prune(store, identity, QueueSelector.parse("*"), self.settings, now=time.time())
             except RETRYABLE_ERRORS as exc:
                 log.warning("prune: Redis unreachable or refusing (%s); trying again soon", exc)
                 self._next_prune = now + min(PRUNE_RETRY, self.settings.heartbeat_interval)
-                return
             except Exception:  # malformed data written by someone else must not stop the master
                 log.exception("prune failed; trying again later")
-                return
-        if pruned:
-            log.info("prune: recovered dead workers %s", ", ".join(pruned))
 
     def busy_records(self, worker_ids: list[str]) -> dict[str, str]:
         """worker id -> its busy record, for the INFO log (empty if Redis is unreachable)."""

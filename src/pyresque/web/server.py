@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 
 from pyresque.errors import ConfigError
+from pyresque.logs import setup_role_logging
 from pyresque.web.security import AUTH_ENV, is_loopback, parse_auth
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"HTTP basic auth (default ${AUTH_ENV}); required for a non-loopback --bind",
     )
     parser.add_argument("--read-only", action="store_true", help="show, never change anything")
+    parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     parser.add_argument("--verbose", "-v", action="count", default=0)
     parser.set_defaults(func=run)
 
@@ -49,10 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"pyresque web needs the 'web' extra: pip install 'pyresque[web]' ({exc})"
         ) from exc
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s pyresque-web[%(process)d] %(levelname)s: %(message)s",
-    )
+    setup_role_logging("pyresque-web", Path.cwd().name, as_json=args.log_json, verbose=args.verbose)
     host, port = parse_bind(args.bind)
     auth = args.auth or os.environ.get(AUTH_ENV) or None
     try:

@@ -75,6 +75,33 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 # READONLY after a failover, OOM and MISCONF refusals, and a script error (logged each time).
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, ConnectionError, OSError)
 
+# How a server says it cannot take a command for now (a failover, a load, memory, a missing
+# replica, a busy script): the error reply's first word, also where Redis 6 embeds a command's
+# error in a script's ("... @user_script: 1: -OOM command not allowed ...").
+_FOR_NOW = re.compile(
+    r"(?:^|-)(?:READONLY|LOADING|MASTERDOWN|OOM|MISCONF|NOREPLICAS|BUSY|TRYAGAIN) "
+)
+
+_PASSING_ERRORS = (
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+)
+
+
+def is_refusal_for_now(exc: BaseException) -> bool:
+    """True for a refusal that passes as the server recovers (see ``_FOR_NOW``, and a durable
+    write no replica confirmed in time): a line in the log and a retry, not a traceback, which
+    is for a refusal that says something is wrong (a key of the wrong type, a script error)."""
+    from pyresque.sentinel import NotReplicated
+
+    if isinstance(exc, (NotReplicated, *_PASSING_ERRORS)):  # and redis-py's names for those
+        return True
+    return isinstance(exc, redis.ResponseError) and _FOR_NOW.search(str(exc)) is not None
+
 
 # --- checking a URL before use, telling refusals from outages --------------------
 

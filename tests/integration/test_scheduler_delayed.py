@@ -137,3 +137,30 @@ def test_a_refused_move_changes_nothing_and_is_retried_at_the_next_poll(r: redis
     assert r.lrange("resque:queue:fine", 0, -1) == [b'{"class":"K","args":[1]}']
     assert r.lrange("resque:queue:broken", 0, -1) == [b'{"class":"K","args":[2]}']
     assert not r.exists("resque:delayed:1800000000")
+
+
+def test_a_refusal_that_passes_is_one_log_line_and_a_data_error_a_traceback(
+    r: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full server (as in a failover or a load: it passes) is a warning without a traceback at
+    every poll; a key of the wrong type (something is wrong) keeps its traceback."""
+    store = ScheduleStore(r, Keys("resque"))
+    service = SchedulerService(store, SchedulerOptions(poll_interval=5), registry=Registry())
+    now = 1_800_000_001.0
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", 1)  # every write refused: OOM command not allowed ...
+    try:
+        with caplog.at_level("WARNING", logger="pyresque.scheduler"):
+            assert service.tick(now) == now + 5
+    finally:
+        r.config_set("maxmemory", 0)
+    [refused] = [rec for rec in caplog.records if "refused" in rec.getMessage()]
+    assert refused.levelname == "WARNING" and refused.exc_info is None
+    assert "maxmemory" in refused.getMessage()
+    caplog.clear()
+    store.push_delayed(1_800_000_000, '{"class":"K","args":[2],"queue":"broken"}')
+    r.set("resque:queue:broken", "not a list")
+    with caplog.at_level("WARNING", logger="pyresque.scheduler"):
+        service.tick(now + 5)
+    [wrong] = [rec for rec in caplog.records if "refused" in rec.getMessage()]
+    assert wrong.levelname == "ERROR" and wrong.exc_info is not None

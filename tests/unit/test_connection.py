@@ -8,6 +8,7 @@ import redis
 from pyresque.connection import (
     DEFAULT_URL,
     is_auth_failure,
+    is_refusal_for_now,
     redact,
     refusal,
     url_from_env,
@@ -170,3 +171,34 @@ def test_outages_are_not_authentication_failures(exc: Exception) -> None:
 
 def test_a_missing_database_is_a_refusal() -> None:
     assert "database number" in (refusal(redis.ResponseError("DB index is out of range")) or "")
+
+
+@pytest.mark.parametrize(
+    ("exc", "passes"),
+    [
+        (redis.exceptions.ReadOnlyError("You can't write against a read only replica."), True),
+        (
+            redis.exceptions.OutOfMemoryError(
+                "command not allowed when used memory > 'maxmemory'."
+            ),
+            True,
+        ),
+        (redis.ResponseError("MISCONF Redis is configured to save RDB snapshots, but ..."), True),
+        (redis.ResponseError("NOREPLICAS Not enough good replicas to write."), True),
+        # Redis 6 reports a command's error inside a script's
+        (
+            redis.ResponseError(
+                "Error running script (call to f_8f4a): @user_script:1: @user_script: 1: "
+                "-OOM command not allowed when used memory > 'maxmemory'."
+            ),
+            True,
+        ),
+        (redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind"), False),
+        (redis.ResponseError("Error running script (call to f_1): @user_script:3: boom"), False),
+        (redis.ConnectionError("Connection refused"), False),
+    ],
+)
+def test_a_refusal_for_now_is_told_from_one_that_says_something_is_wrong(
+    exc: BaseException, passes: bool
+) -> None:
+    assert is_refusal_for_now(exc) is passes

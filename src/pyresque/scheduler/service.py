@@ -28,7 +28,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pyresque import protocol
-from pyresque.connection import CONNECTION_ERRORS, connect
+from pyresque.connection import CONNECTION_ERRORS, connect, is_refusal_for_now
 from pyresque.errors import PayloadError, PyresqueError
 from pyresque.keys import Keys
 from pyresque.registry import Registry, default_registry
@@ -129,8 +129,15 @@ class SchedulerService:
             self.lock.held = False
             self._close_sub()
             self._next_poll = now + min(self.options.poll_interval, 1.0)
-        except redis.RedisError:  # e.g. a key of the wrong type: log, retry at the next poll
-            log.exception("scheduler: Redis refused a command; retrying at the next poll")
+        except redis.RedisError as exc:  # e.g. a key of the wrong type: log, retry at the next poll
+            if is_refusal_for_now(exc):  # a failover, a load, a replica missing: it passes
+                log.warning(
+                    "scheduler: Redis refused a command (%s: %s); retrying at the next poll",
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                log.exception("scheduler: Redis refused a command; retrying at the next poll")
             self._next_due = None
             self._next_poll = now + self.options.poll_interval
         return self.next_wake()

@@ -130,6 +130,8 @@ def count(mode: str, jobs: int, server: str, before: Path | None) -> float:
             valgrind.terminate()
             valgrind.wait(60)
         dumps = sorted(glob.glob(f"{out}.*"), key=lambda p: int(p.rsplit(".", 1)[1]))
+        if not dumps:
+            raise RuntimeError(f"callgrind wrote no counts for {mode} (is {server} valgrind-able?)")
         annotated = subprocess.run(
             ["callgrind_annotate", dumps[-1]], check=True, capture_output=True, text=True
         ).stdout
@@ -153,7 +155,13 @@ def main() -> int:
         modes.append("pyresque-before")
     unknown = set(modes) - set(MODES)
     if unknown or not shutil.which("valgrind"):
-        parser.error(f"unknown modes {sorted(unknown)}" if unknown else "valgrind is not installed")
+        parser.error(
+            f"unknown modes {sorted(unknown)}"
+            if unknown
+            else "valgrind is not installed (apt-get install valgrind)"
+        )
+    if "pyresque-before" in modes and args.before is None:
+        parser.error("the pyresque-before mode needs --before TREE")
     server = args.redis_server or find_redis_server()
     version = subprocess.run(
         [server, "--version"], check=False, capture_output=True, text=True

@@ -227,13 +227,15 @@ def prune_dead_workers(
     lock_ttl: int = 60,
     prune_interval: float = 300.0,
     max_deliveries: int = 3,
+    locked: bool = False,
 ) -> list[str]:
     """Ruby's prune_dead_workers, plus recovery of in-flight jobs. Returns the pruned ids.
 
     Two passes. Dead workers holding in-flight jobs (ours) are recovered whether or not the prune
     lock is free: putting a job back is a compare-and-move, safe when two recoverers race, and a
     Ruby worker's prune holds the lock for 60 s. Only the rest of the registry (Ruby's workers and
-    ours without a job) is pruned under Ruby's lock, as Ruby does.
+    ours without a job) is pruned under Ruby's lock, as Ruby does. ``locked``: the caller holds
+    the lock already.
     """
     survey = _Survey.take(store)
     judge = _Judge(me, selector, survey, prune_interval)
@@ -243,7 +245,7 @@ def prune_dead_workers(
         if reason is not None:
             recover_worker(store, owner, now, reason, max_deliveries, fail_busy_record=False)
             pruned.append(owner)
-    if not store.acquire_prune_lock(str(me), lock_ttl):
+    if not locked and not store.acquire_prune_lock(str(me), lock_ttl):
         return pruned
     for worker_id in survey.registered:
         if worker_id in survey.owners:
@@ -259,20 +261,34 @@ PRUNE_RETRY = 5.0  # after a prune Redis refused, sooner than the next heartbeat
 
 
 def prune(
-    store: Store, me: WorkerId, selector: QueueSelector, settings: WorkerSettings, *, now: float
+    store: Store,
+    me: WorkerId,
+    selector: QueueSelector,
+    settings: WorkerSettings,
+    *,
+    now: float,
+    lock_first: bool = False,
 ) -> list[str]:
     """One round of what a pruner does (a worker at its start and then about every heartbeat
-    interval, a pool master's janitor on the same schedule): Resque's prune, putting back the
+    interval, a pool master's janitor every heartbeat interval): Resque's prune, putting back the
     in-flight jobs of the dead, then forgetting redelivery counts gone stale. Logs what it did;
-    returns the ids of the workers it pruned."""
+    returns the ids of the workers it pruned.
+
+    ``lock_first``: do nothing unless Resque's prune lock is free, so that a fleet of plain
+    workers, each pruning about every heartbeat interval, reads the registry once an interval
+    between them, not once a worker."""
+    lock_ttl = max(1, int(settings.heartbeat_interval))
+    if lock_first and not store.acquire_prune_lock(str(me), lock_ttl):
+        return []
     pruned = prune_dead_workers(
         store,
         me,
         selector,
         now=now,
-        lock_ttl=max(1, int(settings.heartbeat_interval)),
+        lock_ttl=lock_ttl,
         prune_interval=settings.prune_interval,
         max_deliveries=settings.max_deliveries,
+        locked=lock_first,
     )
     forgotten = store.prune_redeliveries()
     if forgotten:

@@ -63,7 +63,7 @@ class JobSpec:
         """Resque's job hooks: every attribute of the class whose name starts with ``prefix``,
         sorted by name, so plugins can add ``before_perform_audit`` next to ``before_perform``.
 
-        Found once per prefix (a class's attributes are read with ``dir``, ~10 µs a prefix, three
+        Found once per prefix (a class's attributes are read with ``dir``, ~10 µs a prefix, four
         prefixes a job): a hook added to a class after its first job is not seen."""
         found = self._hooks.get(prefix)
         if found is None:

@@ -220,7 +220,7 @@ class ForkedRunner:
         on_overrun: Callable[[], None] | None = None,
     ) -> RunOutcome:
         """Raises OSError when fork fails (the worker puts the job back)."""
-        job.spec.prime()  # once per job class, in the worker: its children inherit it
+        job.spec.prime()  # looked up in the worker (cached per job class): children inherit it
         try:
             self.hooks.run("before_fork", job)
         except Exception as exc:

@@ -73,8 +73,9 @@ class WorkerSettings:
     # pipe (takes the fork off the job's path; see docs/design.md, "The warm child")
     warm_child: bool = False
     # prune dead workers itself: at start, as a Ruby worker does, and then about every heartbeat
-    # interval while it runs; a pool's workers leave it to their master's janitor, which prunes
-    # on the same schedule (the pool sets it False)
+    # interval while it runs (whichever worker finds Resque's prune lock free); a pool's workers
+    # leave it to their master's janitor, which prunes every heartbeat interval (the pool sets it
+    # False)
     prunes: bool = True
 
 

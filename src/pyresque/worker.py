@@ -253,6 +253,8 @@ class Worker:
                 return
             self._prune_if_due()
             if self._flags.paused and not self._holds_early_job():
+                if self._early is not None and self._early[0] == HELD:
+                    self._must_reconcile = True  # what it found goes back, while we are paused
                 self._early = None  # an empty reply, from before the pause
                 self._idle_paused()
                 continue
@@ -475,7 +477,8 @@ class Worker:
     def _prune_if_due(self) -> None:
         """A worker outside a pool prunes dead workers as a pool's master does, about every
         heartbeat interval, so a fleet of plain workers recovers the jobs of a dead host without
-        waiting for a worker to (re)start. A failed prune never stops the worker."""
+        waiting for a worker to (re)start: whichever worker finds Resque's prune lock free does
+        it for the fleet. A failed prune never stops the worker."""
         if not self.settings.prunes:
             return
         now = time.monotonic()
@@ -483,7 +486,8 @@ class Worker:
             return
         self._schedule_prune(now)
         try:
-            prune(self.store, self.identity, self.selector, self.settings, now=time.time())
+            store, me, settings = self.store, self.identity, self.settings
+            prune(store, me, self.selector, settings, now=time.time(), lock_first=True)
         except RedisOutage.ERRORS as exc:
             log.warning(
                 "Worker %s: prune failed, %s unreachable (%s); trying again soon",

@@ -19,7 +19,7 @@ from tests.helpers import Proc, title_of, wait_until
 from tests.integration.test_worker import failures, push, registered, strings, work
 
 Spawn = Callable[..., Proc]
-SLEEPY = '{"class":"Sleepy","args":[0.5,"s"]}'
+SLEEPY = '{"class":"Sleepy","args":[2,"s"]}'  # long enough to read CLIENT LIST while it runs
 ECHO = '{"class":"Echo","args":["once"]}'
 
 
@@ -97,6 +97,8 @@ def test_a_worker_that_goes_on_runs_the_job_it_never_heard_of_once(
     wait_until(lambda: strings(r, "test:done") == ['["once"]', '["next"]'])
     wait_until(lambda: r.get("resque:stat:processed") == b"2")  # counted with its acknowledgement
     assert failures(r) == [] and strings(r, "resque:queue:oracle") == []
+    # found by reconciling after the wait it never read, not by a later call's 'held'
+    assert "never heard back" not in proc.log()
     assert proc.popen.poll() is None, proc.log()
 
 

@@ -241,3 +241,27 @@ def test_a_running_worker_outside_a_pool_prunes_every_heartbeat_interval(
     assert not r.sismember("resque:workers", dead)
     assert "prune: recovered dead workers elsewhere:1:oracle" in proc.log()
     assert proc.popen.poll() is None, proc.log()
+
+
+def test_plain_workers_prune_only_under_the_prune_lock(
+    r: redis.Redis, spawn: Callable[..., Proc]
+) -> None:
+    """Every plain worker prunes about every heartbeat interval, but only the one that finds
+    Resque's prune lock free does it, so a fleet reads the registry once an interval."""
+    env = {"RESQUE_HEARTBEAT_INTERVAL": "1", "RESQUE_PRUNE_INTERVAL": "3"}
+    proc = spawn("work", "--queues", "oracle", "--app", "jobapp", env=env)
+    wait_until(lambda: r.scard("resque:workers") == 1)
+    [me] = [w.decode() for w in r.smembers("resque:workers")]
+    r.set("resque:pruning_dead_workers_in_progress", "a-ruby-worker", ex=60)
+    dead = "elsewhere:1:oracle"
+    r.sadd("resque:workers", dead)
+    r.hset("resque:workers:heartbeat", dead, protocol.heartbeat_time(time.time() - 10_000))
+    r.hset(f"resque:inflight:{dead}", "oracle", '{"class":"Echo","args":["orphan"]}')
+    r.sadd("resque:inflight-workers", dead)
+    beats: set[bytes] = set()
+    # three heartbeats of ours: a prune was due at least twice meanwhile
+    wait_until(lambda: beats.add(r.hget("resque:workers:heartbeat", me) or b"") or len(beats) >= 4)
+    assert r.lrange("test:done", 0, -1) == [] and r.sismember("resque:workers", dead)
+    r.delete("resque:pruning_dead_workers_in_progress")
+    wait_until(lambda: r.lrange("test:done", 0, -1) == [b'["orphan"]'])
+    assert proc.popen.poll() is None, proc.log()

@@ -371,8 +371,8 @@ def pool_options(args: argparse.Namespace) -> PoolOptions:
 def pool_worker_settings(args: argparse.Namespace, options: PoolOptions) -> WorkerSettings:
     """The workers' settings. Pool workers interrupt their job on TERM (TERM_CHILD) unless told
     otherwise, so that a shutdown fits in the platform's grace period with every job put back.
-    They do not prune dead workers: the master's janitor prunes on the same schedule (and once
-    at its start, before the first fork), and a worker's own prune cost it ~0.4 MB of private
+    They do not prune dead workers: the master's janitor prunes every heartbeat interval (and
+    once at its start, before the first fork), and a worker's own prune cost it ~0.4 MB of private
     memory."""
     env = dict(os.environ)
     env.setdefault("TERM_CHILD", "1")

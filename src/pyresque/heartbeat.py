@@ -10,11 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from pyresque.connection import RETRYABLE_ERRORS
 from pyresque.store import Store
 
 log = logging.getLogger(__name__)
+
+# How often the heartbeat thread asks its companion task, at least and at most: that task (the
+# worker's per-job figures) only knows it has work once the main thread has added some.
+ALSO_MIN_WAIT = 0.05
+ALSO_MAX_WAIT = 1.0
 
 
 class Heartbeat:
@@ -39,16 +45,34 @@ class Heartbeat:
             self._last = time.monotonic()
             self._beat()
 
-    def start_thread(self) -> None:
-        """Beat from a daemon thread instead of the loop (in-process mode)."""
+    def start_thread(self, also: Callable[[], float] | None = None) -> None:
+        """Beat from a daemon thread instead of the loop (in-process mode). ``also`` runs on the
+        same thread when it asks to: it returns the seconds until it wants to run again."""
         self._thread_stop = threading.Event()
         stop = self._thread_stop
 
         def run() -> None:
-            while not stop.wait(self.interval):
-                self._beat()
+            next_beat = time.monotonic() + self.interval
+            while True:
+                wait = max(next_beat - time.monotonic(), 0.0)
+                if also is not None:
+                    wait = min(wait, max(self._run_also(also), ALSO_MIN_WAIT), ALSO_MAX_WAIT)
+                if stop.wait(wait):
+                    return
+                if time.monotonic() >= next_beat:
+                    self._beat()
+                    next_beat = time.monotonic() + self.interval
 
         threading.Thread(target=run, name="heartbeat", daemon=True).start()
+
+    @staticmethod
+    def _run_also(also: Callable[[], float]) -> float:
+        """``also``, whose failure never stops the heartbeat (a worker without one is pruned)."""
+        try:
+            return also()
+        except Exception:
+            log.exception("the heartbeat thread's companion task failed")
+            return ALSO_MAX_WAIT
 
     def stop(self) -> None:
         if self._thread_stop is not None:

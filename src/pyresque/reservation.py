@@ -16,7 +16,6 @@ from typing import Any
 from redis.typing import EncodableT
 
 from pyresque import protocol, scriptcall
-from pyresque.jobmetrics import JobMetric
 from pyresque.keys import Keys
 
 
@@ -51,8 +50,13 @@ class Ack:
     reservation: Reservation
     failure_record: str = ""
     count_failed: bool = True
-    metric: JobMetric | None = None  # recorded in the same call
     forget: str = ""  # a key deleted in the same call (a succeeded job's retry counter)
+
+    @property
+    def extras(self) -> str:
+        """CYCLE's ARGV 8: what the call carries beyond a plain success."""
+        failure = ("f" if self.count_failed else "u") if self.failure_record else ""
+        return failure + ("d" if self.forget else "")
 
 
 PAUSED = "paused"
@@ -77,50 +81,35 @@ class CycleRequest:
     landing: bool = True
 
     def keys(self, k: Keys) -> list[str]:
-        metric = self.ack.metric if self.ack is not None else None
-        minute = metric.minute if metric is not None else 0
         fixed, queue_keys = _worker_keys(k, self.worker_id, tuple(self.queues or ()))
-        forget = self.ack.forget if self.ack is not None and self.ack.forget else fixed[0]
-        return [*fixed, k.metrics_jobs(minute), forget, *queue_keys]
+        out = [*fixed, *queue_keys]
+        ack = self.ack
+        if ack is not None:
+            if ack.failure_record:
+                out += _failure_keys(k, self.worker_id)
+            if ack.forget:
+                out.append(ack.forget)
+        return out
 
     def argv(self) -> list[EncodableT]:
         queue_argv = _queue_argv(tuple(self.queues or ()))
-        return [self.worker_id, self.run_at, *self._varying_argv(), *queue_argv]
-
-    def _varying_argv(self) -> list[str | int]:
-        """ARGV 3-14: what changes from one call to the next."""
+        reserve = _reserve_from(self.queues, self.landing)
         ack = self.ack
         if ack is None:
-            return [
-                "",
-                "",
-                "",
-                "0",
-                _reserve_from(self.queues, self.landing),
-                "",
-                self.token,
-                "",
-                0,
-                0,
-                0,
-                "0",
-            ]
+            return [self.worker_id, self.run_at, "", "", reserve, "", self.token, "", *queue_argv]
         res = ack.reservation
-        metric = ack.metric
+        record = [ack.failure_record] if ack.failure_record else []
         return [
+            self.worker_id,
+            self.run_at,
             res.queue,
             res.sha if res.deliveries else "",
-            ack.failure_record,
-            "1" if ack.count_failed else "0",
-            _reserve_from(self.queues, self.landing),
+            reserve,
             res.token,
             self.token,
-            *(
-                (metric.class_name, metric.ms, metric.bucket, metric.expire)
-                if metric
-                else ("", 0, 0, 0)
-            ),
-            "1" if ack.forget else "0",
+            ack.extras,
+            *queue_argv,
+            *record,
         ]
 
     def packed(self, k: Keys) -> tuple[int, int, bytes]:
@@ -138,10 +127,13 @@ class CycleRequest:
 
 
 def _reserve_from(queues: Sequence[str] | None, landing: bool) -> str:
-    """CYCLE's ARGV 7: '0' reserve nothing, '1' the landing list then the queues, '2' the queues."""
+    """CYCLE's ARGV 5: '0' reserve nothing, '1' the landing list then the queues, '2' the queues."""
     if queues is None:
         return "0"
     return "1" if landing else "2"
+
+
+_EMPTY = b"$0\r\n\r\n"
 
 
 def pack_cycle(
@@ -155,58 +147,63 @@ def pack_cycle(
     landing: bool = True,
 ) -> tuple[int, int, bytes]:
     """:meth:`CycleRequest.packed` without building the request: the worker's fixed keys and
-    arguments come packed from a cache, the recurring values (queue, class, flags) from
+    arguments come packed from a cache, the recurring values (queue, flags) from
     :func:`pyresque.scriptcall.bulks_repeated`; only the tokens are packed afresh."""
     fixed = _packed_fixed(k, worker_id, tuple(queues or ()))
     reserve = _reserve_from(queues, landing)
-    head: tuple[str, ...]
-    tail: tuple[str | int, ...]
     if ack is None:
-        head, tail, forget = ("", "", "", "0", reserve), ("", 0, 0, 0, "0"), ""
-        acked_token, minute = b"$0\r\n\r\n", 0
-    else:
-        res, metric, forget = ack.reservation, ack.metric, ack.forget
-        sha = res.sha if res.deliveries else ""
-        head = (res.queue, sha, ack.failure_record, "1" if ack.count_failed else "0", reserve)
-        acked_token = scriptcall.bulk(res.token)
-        if metric is None:
-            tail, minute = ("", 0, 0, 0, "1" if forget else "0"), 0
-        else:
-            tail = (
-                metric.class_name,
-                metric.ms,
-                metric.bucket,
-                metric.expire,
-                "1" if forget else "0",
+        body = b"".join(
+            (
+                fixed.keys,
+                fixed.worker_id,
+                _packed_run_at(run_at),
+                _EMPTY,
+                _EMPTY,
+                scriptcall.bulks_repeated((reserve,)),
+                _EMPTY,
+                scriptcall.bulk(token),
+                _EMPTY,
+                fixed.queue_argv,
             )
-            minute = metric.minute
+        )
+        return fixed.numkeys, fixed.numargs, body
+    res = ack.reservation
+    numkeys, numargs = fixed.numkeys, fixed.numargs
+    extra_keys = extra_argv = b""
+    if ack.failure_record or ack.forget:
+        parts = []
+        if ack.failure_record:
+            parts.append(_packed_failure_keys(k, worker_id))
+            extra_argv = scriptcall.bulk(ack.failure_record)
+            numkeys, numargs = numkeys + 3, numargs + 1
+        if ack.forget:
+            parts.append(scriptcall.bulk(ack.forget))
+            numkeys += 1
+        extra_keys = b"".join(parts)
     body = b"".join(
         (
             fixed.keys,
-            _packed_metrics_key(k, minute),
-            scriptcall.bulk(forget) if forget else fixed.inflight,
-            fixed.queue_keys,
+            extra_keys,
             fixed.worker_id,
             _packed_run_at(run_at),
-            scriptcall.bulks_repeated(head),
-            acked_token,
+            scriptcall.bulks_repeated((res.queue, res.sha if res.deliveries else "", reserve)),
+            scriptcall.bulk(res.token),
             scriptcall.bulk(token),
-            scriptcall.bulks_repeated(tail),
+            scriptcall.bulks_repeated((ack.extras,)),
             fixed.queue_argv,
+            extra_argv,
         )
     )
-    return fixed.numkeys, fixed.numargs, body
+    return numkeys, numargs, body
 
 
 @dataclass(frozen=True)
 class _PackedFixed:
     """A worker's CYCLE keys and arguments that never change, as RESP."""
 
-    inflight: bytes  # KEYS 1, packed again as KEYS 13 when no key is to be deleted
-    keys: bytes  # KEYS 1-11
-    queue_keys: bytes  # KEYS 14..
+    keys: bytes  # KEYS 1-8, then the queue keys
     worker_id: bytes  # ARGV 1
-    queue_argv: bytes  # ARGV 15..
+    queue_argv: bytes  # ARGV 9..
     numkeys: int
     numargs: int
 
@@ -216,19 +213,17 @@ def _packed_fixed(k: Keys, wid: str, queues: tuple[str, ...]) -> _PackedFixed:
     fixed, queue_keys = _worker_keys(k, wid, queues)
     queue_argv = _queue_argv(queues)
     return _PackedFixed(
-        inflight=scriptcall.bulk(fixed[0]),
-        keys=scriptcall.bulks(fixed),
-        queue_keys=scriptcall.bulks(queue_keys),
+        keys=scriptcall.bulks([*fixed, *queue_keys]),
         worker_id=scriptcall.bulk(wid),
         queue_argv=scriptcall.bulks(queue_argv),
-        numkeys=len(fixed) + 2 + len(queue_keys),
-        numargs=14 + len(queue_argv),
+        numkeys=len(fixed) + len(queue_keys),
+        numargs=8 + len(queue_argv),
     )
 
 
-@functools.lru_cache(maxsize=4)
-def _packed_metrics_key(k: Keys, minute: int) -> bytes:
-    return scriptcall.bulk(k.metrics_jobs(minute))  # changes once a minute
+@functools.lru_cache(maxsize=64)
+def _packed_failure_keys(k: Keys, wid: str) -> bytes:
+    return scriptcall.bulks(_failure_keys(k, wid))
 
 
 @functools.lru_cache(maxsize=4)
@@ -245,9 +240,6 @@ def _worker_keys(k: Keys, wid: str, queues: tuple[str, ...]) -> tuple[list[str],
             k.inflight(wid),
             k.worker(wid),
             k.redeliveries,
-            k.failed,
-            k.failed_count,
-            k.worker_failed_count(wid),
             k.processed,
             k.worker_processed(wid),
             k.landing(wid),
@@ -256,6 +248,11 @@ def _worker_keys(k: Keys, wid: str, queues: tuple[str, ...]) -> tuple[list[str],
         ],
         [k.queue(q) for q in queues],
     )
+
+
+def _failure_keys(k: Keys, wid: str) -> list[str]:
+    """The keys a CYCLE call that records a failure adds after the queue keys."""
+    return [k.failed, k.failed_count, k.worker_failed_count(wid)]
 
 
 @functools.lru_cache(maxsize=64)

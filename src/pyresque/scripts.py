@@ -37,20 +37,23 @@ end
 
 # Finish the previous job (if any) and reserve the next one, in one call.
 #
-# KEYS: 1 inflight:<id>, 2 worker:<id>, 3 redeliveries, 4 failed, 5 stat:failed,
-# 6 stat:failed:<id>, 7 stat:processed, 8 stat:processed:<id>, 9 landing:<id>,
-# 10 pause-all-workers, 11 inflight-workers, 12 metrics:jobs:<minute>, 13 a key to delete with the
-# acknowledgement (a succeeded job's retry counter), 14.. queue:<q> per queue.
+# KEYS: 1 inflight:<id>, 2 worker:<id>, 3 redeliveries, 4 stat:processed, 5 stat:processed:<id>,
+# 6 landing:<id>, 7 pause-all-workers, 8 inflight-workers, 9.. queue:<q> per queue, then only when
+# ARGV 8 says so: failed, stat:failed and stat:failed:<id> (a failure), then a key to delete with
+# the acknowledgement (a succeeded job's retry counter).
 # ARGV: 1 worker id, 2 run_at ('' = the server's clock when a job is reserved: a call sent ahead
 # of its job, behind a worker's blocking move), 3 queue of the job to acknowledge ('' = none),
-# 4 sha1 of that payload when it had been redelivered ('' = none), 5 failure record ('' =
-# success), 6 '1' to count the failure in stat:failed, 7 where to reserve from: '0' nowhere
-# (acknowledge only), '1' the worker's landing list, then its queues, '2' its queues only (no
-# blocking move of the worker's has run since a call last looked in its landing list; the worker
-# still looks once a second, for a move served after it gave up on it), 8 token of the reservation being acknowledged, 9 token for the new
-# reservation, 10 job class for the per-job metrics ('' = none), 11 its run time in ms, 12 its
-# histogram bucket, 13 TTL to set on the metrics key ('0' = leave it), 14 '1' to delete KEYS[13],
-# 15.. pairs (queue name, queue as JSON), one per queue key, in priority order.
+# 4 sha1 of that payload when it had been redelivered ('' = none), 5 where to reserve from: '0'
+# nowhere (acknowledge only), '1' the worker's landing list, then its queues, '2' its queues only
+# (no blocking move of the worker's has run since a call last looked in its landing list; the
+# worker still looks once a second, for a move served after it gave up on it), 6 token of the
+# reservation being acknowledged, 7 token for the new reservation, 8 what else the call carries,
+# '' for a plain success: 'f' a failure counted in stat:failed, 'u' one not counted, 'd' a key to
+# delete, 9.. pairs (queue name, queue as JSON), one per queue key, in priority order, then the
+# failure record when there is one.
+#
+# Only what a call needs is passed: the server turns every argument into a Lua string, and a
+# success (most calls) needs no failure keys, no failure record, no key to delete.
 #
 # The in-flight hash keeps the current reservation's token in its field '' (never a queue name). An
 # acknowledgement applies only while that token is still there: a call retried after its reply was
@@ -65,12 +68,17 @@ end
 # embeds the payload as it is when it looks like a JSON object; the worker parses the payload
 # itself and fails one that is not JSON, which clears the record in its next call.
 #
-# Commands per job (a success acknowledged and the next job reserved from the first queue, no
-# metrics): HGET (token), INCRBY x2 (stats), GET (pause), LPOP (queue), HSET (in-flight: the new
-# job and its token over the old ones), SADD, SET (busy record), EXISTS: 9, and an LPOP of the
-# landing list when the worker may have something there (after a blocking move; once a second).
-# The per-job metrics add 2 HINCRBY (and an EXPIRE once a minute): the run time and the duration
-# bucket; a class's count of finished jobs is the sum of its buckets, not a counter of its own.
+# The worker is listed in inflight-workers (recovery's index of who may hold a job) by the call
+# that reserves into an empty in-flight hash. A call that acknowledges by token and reserves again
+# skips the SADD: the hash has held that token since the call that listed the worker, and the
+# index loses a worker only while its hash and landing list are empty (FORGET_OWNER, atomically).
+#
+# Commands per job (a success acknowledged by token and the next job reserved from the first
+# queue): HGET (token), INCRBY x2 (stats), GET (pause), LPOP (queue), HSET (in-flight: the new job
+# and its token over the old ones), SET (busy record), EXISTS: 8, and an LPOP of the landing list
+# when the worker may have something there (after a blocking move; once a second). Per-job metrics
+# are not written here: the worker adds them up and writes them about once a second
+# (pyresque.jobmetrics).
 #
 # Each redis.call costs several times the command it runs (its arguments become a command, its
 # reply a Lua value), and so does each argument of the call itself (a Lua string in KEYS or
@@ -81,30 +89,32 @@ CYCLE = (
     UTC_TEXT
     + r"""
 local inflight = KEYS[1]
--- the token the in-flight hash holds (false: none), once read; the acknowledged job's queue
-local current, known, acked = false, false, nil
+local failing, counted, deletes = false, false, false
+if ARGV[8] ~= '' then
+  counted = string.find(ARGV[8], 'f', 1, true)
+  failing = counted or string.find(ARGV[8], 'u', 1, true)
+  deletes = string.find(ARGV[8], 'd', 1, true)
+end
+-- KEYS[9..last] are the queues; the optional keys follow them
+local last = #KEYS - (failing and 3 or 0) - (deletes and 1 or 0)
+-- the token the in-flight hash holds (false: none), once read; the acknowledged job's queue;
+-- whether the worker is known to be listed in inflight-workers
+local current, known, acked, listed = false, false, nil, false
 if ARGV[3] ~= '' then
-  if ARGV[8] ~= '' then current, known = redis.call('HGET', inflight, ''), true end
-  if ARGV[8] == '' or current == ARGV[8] then
-    acked, current, known = ARGV[3], false, true
+  if ARGV[6] ~= '' then current, known = redis.call('HGET', inflight, ''), true end
+  if ARGV[6] == '' or current == ARGV[6] then
+    acked, current, known, listed = ARGV[3], false, true, ARGV[6] ~= ''
     if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
-    if ARGV[5] ~= '' then
-      redis.call('RPUSH', KEYS[4], ARGV[5])
-      if ARGV[6] == '1' then
-        redis.call('INCRBY', KEYS[5], '1')
-        redis.call('INCRBY', KEYS[6], '1')
+    if failing then
+      redis.call('RPUSH', KEYS[last + 1], ARGV[9 + 2 * (last - 8)])
+      if counted then
+        redis.call('INCRBY', KEYS[last + 2], '1')
+        redis.call('INCRBY', KEYS[last + 3], '1')
       end
     end
-    redis.call('INCRBY', KEYS[7], '1')
-    redis.call('INCRBY', KEYS[8], '1')
-    if ARGV[14] == '1' then redis.call('DEL', KEYS[13]) end
-    if ARGV[10] ~= '' then
-      local metrics, class = KEYS[12], ARGV[10]
-      if ARGV[5] ~= '' then redis.call('HINCRBY', metrics, class .. '|f', '1') end
-      redis.call('HINCRBY', metrics, class .. '|ms', ARGV[11])
-      redis.call('HINCRBY', metrics, class .. '|h' .. ARGV[12], '1')
-      if ARGV[13] ~= '0' then redis.call('EXPIRE', metrics, ARGV[13]) end
-    end
+    redis.call('INCRBY', KEYS[4], '1')
+    redis.call('INCRBY', KEYS[5], '1')
+    if deletes then redis.call('DEL', KEYS[#KEYS]) end
   end
 end
 -- The acknowledged job leaves the in-flight hash and the busy record; a job reserved in the same
@@ -115,22 +125,22 @@ local function clear()
     redis.call('DEL', KEYS[2])
   end
 end
-if ARGV[7] == '0' then clear() return {} end
+if ARGV[5] == '0' then clear() return {} end
 -- A call delayed in the network may run after its worker gave up on it and moved on: it must not
 -- reserve over the worker's current reservation (whose token it does not know).
 if not known then current = redis.call('HGET', inflight, '') end
-if current and current ~= ARGV[8] and ARGV[9] ~= '' then clear() return {'held'} end
+if current and current ~= ARGV[6] and ARGV[7] ~= '' then clear() return {'held'} end
 -- a job a blocking BLMOVE dropped in this worker's landing list (single-queue workers only)
-local landed = ARGV[7] == '1' and redis.call('LPOP', KEYS[9])
-local pause = redis.call('GET', KEYS[10])
+local landed = ARGV[5] == '1' and redis.call('LPOP', KEYS[6])
+local pause = redis.call('GET', KEYS[7])
 if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
-  if landed then redis.call('LPUSH', KEYS[14] or KEYS[9], landed) end
+  if landed then redis.call('LPUSH', last >= 9 and KEYS[9] or KEYS[6], landed) end
   clear()
   return {'paused'}
 end
 local function take(q, qjson, payload)
-  if ARGV[9] ~= '' then
-    redis.call('HSET', inflight, q, payload, '', ARGV[9])
+  if ARGV[7] ~= '' then
+    redis.call('HSET', inflight, q, payload, '', ARGV[7])
     if acked and acked ~= q then redis.call('HDEL', inflight, acked) end
   else
     redis.call('HSET', inflight, q, payload)
@@ -138,7 +148,7 @@ local function take(q, qjson, payload)
       if acked ~= q then redis.call('HDEL', inflight, acked, '') else redis.call('HDEL', inflight, '') end
     end
   end
-  redis.call('SADD', KEYS[11], ARGV[1])
+  if not listed then redis.call('SADD', KEYS[8], ARGV[1]) end
   if string.byte(payload, 1) == 123 and string.byte(payload, -1) == 125 then  -- '{' ... '}'
     local run_at = ARGV[2]
     if run_at == '' then run_at = utc_text(tonumber(redis.call('TIME')[1])) end
@@ -155,17 +165,17 @@ local function take(q, qjson, payload)
   return {'job', q, payload, delivered}
 end
 if landed then
-  if not KEYS[14] then  -- reserving from no queue: the job stays where it landed
-    redis.call('LPUSH', KEYS[9], landed)
+  if last < 9 then  -- reserving from no queue: the job stays where it landed
+    redis.call('LPUSH', KEYS[6], landed)
     clear()
     return {}
   end
-  return take(ARGV[15], ARGV[16], landed)
+  return take(ARGV[9], ARGV[10], landed)
 end
-for i = 14, #KEYS do
+for i = 9, last do
   local payload = redis.call('LPOP', KEYS[i])
   if payload then
-    local at = 15 + 2 * (i - 14)
+    local at = 9 + 2 * (i - 9)
     return take(ARGV[at], ARGV[at + 1], payload)
   end
 end
@@ -213,6 +223,16 @@ if redis.call('HLEN', KEYS[1]) == 1 and redis.call('HGET', KEYS[1], '') == ARGV[
   return redis.call('HDEL', KEYS[1], '')
 end
 return 0
+"""
+
+# Drop a worker from inflight-workers while its in-flight hash and landing list are empty, in one
+# step: a CYCLE that acknowledges by token skips listing its worker again (the worker is listed
+# as long as its hash holds a token), so the index must never lose a worker that holds one.
+# KEYS: 1 inflight-workers, 2 inflight:<id>, 3 landing:<id>. ARGV: 1 worker id. Returns 1 if
+# dropped, else 0.
+FORGET_OWNER = r"""
+if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then return 0 end
+return redis.call('SREM', KEYS[1], ARGV[1])
 """
 
 # Forget redelivery counts whose last counted death is older than a cut-off. An entry without a

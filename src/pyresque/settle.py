@@ -11,7 +11,7 @@ import time
 from pyresque import protocol
 from pyresque.errors import DirtyExit, JobTimeout
 from pyresque.job import Job, run_failure_hooks
-from pyresque.jobmetrics import MetricsRecorder
+from pyresque.jobmetrics import MetricsBatch
 from pyresque.outage import RedisOutage
 from pyresque.protocol import Failure
 from pyresque.reservation import RetryRequest
@@ -33,7 +33,7 @@ class Settlement:
         self.worker_id = worker_id
         self.settings = settings
         self.outage = outage
-        self.metrics = MetricsRecorder() if settings.job_metrics else None
+        self.metrics = MetricsBatch() if settings.job_metrics else None
         # one line per finished job with VERBOSE (as Resque logs it), else only at DEBUG
         self._done_level = logging.INFO if settings.verbose else logging.DEBUG
 
@@ -152,9 +152,9 @@ class Settlement:
     def _ack(
         self, job: Job, res: Reservation, outcome: RunOutcome, count_failed: bool = True
     ) -> Ack:
-        metric = None
         if self.metrics is not None:
-            metric = self.metrics.metric(job.payload.short_class, outcome.seconds, time.time())
+            failed = outcome.failure is not None
+            self.metrics.add(job.payload.short_class, outcome.seconds, failed, time.time())
         forget = ""
         if outcome.ending is Ending.DONE and self._policy(job) is not None:
             # a retried job that now succeeded starts from zero next time, as resque-retry does
@@ -166,7 +166,7 @@ class Settlement:
             record = protocol.failure_record(
                 res.payload, outcome.failure, self.worker_id, res.queue, time.time()
             )
-        return Ack(res, record, count_failed, metric, forget)
+        return Ack(res, record, count_failed, forget)
 
     def failed(self, res: Reservation, failure: Failure, count_failed: bool = True) -> Ack:
         record = protocol.failure_record(

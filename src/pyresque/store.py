@@ -17,6 +17,7 @@ from redis.typing import EncodableT, FieldT
 
 from pyresque import protocol, scripts
 from pyresque.blocking import LandingMove, WakeupSubscription
+from pyresque.jobmetrics import METRICS_TTL, MinuteFigures
 from pyresque.keys import Keys
 from pyresque.reservation import (
     HELD,
@@ -55,6 +56,7 @@ class Store(DashboardStore):
         self._retry = client.register_script(scripts.RETRY)
         self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
         self._forget_token = client.register_script(scripts.FORGET_TOKEN)
+        self._forget_owner = client.register_script(scripts.FORGET_OWNER)
 
     # --- queues --------------------------------------------------------------------------------
 
@@ -133,8 +135,7 @@ class Store(DashboardStore):
         The worker's landing list is looked at first unless ``landing`` is False: a worker that
         knows nothing can have landed there since it last looked saves the server that command.
         Returns a Reservation, :data:`PAUSED`, :data:`HELD`, or None when every queue is empty (or
-        ``queues`` is None: acknowledge only). The ack's per-job metric is recorded in the same
-        call.
+        ``queues`` is None: acknowledge only).
         """
         run_at = protocol.run_at_time(now)
         if self._cycle.fast:
@@ -146,6 +147,19 @@ class Store(DashboardStore):
             request = CycleRequest(worker_id, run_at, ack, queues, token, landing)
             reply = self._cycle(request.keys(self.keys), request.argv())
         return self.reservation_from(reply, token)
+
+    def record_metrics(self, figures: Sequence[MinuteFigures]) -> None:
+        """Add a worker's per-job figures to their minutes' hashes, giving each hash its expiry
+        (one pipeline; a worker writes about once a second, see :mod:`pyresque.jobmetrics`)."""
+        if not figures:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for minute_figures in figures:
+            key = self.keys.metrics_jobs(minute_figures.minute)
+            for field, amount in minute_figures.increments.items():
+                pipe.hincrby(key, field, amount)
+            pipe.expire(key, METRICS_TTL)
+        pipe.execute()
 
     def cycle_ahead(self, worker_id: str, queues: Sequence[str], token: str) -> bytes | None:
         """A reserving ``CYCLE`` call (no acknowledgement), as RESP, to send behind a blocking
@@ -259,14 +273,20 @@ class Store(DashboardStore):
         return {as_text(w) for w in self.redis.smembers(self.keys.inflight_workers)}
 
     def forget_inflight_owner(self, worker_id: str) -> None:
-        """Drop a worker from the in-flight index once its hash is empty.
+        """Drop a worker from the in-flight index once its hash and landing list are empty.
 
-        Called for a worker that unregistered itself or that was found dead; only the owner adds to
-        its hash, so check-then-remove can only race with an owner that was wrongly taken for dead,
-        and that one lists itself again with its next reservation.
+        Called for a worker that unregistered itself or that was found dead. The check and the
+        removal are one script: a worker that holds a reservation token is never dropped, since
+        its calls that acknowledge by token do not list it again.
         """
-        if not self.redis.exists(self.keys.inflight(worker_id), self.keys.landing(worker_id)):
-            self.redis.srem(self.keys.inflight_workers, worker_id)
+        self._forget_owner(
+            keys=[
+                self.keys.inflight_workers,
+                self.keys.inflight(worker_id),
+                self.keys.landing(worker_id),
+            ],
+            args=[worker_id],
+        )
 
     # --- workers -------------------------------------------------------------------------------
 

@@ -174,7 +174,8 @@ class Worker:
                 if self._forked is not None:
                     self._forked.prepare()  # a warm child for the first job
             else:
-                self._heartbeat.start_thread()
+                # a job holds the main thread: the heartbeat thread writes the figures meanwhile
+                self._heartbeat.start_thread(also=self._record_metrics)
             log.info("Worker %s started, queues %s", self.id, self.selector)
             if self.on_ready is not None:
                 self.on_ready()
@@ -216,6 +217,7 @@ class Worker:
             if self._pending_ack is not None:
                 self.store.cycle(self.id, time.time(), ack=self._pending_ack)
                 self._pending_ack = None
+            self._record_metrics(force=True)
             if self._blocking is not None:
                 self._blocking.close()
                 if self.store.landed(self.id):  # a script is refused under maxmemory: not idly
@@ -259,6 +261,8 @@ class Worker:
                 self._idle_paused()
                 continue
             reply = self._outage.retry("reserve", self._reserve)
+            # the figures go when due, and whenever the worker stops taking jobs for a while
+            self._record_metrics(force=not isinstance(reply, Reservation))
             if reply is None and self._flags.stopping:
                 return
             if reply == HELD:
@@ -307,6 +311,7 @@ class Worker:
         if self._pending_ack is not None:  # the finished job is acknowledged first
             ack = self._pending_ack
             self._outage.retry("ack", functools.partial(self._acknowledge, ack))
+        self._record_metrics(force=True)
         if self._blocking is not None:  # a job the blocking move took goes back for others
             queue = self._blocking.queue
             self._outage.retry(
@@ -427,10 +432,36 @@ class Worker:
     # --- Supervision: what a runner asks of the worker while a job runs ------------------------
 
     def wait(self, timeout: float, fds: list[int]) -> list[int]:
-        """Block on signals and ``fds``, heartbeating on time; returns the readable fds."""
-        readable = self._inbox.wait(min(timeout, self._heartbeat.seconds_left()), fds)
+        """Block on signals and ``fds``, heartbeating and writing per-job figures on time;
+        returns the readable fds."""
+        timeout = min(timeout, self._heartbeat.seconds_left(), self._metrics_due_in())
+        readable = self._inbox.wait(timeout, fds)
         self._heartbeat.beat_if_due()
+        self._record_metrics()
         return readable
+
+    # --- per-job figures -----------------------------------------------------------------------
+
+    def _metrics_due_in(self) -> float:
+        batch = self._settlement.metrics
+        return math.inf if batch is None else batch.seconds_until_due(time.monotonic())
+
+    def _record_metrics(self, *, force: bool = False) -> float:
+        """Write the per-job figures added up since the last write, when due or ``force``d (the
+        worker goes idle or stops); a failed write keeps them for a later one. Returns the
+        seconds until the next write is due (for the in-process worker's heartbeat thread)."""
+        batch = self._settlement.metrics
+        if batch is None:
+            return math.inf
+        now = time.monotonic()
+        if force or batch.due(now):
+            figures = batch.take(now)
+            try:
+                self.store.record_metrics(figures)
+            except RedisOutage.ERRORS as exc:
+                log.debug("Worker %s: per-job figures not written yet: %s", self.id, exc)
+                batch.put_back(figures, now)
+        return batch.seconds_until_due(now)
 
     def job_signals(self) -> tuple[float | None, Reason | None]:
         self.apply_signals()

@@ -9,7 +9,7 @@ import time
 import redis
 
 from pyresque import protocol
-from pyresque.jobmetrics import METRICS_TTL, JobMetric, MetricsRecorder, bucket_of
+from pyresque.jobmetrics import METRICS_TTL, MetricsBatch, bucket_of
 from pyresque.protocol import Failure
 from pyresque.scripts import UTC_TEXT
 from pyresque.store import Ack, Reservation, Store
@@ -63,21 +63,18 @@ def test_retry_applies_only_to_the_record_it_read(r: redis.Redis, store: Store) 
     assert r.lrange("resque:queue:q", 0, -1) == [payload(1).encode()]
 
 
-def test_the_acknowledging_call_records_per_job_metrics(r: redis.Redis, store: Store) -> None:
-    store.push("q", payload(1))
-    store.push("q", payload(2))
-    first = store.cycle("w:1:q", time.time(), queues=["q"])
-    assert isinstance(first, Reservation)
-    recorder = MetricsRecorder()
-    now = time.time()
-    metric = recorder.metric("Echo", 0.012, now)
-    second = store.cycle("w:1:q", now, ack=Ack(first, metric=metric), queues=["q"])
-    assert isinstance(second, Reservation)
-    record = protocol.failure_record(second.payload, Failure("E", "x"), "w:1:q", "q", now)
-    again = recorder.metric("Echo", 0.3, now)
-    assert again.expire == 0  # the minute's hash has its expiry already
-    store.cycle("w:1:q", now, ack=Ack(second, record, metric=again))
-    key = f"resque:metrics:jobs:{metric.minute}"
+def test_a_workers_figures_are_written_in_one_pipeline_per_minute(
+    r: redis.Redis, store: Store
+) -> None:
+    batch = MetricsBatch()
+    now = 60 * 29_000_000 + 59.5  # the last half second of a minute
+    batch.add("Echo", 0.012, False, now)
+    batch.add("Echo", 0.3, True, now)
+    batch.add("Other", 2.0, False, now + 1)  # the next minute
+    figures = batch.take(time.monotonic())
+    assert [f.minute for f in figures] == [29_000_000, 29_000_001]
+    store.record_metrics(figures)
+    key = "resque:metrics:jobs:29000000"
     fields = {k.decode(): int(v) for k, v in r.hgetall(key).items()}
     assert fields == {
         "Echo|f": 1,
@@ -86,16 +83,90 @@ def test_the_acknowledging_call_records_per_job_metrics(r: redis.Redis, store: S
         f"Echo|h{bucket_of(300)}": 1,
     }
     assert 0 < r.ttl(key) <= METRICS_TTL
+    assert r.hgetall("resque:metrics:jobs:29000001") == {
+        b"Other|ms": b"2000",
+        f"Other|h{bucket_of(2000)}".encode(): b"1",
+    }
+    store.record_metrics(batch.take(time.monotonic()))  # nothing pending: nothing sent
+    assert fields == {k.decode(): int(v) for k, v in r.hgetall(key).items()}
 
 
-def test_no_metrics_without_an_acknowledgement(r: redis.Redis, store: Store) -> None:
+def test_a_stale_acknowledgement_applies_nothing(r: redis.Redis, store: Store) -> None:
     store.push("q", payload(1))
     first = store.cycle("w:1:q", time.time(), queues=["q"])
     assert isinstance(first, Reservation)
-    # an acknowledgement whose token no longer matches applies nothing, metrics included
+    r.set("resque:retry:x", "2")
+    # an acknowledgement whose token no longer matches applies nothing: no failure recorded, no
+    # count, no key deleted
     stale = Reservation(first.queue, first.payload, 0, "old-token")
-    store.cycle("w:1:q", time.time(), ack=Ack(stale, metric=JobMetric("Echo", 5, 2, 1, 60)))
-    assert r.keys("resque:metrics:*") == []
+    record = protocol.failure_record(first.payload, Failure("E", "x"), "w:1:q", "q", time.time())
+    store.cycle("w:1:q", time.time(), ack=Ack(stale, record, forget="resque:retry:x"))
+    assert r.llen("resque:failed") == 0
+    assert r.get("resque:stat:processed") is None and r.get("resque:stat:failed") is None
+    assert r.get("resque:retry:x") == b"2"
+    assert store.inflight("w:1:q") == {"q": first.payload}
+
+
+def test_a_failure_and_a_key_to_delete_ride_with_one_acknowledgement(
+    r: redis.Redis, store: Store
+) -> None:
+    for i in range(3):
+        store.push("q", payload(i))
+    first = store.cycle("w:1:q", time.time(), queues=["q"], token="t.1")
+    assert isinstance(first, Reservation)
+    r.set("resque:retry:x", "2")
+    record = protocol.failure_record(first.payload, Failure("E", "x"), "w:1:q", "q", time.time())
+    second = store.cycle(
+        "w:1:q",
+        time.time(),
+        ack=Ack(first, record, forget="resque:retry:x"),
+        queues=["q"],
+        token="t.2",
+    )
+    assert isinstance(second, Reservation) and second.payload == payload(1)
+    assert r.lrange("resque:failed", 0, -1) == [record.encode()]
+    assert r.get("resque:stat:failed") == b"1" and r.get("resque:stat:failed:w:1:q") == b"1"
+    assert r.get("resque:stat:processed") == b"1"
+    assert r.get("resque:retry:x") is None
+    # a failure not counted (a job killed on request) is recorded, not counted
+    third = store.cycle(
+        "w:1:q", time.time(), ack=Ack(second, record, count_failed=False), queues=["q"], token="t.3"
+    )
+    assert isinstance(third, Reservation) and third.payload == payload(2)
+    assert r.llen("resque:failed") == 2 and r.get("resque:stat:failed") == b"1"
+    assert store.inflight("w:1:q") == {"q": payload(2)}
+
+
+def test_the_in_flight_index_keeps_a_worker_while_it_holds_a_token(
+    r: redis.Redis, store: Store
+) -> None:
+    for i in range(3):
+        store.push("q", payload(i))
+    index = "resque:inflight-workers"
+    first = store.cycle("w:1:q", time.time(), queues=["q"], token="t.1")
+    assert isinstance(first, Reservation)
+    assert r.smembers(index) == {b"w:1:q"}  # reserving into an empty hash lists the worker
+    store.forget_inflight_owner("w:1:q")  # it holds a job: it stays
+    assert r.smembers(index) == {b"w:1:q"}
+    # an acknowledgement by token that reserves again does not list the worker again (it is
+    # listed): removed by hand here, it stays out
+    r.srem(index, "w:1:q")
+    second = store.cycle("w:1:q", time.time(), ack=Ack(first), queues=["q"], token="t.2")
+    assert isinstance(second, Reservation)
+    assert r.smembers(index) == set()
+    r.sadd(index, "w:1:q")
+    # a reservation that acknowledges nothing by token lists the worker
+    store.cycle("w:1:q", time.time(), ack=Ack(second), queues=None)
+    store.forget_inflight_owner("w:1:q")  # hash empty: dropped
+    assert r.smembers(index) == set()
+    third = store.cycle("w:1:q", time.time(), queues=["q"], token="t.3")
+    assert isinstance(third, Reservation)
+    assert r.smembers(index) == {b"w:1:q"}
+    # a job in the landing list keeps the worker too
+    store.cycle("w:1:q", time.time(), ack=Ack(third), queues=None)
+    r.rpush("resque:landing:w:1:q", payload(9))
+    store.forget_inflight_owner("w:1:q")
+    assert r.smembers(index) == {b"w:1:q"}
 
 
 def test_the_busy_record_is_written_only_for_an_object_payload(

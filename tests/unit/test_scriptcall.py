@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import redis
 
-from pyresque.jobmetrics import JobMetric
 from pyresque.keys import Keys
 from pyresque.reservation import Ack, CycleRequest, Reservation
 from pyresque.scriptcall import ScriptCall, evalsha_head
@@ -28,11 +27,13 @@ def test_every_shape_of_call_packs_as_redis_py_does() -> None:
     k = Keys("resque")
     res = Reservation("high", '{"class":"A","args":[1]}', 0, "n.1")
     redelivered = Reservation("low", '{"class":"B","args":["é"]}', 2, "n.2")
-    metric = JobMetric("A", 12, 4, 29_000_000, 28800)
     requests = [
         CycleRequest("host:1:high,low", "2026-11-29 21:00:00 +0000", queues=["high", "low"]),
         CycleRequest("w:1:q", "2026-11-29 21:00:01 +0000", ack=Ack(res), queues=["q"], token="n.3"),
-        CycleRequest("w:1:q", "t", ack=Ack(res, metric=metric, forget="resque:retry:x")),
+        CycleRequest("w:1:q", "t", ack=Ack(res, forget="resque:retry:x")),
+        CycleRequest(
+            "w:1:q", "t", ack=Ack(res, "{}", forget="resque:retry:x"), queues=["q"], token="n.5"
+        ),
         CycleRequest(
             "w:1:*",
             "t",

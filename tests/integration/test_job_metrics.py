@@ -1,0 +1,71 @@
+"""A real worker's per-job figures: added up in the worker, written about once a second, and
+never held back by a long job, nor lost when the worker goes idle or stops."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from pyresque.jobmetrics import bucket_of
+from tests.helpers import Proc, wait_until
+from tests.integration.test_worker import push, strings, work
+
+Spawn = Callable[..., Proc]
+
+MODES = {"fork": {}, "in-process": {"FORK_PER_JOB": "false"}}
+
+
+def finished(r: redis.Redis, job_class: str) -> int:
+    """Jobs of a class counted in every minute's hash (the sum of its duration buckets)."""
+    total = 0
+    for key in r.scan_iter("resque:metrics:jobs:*"):
+        for field, value in r.hgetall(key).items():
+            name, _, kind = field.decode().rpartition("|")
+            if name == job_class and kind.startswith("h"):
+                total += int(value)
+    return total
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_figures_of_finished_jobs_are_written_while_a_long_job_runs(
+    r: redis.Redis, spawn: Spawn, mode: str
+) -> None:
+    for i in range(30):
+        push(r, "oracle", {"class": "Echo", "args": [i]})
+    push(r, "oracle", {"class": "Sleepy", "args": [8, "long"]})
+    proc = work(spawn, "oracle", env=MODES[mode])
+    wait_until(lambda: strings(r, "test:started") == ["long"], timeout=15)
+    # the quick jobs' figures are out within about a second, long before the long job ends
+    wait_until(lambda: finished(r, "Echo") == 30, timeout=4)
+    assert '"long"' not in strings(r, "test:done"), proc.log()
+    # the long job's own figures are written once it is done and the worker is idle
+    wait_until(lambda: finished(r, "Sleepy") == 1, timeout=15)
+    hashes = [r.hgetall(k) for k in r.scan_iter("resque:metrics:jobs:*")]
+    assert sum(int(h.get(f"Sleepy|h{bucket_of(8000)}".encode(), 0)) for h in hashes) == 1
+    assert all(r.ttl(k) > 0 for k in r.scan_iter("resque:metrics:jobs:*"))
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0, proc.log()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_burst_worker_writes_every_figure_before_it_exits(
+    r: redis.Redis, spawn: Spawn, mode: str
+) -> None:
+    for i in range(200):
+        push(r, "oracle", {"class": "Echo", "args": [i]})
+    for i in range(3):
+        push(r, "oracle", {"class": "Boom", "args": [i]})
+    r.config_resetstat()
+    proc = work(spawn, "oracle", "--burst", env=MODES[mode])
+    assert proc.wait() == 0, proc.log()
+    assert r.get("resque:stat:processed") == b"203"
+    assert finished(r, "Echo") == 200
+    assert finished(r, "Boom") == 3
+    failed = sum(int(r.hget(k, "Boom|f") or 0) for k in r.scan_iter("resque:metrics:jobs:*"))
+    assert failed == 3
+    # fewer writes than jobs: the figures were added up, not written job by job
+    calls = r.info("commandstats").get("cmdstat_hincrby", {}).get("calls", 0)
+    assert 0 < calls < 200

@@ -17,7 +17,7 @@ the counters are zeroed, one burst worker drains the queue, and the count is div
 | mode | what runs |
 |---|---|
 | ``bare`` | ``bareloop.py --block``: one BRPOP a job |
-| ``pyresque`` | ``pyresque work --in-process --burst``: one CYCLE a job, per-job metrics on |
+| ``pyresque`` | ``pyresque work --in-process --burst``: one CYCLE a job, per-job metrics on (written about once a second) |
 | ``pyresque-nometrics`` | the same with ``PYRESQUE_JOB_METRICS=0`` |
 | ``pyresque-before`` | the first with ``--before TREE``'s ``src`` |
 

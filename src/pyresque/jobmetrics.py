@@ -43,6 +43,10 @@ BUCKET_BOUNDS_MS: tuple[float, ...] = (
 )
 METRICS_TTL = 8 * 3600
 WRITE_INTERVAL = 1.0  # seconds: how often a worker writes its figures while jobs finish
+# Seconds after a minute ends by which its figures are written: a worker writes about once a
+# second, and this leaves a margin for a failed write's retry and for hosts' clocks. A reader that
+# counts each completed minute once (the Prometheus collector) waits this long.
+SETTLED_AFTER = 5.0
 
 
 def bucket_of(ms: float) -> int:

@@ -31,7 +31,8 @@ Keys pyresque adds (Ruby never reads them, so they cannot change what Ruby sees)
 ``metrics:jobs:<minute>``              hash    per-job metrics of one minute (epoch // 60):
                                                ``<class>|h<i>`` jobs in duration bucket i (their
                                                sum: jobs finished), ``<class>|f`` failed,
-                                               ``<class>|ms`` total run time; expires after 8 hours
+                                               ``<class>|ms`` total run time; expires 8 hours
+                                               after its last write
 =====================================  ======  ==================================================
 
 Keys for the dashboard and the pool publisher (bounded: every one expires):

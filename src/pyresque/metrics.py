@@ -23,7 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from pyresque.jobmetrics import METRICS_TTL
+from pyresque.jobmetrics import METRICS_TTL, SETTLED_AFTER
 from pyresque.pool.publisher import pool_families
 from pyresque.store import Store
 from pyresque.web.jobstats import BUCKETS, JobTotals, parse_minute
@@ -40,7 +40,8 @@ class JobMetricsAccumulator:
         self._lock = threading.Lock()
 
     def advance(self, now: float, fetch: Callable[[Sequence[int]], list[dict[str, int]]]) -> None:
-        current = int(now) // 60
+        # a minute counts once its figures are all written, a few seconds after it ends
+        current = int(now - SETTLED_AFTER) // 60
         with self._lock:
             first = current - WINDOW_MINUTES if self.last_minute is None else self.last_minute + 1
             minutes = list(range(first, current))  # the current minute is still being written

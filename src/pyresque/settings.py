@@ -59,7 +59,8 @@ class WorkerSettings:
     max_jobs: int = 0
     namespace: str = DEFAULT_NAMESPACE
     redis_url: str = ""
-    # per-job metrics (count, failures, run time per class per minute) in the acknowledging call
+    # per-job metrics (count, failures, run time per class per minute), added up by the worker and
+    # written about once a second
     job_metrics: bool = True
     # job arguments may hold personal data: logs show a digest unless this is set
     log_args: bool = False

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # worker's per-job figures) only knows it has work once the main thread has added some.
 ALSO_MIN_WAIT = 0.05
 ALSO_MAX_WAIT = 1.0
+STOP_WAIT = 5.0  # seconds stop() waits for the thread
 
 
 class Heartbeat:
@@ -31,6 +32,7 @@ class Heartbeat:
         self.redis_label = redis_label
         self._last = time.monotonic()
         self._thread_stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
 
     def seconds_left(self) -> float:
         """Until the loop's next beat is due (never negative); a full interval while a thread
@@ -63,7 +65,8 @@ class Heartbeat:
                     self._beat()
                     next_beat = time.monotonic() + self.interval
 
-        threading.Thread(target=run, name="heartbeat", daemon=True).start()
+        self._thread = threading.Thread(target=run, name="heartbeat", daemon=True)
+        self._thread.start()
 
     @staticmethod
     def _run_also(also: Callable[[], float]) -> float:
@@ -75,8 +78,12 @@ class Heartbeat:
             return ALSO_MAX_WAIT
 
     def stop(self) -> None:
+        """Stop the thread, waiting (a little) for what it is doing: a write of the worker's
+        figures it started must not be cut off by the worker's exit."""
         if self._thread_stop is not None:
             self._thread_stop.set()
+        if self._thread is not None:
+            self._thread.join(STOP_WAIT)
 
     def _beat(self) -> None:
         try:

@@ -12,7 +12,8 @@ its metrics up in the process and writes them with its heartbeat). A job that fi
 a second after the last write is written at once; the figures of a minute are written as soon as a
 job finishes in the next one. What a worker killed with ``SIGKILL`` had not written yet (at most
 about a second of jobs) is lost; Resque's own counters (``stat:processed``) are written with each
-job and lose nothing.
+job and lose nothing. So is a batch whose write fails: a write that timed out may have been
+applied, and figures are better short than counted twice.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ class MetricsBatch:
         self._lock = threading.Lock()
         self._pending: dict[int, dict[str, int]] = {}
         self._written_at = -math.inf  # time.monotonic() of the last take of something
-        self._held_until = -math.inf  # after a failed write, nothing is due before this
 
     def add(self, class_name: str, seconds: float, failed: bool, now: float) -> None:
         """Count one finished job (``now``: epoch seconds, for its minute)."""
@@ -94,9 +94,9 @@ class MetricsBatch:
         with self._lock:
             if not self._pending:
                 return math.inf
-            # a minute is over: its figures go now
-            wait = 0.0 if len(self._pending) > 1 else self._written_at + self.interval - now
-            return max(wait, self._held_until - now, 0.0)
+            if len(self._pending) > 1:  # a minute is over: its figures go now
+                return 0.0
+            return max(self._written_at + self.interval - now, 0.0)
 
     def due(self, now: float) -> bool:
         return self.seconds_until_due(now) <= 0.0
@@ -108,13 +108,3 @@ class MetricsBatch:
             if pending:
                 self._written_at = now
         return [MinuteFigures(minute, pending[minute]) for minute in sorted(pending)]
-
-    def put_back(self, figures: list[MinuteFigures], now: float) -> None:
-        """Figures whose write failed at ``now`` (``time.monotonic()``), to go with a write at
-        least an interval later (never a loop of failing writes while Redis is away)."""
-        with self._lock:
-            self._held_until = now + self.interval
-            for minute_figures in figures:
-                fields = self._pending.setdefault(minute_figures.minute, {})
-                for field, amount in minute_figures.increments.items():
-                    fields[field] = fields.get(field, 0) + amount

@@ -155,7 +155,7 @@ class Keys:
         return self._k("wakeup")
 
     def metrics_jobs(self, minute: int) -> str:
-        """Per-job metrics of one minute (``epoch // 60``), written by the worker's CYCLE call."""
+        """Per-job metrics of one minute (``epoch // 60``), added up and written by each worker."""
         return self._k(f"metrics:jobs:{minute}")
 
     # --- resque-scheduler: delayed jobs, recurring schedules, master lock ----------------------

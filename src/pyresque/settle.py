@@ -84,6 +84,7 @@ class Settlement:
     ) -> Ack | None:
         """Delay the job's next attempt (through the delayed queue), or, with its attempts used
         up, record the failure saying how many it had; either way acknowledged in one call."""
+        self._count(job, outcome)
         counter = self.store.keys.retry_attempts(job.payload.class_name, retry_identifier(job.args))
         item = protocol.delayed_item(res.queue, res.payload)
         for _ in range(5):  # another worker retrying an identical job changed the counter: again
@@ -152,9 +153,7 @@ class Settlement:
     def _ack(
         self, job: Job, res: Reservation, outcome: RunOutcome, count_failed: bool = True
     ) -> Ack:
-        if self.metrics is not None:
-            failed = outcome.failure is not None
-            self.metrics.add(job.payload.short_class, outcome.seconds, failed, time.time())
+        self._count(job, outcome)
         forget = ""
         if outcome.ending is Ending.DONE and self._policy(job) is not None:
             # a retried job that now succeeded starts from zero next time, as resque-retry does
@@ -167,6 +166,12 @@ class Settlement:
                 res.payload, outcome.failure, self.worker_id, res.queue, time.time()
             )
         return Ack(res, record, count_failed, forget)
+
+    def _count(self, job: Job, outcome: RunOutcome) -> None:
+        """Add a job that ran to the per-job figures."""
+        if self.metrics is not None:
+            failed = outcome.failure is not None
+            self.metrics.add(job.payload.short_class, outcome.seconds, failed, time.time())
 
     def failed(self, res: Reservation, failure: Failure, count_failed: bool = True) -> Ack:
         record = protocol.failure_record(

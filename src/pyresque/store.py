@@ -177,10 +177,12 @@ class Store(DashboardStore):
         :data:`HELD`, or None."""
         if not reply:
             return None
-        tag = as_text(reply[0])
-        if tag in (PAUSED, HELD):
-            return tag
-        return Reservation(as_text(reply[1]), as_text(reply[2]), int(reply[3]), token)
+        raw = reply if isinstance(reply, bytes) else as_bytes(str(reply))
+        if raw in (b"paused", b"held"):
+            return raw.decode()
+        deliveries, size, rest = raw.split(b" ", 2)  # '<deliveries> <n> <queue (n bytes)><payload>'
+        n = int(size)
+        return Reservation(as_text(rest[:n]), as_text(rest[n:]), int(deliveries), token)
 
     def rehearse_cycle(self, worker_id: str, queues: Sequence[str]) -> None:
         """Walk the path of the next :meth:`cycle` without changing anything: pack a call like

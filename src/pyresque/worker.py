@@ -448,8 +448,9 @@ class Worker:
 
     def _record_metrics(self, *, force: bool = False) -> float:
         """Write the per-job figures added up since the last write, when due or ``force``d (the
-        worker goes idle or stops); a failed write keeps them for a later one. Returns the
-        seconds until the next write is due (for the in-process worker's heartbeat thread)."""
+        worker goes idle or stops). A failed write drops them: it may have been applied before its
+        reply was lost, and figures are better short than counted twice. Returns the seconds until
+        the next write is due (for the in-process worker's heartbeat thread)."""
         batch = self._settlement.metrics
         if batch is None:
             return math.inf
@@ -458,9 +459,14 @@ class Worker:
             figures = batch.take(now)
             try:
                 self.store.record_metrics(figures)
-            except RedisOutage.ERRORS as exc:
-                log.debug("Worker %s: per-job figures not written yet: %s", self.id, exc)
-                batch.put_back(figures, now)
+            except Exception as exc:  # figures never stop a worker, whatever refused them
+                log.warning(
+                    "Worker %s: per-job figures of %d minute(s) not written, dropped: %s: %s",
+                    self.id,
+                    len(figures),
+                    type(exc).__name__,
+                    exc,
+                )
         return batch.seconds_until_due(now)
 
     def job_signals(self) -> tuple[float | None, Reason | None]:

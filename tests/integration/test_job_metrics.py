@@ -12,6 +12,7 @@ import redis
 from pyresque.jobmetrics import bucket_of
 from tests.helpers import Proc, wait_until
 from tests.integration.test_worker import push, strings, work
+from tests.redis_server import RedisServer
 
 Spawn = Callable[..., Proc]
 
@@ -69,3 +70,30 @@ def test_a_burst_worker_writes_every_figure_before_it_exits(
     # fewer writes than jobs: the figures were added up, not written job by job
     calls = r.info("commandstats").get("cmdstat_hincrby", {}).get("calls", 0)
     assert 0 < calls < 200
+
+
+def test_figures_refused_by_redis_are_dropped_and_the_worker_goes_on(
+    r: redis.Redis, spawn: Spawn, redis_server: RedisServer
+) -> None:
+    # a user that may do everything but HINCRBY: the figures' writes fail, nothing else does
+    r.acl_setuser(
+        "nofigures",
+        enabled=True,
+        passwords=["+pw"],
+        keys=["*"],
+        channels=["*"],
+        commands=["+@all", "-hincrby"],
+    )
+    try:
+        for i in range(20):
+            push(r, "oracle", {"class": "Echo", "args": [i]})
+        url = f"unix://nofigures:pw@{redis_server.socket_path}?db=0"
+        proc = work(spawn, "oracle", "--burst", env={"REDIS_URL": url})
+        assert proc.wait() == 0, proc.log()
+        assert r.get("resque:stat:processed") == b"20"
+        assert finished(r, "Echo") == 0
+        assert "per-job figures of 1 minute(s) not written, dropped: NoPermissionError" in (
+            proc.log()
+        )
+    finally:
+        r.acl_deluser("nofigures")

@@ -26,6 +26,18 @@ def failures(r: redis.Redis) -> list[dict[str, object]]:
     return [json.loads(v) for v in r.lrange("resque:failed", 0, -1)]
 
 
+def figures(r: redis.Redis, job_class: str) -> tuple[int, int]:
+    """(finished, failed) of a class over every minute's per-job figures."""
+    finished = failed = 0
+    for key in r.scan_iter("resque:metrics:jobs:*"):
+        for field, value in r.hgetall(key).items():
+            name, _, kind = field.decode().rpartition("|")
+            if name == job_class:
+                finished += int(value) if kind.startswith("h") else 0
+                failed += int(value) if kind == "f" else 0
+    return finished, failed
+
+
 @pytest.fixture
 def pool(spawn: Spawn) -> Callable[..., list[Proc]]:
     """A worker and a scheduler (polling every 0.1 s) on the retry queue."""
@@ -50,6 +62,8 @@ def test_a_transient_failure_is_retried_until_it_succeeds(
     assert failures(r) == []
     assert r.get("resque:stat:failed") == b"2"  # two attempts raised
     wait_until(lambda: r.exists("resque:resque-retry:Flaky:m") == 0, 5)  # forgotten on success
+    # every attempt is in the per-job figures, the two that raised as failures
+    wait_until(lambda: figures(r, "Flaky") == (3, 2), 5)
 
 
 def test_after_the_last_attempt_the_job_is_an_ordinary_failure(

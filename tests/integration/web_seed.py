@@ -69,7 +69,7 @@ def seed_job_metrics(
     now: float | None = None,
     minutes_ago: int = 1,
 ) -> int:
-    """One minute of per-job metrics, in the CYCLE script's schema; returns the minute."""
+    """One minute of per-job metrics, in the schema the workers write; returns the minute."""
     minute = int(now if now is not None else time.time()) // 60 - minutes_ago
     key = f"resque:metrics:jobs:{minute}"
     for ms in durations_ms:

@@ -45,15 +45,3 @@ def test_a_minute_is_due_as_soon_as_a_job_finishes_in_the_next() -> None:
     batch.add("A", 0.001, False, MINUTE + 60.01)
     assert batch.due(100.1)
     assert [f.minute for f in batch.take(100.1)] == [MINUTE // 60, MINUTE // 60 + 1]
-
-
-def test_figures_put_back_after_a_failed_write_wait_an_interval() -> None:
-    batch = MetricsBatch(interval=1.0)
-    batch.add("A", 0.001, False, MINUTE + 59.9)
-    batch.add("A", 0.001, False, MINUTE + 60.1)
-    figures = batch.take(100.0)
-    batch.put_back(figures, 100.0)
-    assert not batch.due(100.5)  # two minutes pending, but the write just failed
-    assert batch.due(101.0)
-    again = batch.take(101.0)
-    assert again == figures

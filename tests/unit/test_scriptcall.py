@@ -25,24 +25,31 @@ def ours(request: CycleRequest, k: Keys) -> bytes:
 
 def test_every_shape_of_call_packs_as_redis_py_does() -> None:
     k = Keys("resque")
-    res = Reservation("high", '{"class":"A","args":[1]}', 0, "n.1")
-    redelivered = Reservation("low", '{"class":"B","args":["é"]}', 2, "n.2")
-    requests = [
-        CycleRequest("host:1:high,low", "2026-11-29 21:00:00 +0000", queues=["high", "low"]),
-        CycleRequest("w:1:q", "2026-11-29 21:00:01 +0000", ack=Ack(res), queues=["q"], token="n.3"),
-        CycleRequest("w:1:q", "t", ack=Ack(res, forget="resque:retry:x")),
-        CycleRequest(
-            "w:1:q", "t", ack=Ack(res, "{}", forget="resque:retry:x"), queues=["q"], token="n.5"
-        ),
-        CycleRequest(
-            "w:1:*",
-            "t",
-            ack=Ack(redelivered, failure_record='{"error":"ü"}', count_failed=False),
-            queues=["a", "b", "c"],
-            token="n.4",
-        ),
-        CycleRequest("w:1:q", "t", queues=None),
+    reservations = [
+        Reservation("high", '{"class":"A","args":[1]}', 0, "n.1"),
+        Reservation("low", '{"class":"B","args":["é"]}', 2, "n.2"),  # redelivered: its sha goes
+        Reservation("q", "[1]", 0, ""),  # no token
     ]
+    acks: list[Ack | None] = [None]
+    for res in reservations:
+        for record in ("", '{"error":"ü"}'):
+            for count_failed in (True, False):
+                for forget in ("", "resque:retry:x"):
+                    acks.append(Ack(res, record, count_failed, forget))
+    shapes: list[tuple[list[str] | None, bool]] = [
+        (None, True),
+        ([], True),
+        (["q"], True),
+        (["q"], False),
+        (["high", "low", "é"], False),
+    ]
+    requests = [
+        CycleRequest("w:1:*", "2026-11-29T21:00:01Z", ack, queues, token, landing)
+        for ack in acks
+        for queues, landing in shapes
+        for token in ("", "n.9")
+    ]
+    assert len(requests) == 250
     for request in requests:
         assert ours(request, k) == redis_py_packing(request, k), request
 

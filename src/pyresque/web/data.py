@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyresque import protocol
+from pyresque.jobmetrics import SETTLED_AFTER
 from pyresque.recovery import WorkerId
 from pyresque.store import Store
 from pyresque.web import jobstats
@@ -294,7 +295,8 @@ class MinuteCache:
             return self._hashes(store, minutes, now)
 
     def _hashes(self, store: Store, minutes: list[int], now: float) -> list[dict[str, int]]:
-        current = int(now) // 60
+        # a minute is final once the workers have written its figures, a few seconds after it ends
+        current = int(now - SETTLED_AFTER) // 60
         missing = [m for m in minutes if m not in self._done]
         fetched = dict(zip(missing, store.job_metrics(missing), strict=True)) if missing else {}
         for minute, fields in fetched.items():

@@ -8,7 +8,8 @@ fork-per-job, RQ Worker (fork per job). Each is a burst worker started as its ow
 Timing: the job itself appends ``time.monotonic()`` to a file when job 0 and job n-1 end; the
 steady-state rate is ``(n - 1) / (end of last - end of first)``: n-1 whole cycles (acknowledge,
 reserve, run), with interpreter start-up, imports, registration and shutdown outside the window.
-The wall-clock rate (process start to exit) and an empty burst run's duration are printed too.
+The wall-clock rate (process start to exit) and an empty burst run's duration are printed too, and
+redis-server's own CPU per job over the same window (``INFO cpu``, as in ``pools.py``).
 
 Redis commands per job: INFO commandstats before and after each run, minus an empty burst run of
 the same worker (start-up and shutdown), divided by the jobs. commandstats counts the commands a
@@ -102,6 +103,7 @@ class Run:
     steady: float | None = None  # jobs/s between the first and the last job's end
     window: tuple[float, float] | None = None  # wall-clock ends of the first and last job
     commands: collections.Counter[str] = field(default_factory=collections.Counter)
+    redis_us: float | None = None  # redis-server's own CPU per job over the same window
     problems: list[str] = field(default_factory=list)
 
 
@@ -192,7 +194,7 @@ def run_once(
         env = worker_env(server.url, BENCH_MARKS=marks_path)
         before = command_calls(client)
         ctx = monitor if monitor is not None else contextlib.nullcontext()
-        with ctx:
+        with ctx, pools.RedisCpuSampler(server.url) as cpu:
             proc = Proc(mode.argv(server, rq_quiet), env, mode.key, server.worker_cpus)
             timeout = 60 + n * (0.15 if mode.forks else 0.03)
             code = proc.wait(timeout)
@@ -217,6 +219,7 @@ def run_once(
             if m1 > m0:
                 run.steady = (n - 1) / (m1 - m0)
                 run.window = (w0, w1)
+                run.redis_us = (cpu.at(m1) - cpu.at(m0)) / (n - 1) * 1e6
         elif n >= 2:
             run.problems.append(f"timing marks missing: {sorted(marks)}")
         if run.problems:
@@ -365,9 +368,11 @@ def main(argv: list[str] | None = None) -> int:
                 run = run_once(server, mode, n, rq_quiet=args.rq_quiet)
                 runs[mode.key].append(run)
                 steady = f"{run.steady:8.0f}" if run.steady else "     n/a"
+                redis_cpu = f"{run.redis_us:6.1f}" if run.redis_us else "   n/a"
                 say(
                     f"  {mode.label:<28} {n:5d} jobs  steady {steady} jobs/s  "
-                    f"wall {run.wall:6.2f} s ({n / run.wall:6.0f} jobs/s incl. start-up)"
+                    f"wall {run.wall:6.2f} s ({n / run.wall:6.0f} jobs/s incl. start-up)  "
+                    f"Redis CPU {redis_cpu} us/job"
                 )
                 report_problems(run)
         say()
@@ -417,6 +422,23 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         say(ratio_line("pyresque fork / RQ Worker", g("pyresque-fork"), g("rq-fork"), 4, "x"))
+        redis_cpu: dict[str, float | None] = {}
+        for mode in modes:
+            cpus = [r.redis_us for r in runs[mode.key] if r.redis_us and not r.problems]
+            redis_cpu[mode.key] = median(cpus) if cpus else None
+            if cpus:
+                say(
+                    f"  Redis CPU per job, {mode.label:<28} {median(cpus):6.1f} us "
+                    f"[{min(cpus):.1f}..{max(cpus):.1f}]"
+                )
+        say(
+            pools.cpu_line(
+                "Redis CPU per job: pyresque in-process / bare loop",
+                redis_cpu.get("pyresque-inproc"),
+                redis_cpu.get("bare"),
+                1.5,
+            )
+        )
         say()
 
         say(

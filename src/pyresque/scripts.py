@@ -59,12 +59,13 @@ end
 # acknowledgement applies only while that token is still there: a call retried after its reply was
 # lost cannot count a job twice, nor acknowledge the next job in its place.
 #
-# Returns nil when no queue has a job, 'paused' when pause-all-workers is set, 'held' when the
-# in-flight hash holds a reservation this call does not know (one whose reply was lost: the worker
-# puts it back, see Worker.reconcile_after_outage), else one string: '<deliveries> <length of the
-# queue name in bytes> <queue name><payload>' (one bulk reply costs the server a fraction of what
-# a table of four does). The job moves from its queue (or from the worker's landing
-# list, where a blocking BLMOVE put it) into the worker's in-flight hash atomically, and
+# Returns nil when nothing is reserved (no queue has a job, or the call reserves nothing),
+# 'paused' when pause-all-workers is set, 'held' when the in-flight hash holds a reservation this
+# call does not know (one whose reply was lost: the worker puts it back, see
+# Worker.reconcile_after_outage), else one string: '<deliveries> <length of the queue name in
+# bytes> <queue name><payload>' (one bulk reply costs the server a fraction of what a table of
+# four does). The job moves from its queue (or from the worker's landing list, where a blocking
+# BLMOVE put it) into the worker's in-flight hash atomically, and
 # worker:<id> is set in the same call, so resque-web sees the worker busy at once. The busy record
 # embeds the payload as it is when it looks like a JSON object; the worker parses the payload
 # itself and fails one that is not JSON, which clears the record in its next call.
@@ -119,8 +120,9 @@ if ARGV[3] ~= '' then
     if deletes then redis.call('DEL', KEYS[#KEYS]) end
   end
 end
--- The job to reserve, if any (none: `reply` says why). Plain blocks, no inner functions: a
--- closure and its upvalues are allocated afresh by every call.
+-- The job to reserve, if any; with none, the call returns `reply`: 'held', 'paused', or false
+-- (a nil reply). Plain blocks, no inner functions: a closure and its upvalues are allocated afresh
+-- by every call.
 local q, qjson, payload, reply, flagged = nil, nil, false, false, false
 if ARGV[5] ~= '0' then
   -- A call delayed in the network may run after its worker gave up on it and moved on: it must

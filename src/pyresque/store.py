@@ -177,10 +177,16 @@ class Store(DashboardStore):
         :data:`HELD`, or None."""
         if not reply:
             return None
-        raw = reply if isinstance(reply, bytes) else as_bytes(str(reply))
-        if raw in (b"paused", b"held"):
-            return raw.decode()
-        deliveries, size, rest = raw.split(b" ", 2)  # '<deliveries> <n> <queue (n bytes)><payload>'
+        if isinstance(reply, str):  # a client that decodes replies (as UTF-8)
+            reply = as_bytes(reply)
+        if not isinstance(reply, bytes):
+            raise TypeError(f"CYCLE replied {reply!r}, not a string")
+        for tag in (PAUSED, HELD):
+            if reply == tag.encode():
+                return tag
+        deliveries, size, rest = reply.split(
+            b" ", 2
+        )  # '<deliveries> <n> <queue: n bytes><payload>'
         n = int(size)
         return Reservation(as_text(rest[:n]), as_text(rest[n:]), int(deliveries), token)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from pyresque.keys import Keys
@@ -59,3 +60,20 @@ def test_the_owned_connection_applies_to_plain_clients_only() -> None:
     assert ScriptCall(plain, "return 1").fast
     assert not ScriptCall(durable(plain, replicas=1), "return 1").fast  # WAIT after each write
     assert ScriptCall(durable(plain, replicas=0), "return 1").fast
+
+
+def test_a_cycle_reply_is_read_byte_for_byte() -> None:
+    from pyresque.store import HELD, PAUSED, Store
+
+    payload = '{"class":"A","args":["\xe9"]}'
+    queue = "caf\xe9 q"  # a space and a character of two bytes
+    raw = b"2 %d %b%b" % (len(queue.encode()), queue.encode(), payload.encode())
+    assert Store.reservation_from(raw, "t.1") == Reservation(queue, payload, 2, "t.1")
+    assert Store.reservation_from(raw.decode(), "t.1") == Reservation(queue, payload, 2, "t.1")
+    assert Store.reservation_from(b"0 1 q", "") == Reservation("q", "", 0, "")  # an empty job
+    assert Store.reservation_from(b"0 1 q\xff", "") == Reservation("q", "\udcff", 0, "")
+    assert Store.reservation_from(b"paused", "t") == PAUSED
+    assert Store.reservation_from(b"held", "t") == HELD
+    assert Store.reservation_from(None, "t") is None
+    with pytest.raises(TypeError, match="not a string"):
+        Store.reservation_from([b"job", b"q"], "t")

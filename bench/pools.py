@@ -12,7 +12,8 @@ Also run by ``throughput.py`` (``--pool-jobs``) after its single-worker figures,
 | ``pyresque-before`` | the same from ``--before TREE`` (its ``src`` first on the path); with ``--before-no-hiredis``, without hiredis, as a tree from before hiredis was a dependency ran |
 | ``dramatiq`` | ``dramatiq dramatiqjobs --processes 2 --threads 8`` (Redis broker, same no-op) |
 
-Each mode runs ``--repeat`` times, interleaved (round 1 of every mode, then round 2, ...); the
+Each mode runs ``--repeat`` times, interleaved (round 1 of every mode, then round 2, ...; every
+other round runs the modes in reverse order, so that no mode always follows the same one); the
 summary shows medians. **jobs/s** is measured by the jobs: job 0 and job N-1 write
 ``time.monotonic()`` when they end, and the rate is ``(N-1) / |end of N-1 - end of 0|``.
 **Redis CPU per job** is redis-server's own CPU (``INFO cpu``: ``used_cpu_user + used_cpu_sys``,
@@ -310,13 +311,14 @@ def run_pools(
     server: PrivateRedis, modes: list[PoolMode], jobs: int, repeat: int
 ) -> dict[str, list[PoolRun]]:
     say(
-        f"POOLS OF {WORKERS} PROCESSES ({jobs} no-op jobs per run, {repeat} rounds interleaved; "
-        "nothing pinned)"
+        f"POOLS OF {WORKERS} PROCESSES ({jobs} no-op jobs per run, {repeat} rounds interleaved, "
+        "every other round in reverse order; nothing pinned)"
     )
     runs: dict[str, list[PoolRun]] = {m.key: [] for m in modes}
     for rep in range(repeat):
         say(f"  round {rep + 1}/{repeat}:")
-        for mode in modes:
+        # a mode's place in the round would otherwise bias it the same way in every round
+        for mode in modes if rep % 2 == 0 else modes[::-1]:
             run = run_pool(server, mode, jobs)
             runs[mode.key].append(run)
             rate = f"{run.rate:8.0f}" if run.rate else "     n/a"

@@ -12,8 +12,8 @@ its metrics up in the process and writes them with its heartbeat). A job that fi
 a second after the last write is written at once; the figures of a minute are written as soon as a
 job finishes in the next one. What a worker killed with ``SIGKILL`` had not written yet (at most
 about a second of jobs) is lost; Resque's own counters (``stat:processed``) are written with each
-job and lose nothing. So is a batch whose write fails: a write that timed out may have been
-applied, and figures are better short than counted twice.
+job and lose nothing. A batch whose write fails is dropped too: a write that timed out may have
+been applied, and figures are better short than counted twice.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ BUCKET_BOUNDS_MS: tuple[float, ...] = (
 METRICS_TTL = 8 * 3600
 WRITE_INTERVAL = 1.0  # seconds: how often a worker writes its figures while jobs finish
 # Seconds after a minute ends by which its figures are written: a worker writes about once a
-# second, and this leaves a margin for a failed write's retry and for hosts' clocks. A reader that
-# counts each completed minute once (the Prometheus collector) waits this long.
+# second, and this leaves a margin for a slow write and for hosts' clocks. Readers that take a
+# completed minute as final (the Prometheus collector, the dashboard's cache) wait this long.
 SETTLED_AFTER = 5.0
 
 

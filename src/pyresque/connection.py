@@ -77,9 +77,9 @@ RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, Connectio
 
 # How a server says it cannot take a command for now (a failover, a load, memory, a missing
 # replica, a busy script): the error reply's first word, also where Redis 6 embeds a command's
-# error in a script's ("... @user_script: 1: -OOM command not allowed ...").
+# error in a script's, after ": -" ("... @user_script: 1: -OOM command not allowed ...").
 _FOR_NOW = re.compile(
-    r"(?:^|-)(?:READONLY|LOADING|MASTERDOWN|OOM|MISCONF|NOREPLICAS|BUSY|TRYAGAIN) "
+    r"(?:^|: -)(?:READONLY|LOADING|MASTERDOWN|OOM|MISCONF|NOREPLICAS|BUSY|TRYAGAIN) "
 )
 
 _PASSING_ERRORS = (

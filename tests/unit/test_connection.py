@@ -195,6 +195,9 @@ def test_a_missing_database_is_a_refusal() -> None:
         ),
         (redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind"), False),
         (redis.ResponseError("Error running script (call to f_1): @user_script:3: boom"), False),
+        # the words inside a message are not its code
+        (redis.ResponseError("ERR unknown queue 'mail-OOM fallback'"), False),
+        (redis.ResponseError("ERR x-BUSY y"), False),
         (redis.ConnectionError("Connection refused"), False),
     ],
 )

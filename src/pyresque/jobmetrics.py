@@ -1,9 +1,9 @@
 """Per-job metrics: how long each job class runs, counted per minute, added up in the worker.
 
 Each minute's figures live in one hash (``metrics:jobs:<minute>``, see :mod:`pyresque.keys`) that
-expires after :data:`METRICS_TTL`. A class's fields: ``<class>|ms`` (total run time), ``<class>|h<i>``
-(jobs in duration bucket ``i``; their sum is the class's count of finished jobs) and ``<class>|f``
-(failures).
+expires after :data:`METRICS_TTL`. A class's fields: ``<class>|ms`` (total run time),
+``<class>|h<i>`` (jobs in duration bucket ``i``; their sum is the class's count of finished jobs)
+and ``<class>|f`` (failures).
 
 A worker adds its jobs' figures up in a :class:`MetricsBatch` and writes them in one pipeline at
 most about once a second (:data:`WRITE_INTERVAL`), not with each job: two ``HINCRBY`` a job inside

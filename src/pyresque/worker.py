@@ -455,7 +455,8 @@ class Worker:
         if batch is None:
             return math.inf
         now = time.monotonic()
-        if force or batch.due(now):
+        due_in = batch.seconds_until_due(now)
+        if force or due_in <= 0.0:
             figures = batch.take(now)
             try:
                 self.store.record_metrics(figures)
@@ -467,7 +468,8 @@ class Worker:
                     type(exc).__name__,
                     exc,
                 )
-        return batch.seconds_until_due(now)
+            due_in = batch.seconds_until_due(now)
+        return due_in
 
     def job_signals(self) -> tuple[float | None, Reason | None]:
         self.apply_signals()

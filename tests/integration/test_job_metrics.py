@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from pyresque.jobmetrics import bucket_of
-from tests.helpers import Proc, wait_until
+from tests.helpers import Proc, job_figures, wait_until
 from tests.integration.test_worker import push, strings, work
 from tests.redis_server import RedisServer
 
@@ -20,14 +20,7 @@ MODES = {"fork": {}, "in-process": {"FORK_PER_JOB": "false"}}
 
 
 def finished(r: redis.Redis, job_class: str) -> int:
-    """Jobs of a class counted in every minute's hash (the sum of its duration buckets)."""
-    total = 0
-    for key in r.scan_iter("resque:metrics:jobs:*"):
-        for field, value in r.hgetall(key).items():
-            name, _, kind = field.decode().rpartition("|")
-            if name == job_class and kind.startswith("h"):
-                total += int(value)
-    return total
+    return job_figures(r, job_class)[0]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -63,10 +56,8 @@ def test_a_burst_worker_writes_every_figure_before_it_exits(
     proc = work(spawn, "oracle", "--burst", env=MODES[mode])
     assert proc.wait() == 0, proc.log()
     assert r.get("resque:stat:processed") == b"203"
-    assert finished(r, "Echo") == 200
-    assert finished(r, "Boom") == 3
-    failed = sum(int(r.hget(k, "Boom|f") or 0) for k in r.scan_iter("resque:metrics:jobs:*"))
-    assert failed == 3
+    assert job_figures(r, "Echo") == (200, 0)
+    assert job_figures(r, "Boom") == (3, 3)
     # fewer writes than jobs: the figures were added up, not written job by job
     calls = r.info("commandstats").get("cmdstat_hincrby", {}).get("calls", 0)
     assert 0 < calls < 200

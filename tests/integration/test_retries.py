@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from tests.helpers import Proc, wait_until
+from tests.helpers import Proc, job_figures, wait_until
 
 Spawn = Callable[..., Proc]
 
@@ -24,18 +24,6 @@ def push(r: redis.Redis, cls: str, *args: object) -> None:
 
 def failures(r: redis.Redis) -> list[dict[str, object]]:
     return [json.loads(v) for v in r.lrange("resque:failed", 0, -1)]
-
-
-def figures(r: redis.Redis, job_class: str) -> tuple[int, int]:
-    """(finished, failed) of a class over every minute's per-job figures."""
-    finished = failed = 0
-    for key in r.scan_iter("resque:metrics:jobs:*"):
-        for field, value in r.hgetall(key).items():
-            name, _, kind = field.decode().rpartition("|")
-            if name == job_class:
-                finished += int(value) if kind.startswith("h") else 0
-                failed += int(value) if kind == "f" else 0
-    return finished, failed
 
 
 @pytest.fixture
@@ -63,7 +51,7 @@ def test_a_transient_failure_is_retried_until_it_succeeds(
     assert r.get("resque:stat:failed") == b"2"  # two attempts raised
     wait_until(lambda: r.exists("resque:resque-retry:Flaky:m") == 0, 5)  # forgotten on success
     # every attempt is in the per-job figures, the two that raised as failures
-    wait_until(lambda: figures(r, "Flaky") == (3, 2), 5)
+    wait_until(lambda: job_figures(r, "Flaky") == (3, 2), 5)
 
 
 def test_after_the_last_attempt_the_job_is_an_ordinary_failure(

@@ -1,9 +1,10 @@
 """Per-job metrics (count, failures, time, percentiles) from the per-minute hashes.
 
-Each worker writes ``metrics:jobs:<minute>`` (:mod:`pyresque.jobmetrics`) with fields ``<class>|h<i>``, ``|f``
-and ``|ms`` (see :mod:`pyresque.keys`); this module turns those raw counters into rows the
-dashboard and the Prometheus collector show. A class's count of finished jobs is the sum of its
-duration buckets: every finished job lands in exactly one. Pure: it never touches Redis.
+Each worker writes ``metrics:jobs:<minute>`` (:mod:`pyresque.jobmetrics`) with fields
+``<class>|h<i>``, ``|f`` and ``|ms`` (see :mod:`pyresque.keys`); this module turns those raw
+counters into rows the dashboard and the Prometheus collector show. A class's count of finished
+jobs is the sum of its duration buckets: every finished job lands in exactly one. Pure: it never
+touches Redis.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ pyresque's pool on the trivial app) and ``memory.py --systems pyresque,rq`` (``-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,14 +74,16 @@ def one_tree(url: str, workers: int, app: str) -> tuple[float, float, list[float
     )
     try:
         assert master.stdout is not None
-        master.stdout.readline()  # "ready": every child is forked
+        if master.stdout.readline().strip() != "ready":  # every child is forked
+            raise SystemExit(f"baretree: the tree did not start (exit {master.wait()}); see above")
         time.sleep(SETTLE)
         children = psutil.Process(master.pid).children()
         each = [pss_mb(child.pid) for child in children]
         own = pss_mb(master.pid)
         return own + sum(each), own, each
     finally:
-        os.killpg(master.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # a tree that failed to start is gone
+            os.killpg(master.pid, signal.SIGKILL)
         master.wait()
 
 

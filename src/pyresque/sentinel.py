@@ -169,7 +169,7 @@ class _Sentinels(Sentinel):
 
     def discover_master(self, service_name: str) -> tuple[str, int]:
         try:
-            address: tuple[str, int] = super().discover_master(service_name)  # type: ignore[no-untyped-call]
+            address: tuple[str, int] = super().discover_master(service_name)  # type: ignore[no-untyped-call, unused-ignore]
         except MasterNotFoundError as exc:
             hosts = ",".join(
                 "{host}:{port}".format_map(s.connection_pool.connection_kwargs)
@@ -195,10 +195,10 @@ def connect_sentinel(url: str, options: Mapping[str, Any]) -> redis.Redis:
         sentinel_kwargs["ssl"] = True
     if parsed.sentinel_auth:
         sentinel_kwargs.update(auth)
-    manager = _Sentinels(  # type: ignore[no-untyped-call]
+    manager = _Sentinels(  # type: ignore[no-untyped-call, unused-ignore]
         list(parsed.sentinels), sentinel_kwargs=sentinel_kwargs
     )
-    client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
+    client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call, unused-ignore]
         parsed.service,
         redis_class=DurableRedis if parsed.wait_replicas else redis.Redis,
         db=parsed.db,

@@ -143,7 +143,7 @@ class ScheduleStore:
 
     def subscribe_wakeups(self) -> redis.client.PubSub:
         """A subscription on the channel that ``push_delayed`` publishes to."""
-        pubsub: redis.client.PubSub = self.redis.pubsub(  # type: ignore[no-untyped-call]
+        pubsub: redis.client.PubSub = self.redis.pubsub(  # type: ignore[no-untyped-call, unused-ignore]
             ignore_subscribe_messages=True
         )
         pubsub.subscribe(self.keys.scheduler_wakeup)

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyresque
-from pyresque.connection import connect
+from pyresque.store.connection import connect
 from tests.redis_server import start_redis_server
 
 

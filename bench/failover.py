@@ -22,7 +22,7 @@ import time
 
 from _common import install_sigterm_handler
 
-from pyresque.connection import connect
+from pyresque.store.connection import connect
 from tests.ledger import Feeder, jobs_in
 from tests.sentinels import start_sentinel_cluster
 

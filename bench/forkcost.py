@@ -30,15 +30,15 @@ sys.path[:0] = [root + "/src", root]
 import logging
 logging.basicConfig(level=logging.WARNING)
 from tests.redis_server import start_redis_server
-from pyresque import protocol
-from pyresque.connection import connect
-from pyresque.hooks import WorkerHooks
-from pyresque.keys import Keys
-from pyresque.queues import QueueSelector
-from pyresque.registry import Registry
+from pyresque.wire import protocol
+from pyresque.store.connection import connect
+from pyresque.worker.hooks import WorkerHooks
+from pyresque.wire.keys import Keys
+from pyresque.worker.queues import QueueSelector
+from pyresque.jobs.registry import Registry
 from pyresque.settings import WorkerSettings
-from pyresque.store import Store
-from pyresque.worker import Worker
+from pyresque.store.operations import Store
+from pyresque.worker.loop import Worker
 server = start_redis_server()
 try:
     client = connect(server.url)

@@ -115,7 +115,7 @@ def rq_argv(ctx: Context) -> list[str]:
 
 
 def pyresque_enqueue(url: str, jobs: int) -> None:
-    from pyresque.client import Client
+    from pyresque.jobs.client import Client
 
     client = Client(url=url, namespace=NAMESPACE)
     for i in range(jobs):

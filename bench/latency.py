@@ -47,7 +47,8 @@ from _common import (
 )
 from benchjobs import LATENCY_KEY
 
-from pyresque import Client, protocol
+from pyresque import Client
+from pyresque.wire import protocol
 
 STAMP = "Bench::Stamp"
 PICKUP_TIMEOUT = 10.0  # seconds; a job not started by then counts as lost (reported)

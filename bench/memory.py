@@ -266,7 +266,7 @@ def celery_ready(client: redis.Redis, proc: Proc, workers: int) -> bool:
 
 
 def pyresque_enqueue(url: str, jobs: int) -> None:
-    from pyresque.client import Client
+    from pyresque.jobs.client import Client
 
     client = Client(url=url, namespace=NAMESPACE)
     for i in range(jobs):

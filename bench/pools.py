@@ -56,7 +56,7 @@ from _common import (
     worker_env,
 )
 
-from pyresque import protocol
+from pyresque.wire import protocol
 
 WORKERS = 2
 DRAMATIQ_THREADS = 8

@@ -49,7 +49,7 @@ from _common import (
     worker_env,
 )
 
-from pyresque import protocol
+from pyresque.wire import protocol
 from tests.redis_server import find_redis_server
 
 MODES = ("bare", "pyresque", "pyresque-nometrics", "pyresque-before")

@@ -45,9 +45,9 @@ from _common import (
 )
 
 from pyresque import Client
-from pyresque.keys import Keys
 from pyresque.scheduler.delayed import Delayed, encode_item
 from pyresque.scheduler.store import ScheduleStore
+from pyresque.wire.keys import Keys
 
 QUEUE = "sched-bench"
 LOCK = f"{NAMESPACE}:{NAMESPACE}:resque_scheduler_master_lock"

@@ -44,7 +44,7 @@ import redis
 from _common import install_sigterm_handler
 from faults import HOSTILE_KINDS, HostPools, LocalHost, hostile_payload
 
-from pyresque.connection import connect
+from pyresque.store.connection import connect
 from tests.fleet import Fleet, namespaces_unavailable
 from tests.ledger import Feeder, jobs_in, tally, wait_drained
 from tests.redis_server import start_redis_server

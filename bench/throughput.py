@@ -60,7 +60,7 @@ from _common import (
     worker_env,
 )
 
-from pyresque import protocol
+from pyresque.wire import protocol
 
 JOB_NAMES = {"noop": "Bench::Noop", "sleep": "Bench::Sleep", "spin": "Bench::Spin"}
 SLEEP_SECONDS = 0.010

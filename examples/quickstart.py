@@ -50,7 +50,7 @@ sys.path.insert(0, str(APP_DIR))
 import jobs  # noqa: E402 - the example app, from examples/app
 
 import pyresque  # noqa: E402
-from pyresque.connection import is_auth_failure, redact  # noqa: E402
+from pyresque.store.connection import is_auth_failure, redact  # noqa: E402
 
 _print_lock = threading.Lock()
 

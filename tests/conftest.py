@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from pyresque.keys import Keys
-from pyresque.store import Store
+from pyresque.store.operations import Store
+from pyresque.wire.keys import Keys
 from tests.helpers import Proc
 from tests.redis_server import RedisServer, start_redis_server
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import redis
 
 import pyresque
-from pyresque.connection import RETRYABLE_ERRORS
+from pyresque.store.connection import RETRYABLE_ERRORS
 
 QUEUE = "fleet"
 JOB = "Ledger::Work"

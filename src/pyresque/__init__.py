@@ -18,7 +18,7 @@ import sys as _sys
 # `pyresque`, `resque-pool` or `python -m pyresque` is readable in /proc/<pid>/cmdline by every user
 # of the host until the process hides it. Only those commands' own command lines are touched.
 if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("pyresque", "resque-pool", "-m"):
-    from pyresque.redaction import scrub_argv as _scrub_argv
+    from pyresque.wire.redaction import scrub_argv as _scrub_argv
 
     _scrub_argv()
 
@@ -26,18 +26,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyresque._version import __version__
-from pyresque.child import shutdown_requested
-from pyresque.client import (
-    Batch,
-    Client,
-    batch,
-    configure,
-    default_client,
-    dequeue,
-    enqueue,
-    enqueue_many,
-    enqueue_to,
-)
 from pyresque.errors import (
     ConfigError,
     DirtyExit,
@@ -48,7 +36,21 @@ from pyresque.errors import (
     TermException,
     UnknownJobClass,
 )
-from pyresque.hooks import (
+from pyresque.jobs.client import (
+    Batch,
+    Client,
+    batch,
+    configure,
+    default_client,
+    dequeue,
+    enqueue,
+    enqueue_many,
+    enqueue_to,
+)
+from pyresque.jobs.registry import JobSpec, default_name, default_registry
+from pyresque.jobs.retry import Retry, policy_of
+from pyresque.worker.child import shutdown_requested
+from pyresque.worker.hooks import (
     after_fork,
     after_job,
     after_pause,
@@ -59,8 +61,6 @@ from pyresque.hooks import (
     queue_empty,
     worker_exit,
 )
-from pyresque.registry import JobSpec, default_name, default_registry
-from pyresque.retry import Retry, policy_of
 
 if TYPE_CHECKING:  # imported on first use (see __getattr__); the types are the same
     from pyresque.scheduler import (

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from pyresque.cli import main
+from pyresque.cli.main import main
 
 sys.exit(main())

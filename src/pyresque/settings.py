@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from pyresque.connection import url_from_env
 from pyresque.errors import ConfigError
-from pyresque.keys import DEFAULT_NAMESPACE
+from pyresque.store.connection import url_from_env
+from pyresque.wire.keys import DEFAULT_NAMESPACE
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 import pyresque
-from pyresque.connection import connect
+from pyresque.store.connection import connect
 
 
 @pyresque.job(queue="mail", name="SomeJob")

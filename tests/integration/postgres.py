@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import redis
 
-from pyresque import protocol
+from pyresque.wire import protocol
 from tests.helpers import APP_DIR, ROOT, Proc, wait_until
 from tests.integration.test_worker import registered
 

@@ -18,10 +18,10 @@ import redis
 from redis.cluster import RedisCluster
 
 import pyresque
-from pyresque import protocol
-from pyresque.keys import Keys
-from pyresque.protocol import Failure
-from pyresque.store import Ack, Reservation, Store
+from pyresque.store.operations import Ack, Reservation, Store
+from pyresque.wire import protocol
+from pyresque.wire.keys import Keys
+from pyresque.wire.protocol import Failure
 from tests.helpers import Proc, wait_until
 from tests.redis_server import find_redis_server
 
@@ -113,7 +113,7 @@ def _cluster_ok(port: int) -> bool:
 
 @pytest.fixture
 def cluster(cluster_url: str) -> Iterator[RedisCluster]:
-    client = pyresque.connection.connect(cluster_url)
+    client = pyresque.store.connection.connect(cluster_url)
     assert isinstance(client, RedisCluster)
     for key in client.keys(f"{NS}:*", target_nodes=RedisCluster.ALL_NODES):
         client.delete(key)

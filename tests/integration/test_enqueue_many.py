@@ -8,7 +8,7 @@ import pytest
 import redis
 
 import pyresque
-from pyresque.registry import Registry
+from pyresque.jobs.registry import Registry
 
 
 class Audited:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from pyresque import forking
+from pyresque.worker import forking
 from tests.helpers import ROOT
 
 
@@ -63,7 +63,7 @@ def test_by_default_the_traceback_reaches_the_log_and_output_is_flushed() -> Non
     script = textwrap.dedent(
         """
         import logging, os, sys
-        from pyresque import forking
+        from pyresque.worker import forking
         logging.basicConfig(stream=sys.stderr)
 
         def body(child):

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 import redis
 
-from pyresque import protocol, recovery
-from pyresque.protocol import Failure
-from pyresque.queues import QueueSelector
-from pyresque.recovery import WorkerId, prune_dead_workers
-from pyresque.store import PAUSED, Ack, Reservation, Store
+from pyresque.store.operations import PAUSED, Ack, Reservation, Store
+from pyresque.wire import protocol
+from pyresque.wire.protocol import Failure
+from pyresque.worker import recovery
+from pyresque.worker.queues import QueueSelector
+from pyresque.worker.recovery import WorkerId, prune_dead_workers
 from tests.ruby_fixtures import (
     FAILURE_KEYS,
     HEARTBEAT,

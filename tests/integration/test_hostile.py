@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from pyresque.store import Store
+from pyresque.store.operations import Store
 from tests.helpers import Proc, wait_until
 from tests.redis_server import start_redis_server
 
@@ -117,8 +117,8 @@ def test_prune_survives_a_busy_record_nested_too_deep_to_parse(
     r: redis.Redis, store: Store
 ) -> None:
     """A dead worker's busy record 100,000 levels deep must not make every prune fail."""
-    from pyresque.queues import QueueSelector
-    from pyresque.recovery import WorkerId, prune_dead_workers
+    from pyresque.worker.queues import QueueSelector
+    from pyresque.worker.recovery import WorkerId, prune_dead_workers
 
     dead = "otherhost:99:oracle"
     store.register_worker(dead, time.time() - 1000)

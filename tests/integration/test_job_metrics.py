@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from pyresque.jobmetrics import bucket_of
+from pyresque.wire.jobmetrics import bucket_of
 from tests.helpers import Proc, job_figures, wait_until
 from tests.integration.test_worker import push, strings, work
 from tests.redis_server import RedisServer

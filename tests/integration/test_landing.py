@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import redis
 
-from pyresque import protocol
-from pyresque.protocol import Failure
-from pyresque.recovery import recover_worker
-from pyresque.store import PAUSED, Reservation, Store
+from pyresque.store.operations import PAUSED, Reservation, Store
+from pyresque.wire import protocol
+from pyresque.wire.protocol import Failure
+from pyresque.worker.recovery import recover_worker
 from tests.helpers import Proc, wait_until
 from tests.integration.test_worker import push, registered, strings, work
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from pyresque import protocol
+from pyresque.wire import protocol
 from tests.cgroups import FreezerCgroup, create_freezer_cgroup, remove_freezer_cgroup
 from tests.helpers import Proc, title_of, wait_until
 from tests.integration.test_worker import failures, push, registered, strings, work

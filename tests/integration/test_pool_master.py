@@ -17,7 +17,7 @@ from pyresque.pool.memory import MB, MemoryLimit, OomWatch
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import Retirements, SizingPolicy
 from pyresque.settings import WorkerSettings
-from pyresque.worker import Worker
+from pyresque.worker.loop import Worker
 from tests.redis_server import RedisServer
 
 KILLED = signal.SIGKILL  # a wait status: killed by this signal

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import redis
 
-from pyresque import protocol
-from pyresque.queues import QueueSelector
-from pyresque.recovery import WorkerId, prune_dead_workers
-from pyresque.store import Store
+from pyresque.store.operations import Store
+from pyresque.wire import protocol
+from pyresque.worker.queues import QueueSelector
+from pyresque.worker.recovery import WorkerId, prune_dead_workers
 from tests.helpers import Proc, children_of, wait_until
 from tests.integration.test_worker import push, registered, strings, work
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import redis
 
-from pyresque import protocol
-from pyresque.keys import Keys
 from pyresque.scheduler.delayed import encode_item
 from pyresque.scheduler.store import ScheduleStore
+from pyresque.wire import protocol
+from pyresque.wire.keys import Keys
 from tests.helpers import Proc, wait_until
 
 LOCK_KEY = "resque:resque:resque_scheduler_master_lock"

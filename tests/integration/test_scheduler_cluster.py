@@ -8,13 +8,13 @@ from typing import Any
 
 from redis.cluster import RedisCluster
 
-from pyresque.client import Client
-from pyresque.keys import Keys
-from pyresque.registry import Registry
+from pyresque.jobs.client import Client
+from pyresque.jobs.registry import Registry
 from pyresque.scheduler.delayed import Delayed
 from pyresque.scheduler.recurring import parse_entry
 from pyresque.scheduler.service import SchedulerService
 from pyresque.scheduler.store import ScheduleStore
+from pyresque.wire.keys import Keys
 from tests.integration.test_cluster import NS, cluster, cluster_url  # noqa: F401 - fixtures
 
 

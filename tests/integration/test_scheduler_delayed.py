@@ -11,15 +11,15 @@ import pytest
 import redis
 
 import pyresque
-from pyresque import client as client_module
-from pyresque.client import Client
 from pyresque.errors import ConfigError
-from pyresque.keys import Keys
-from pyresque.registry import Registry
+from pyresque.jobs import client as client_module
+from pyresque.jobs.client import Client
+from pyresque.jobs.registry import Registry
 from pyresque.scheduler import remove_schedule, set_schedule
 from pyresque.scheduler.delayed import Delayed
 from pyresque.scheduler.service import SchedulerOptions, SchedulerService, scheduler_connection
 from pyresque.scheduler.store import ScheduleStore
+from pyresque.wire.keys import Keys
 from tests.scheduler_fixtures import call
 
 

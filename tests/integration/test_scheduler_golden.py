@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import redis
 
-from pyresque.client import Client
-from pyresque.keys import Keys
-from pyresque.registry import Registry
+from pyresque.jobs.client import Client
+from pyresque.jobs.registry import Registry
 from pyresque.scheduler.delayed import Delayed
 from pyresque.scheduler.service import SchedulerOptions, SchedulerService
 from pyresque.scheduler.store import ScheduleStore
+from pyresque.wire.keys import Keys
 from tests.helpers import Proc, wait_until
 from tests.scheduler_fixtures import call, dump_keys, replay, scenario
 

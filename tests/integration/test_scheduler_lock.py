@@ -10,12 +10,12 @@ from typing import Any
 
 import redis
 
-from pyresque.keys import Keys
-from pyresque.registry import Registry
+from pyresque.jobs.registry import Registry
 from pyresque.scheduler.delayed import encode_item
 from pyresque.scheduler.lock import MasterLock
 from pyresque.scheduler.service import SchedulerOptions, SchedulerService
 from pyresque.scheduler.store import ScheduleStore
+from pyresque.wire.keys import Keys
 from tests.helpers import Proc, wait_until
 from tests.scheduler_fixtures import scenario
 

@@ -11,9 +11,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from pyresque import protocol
-from pyresque.keys import Keys
-from pyresque.store import Ack, Reservation, Store
+from pyresque.store.operations import Ack, Reservation, Store
+from pyresque.wire import protocol
+from pyresque.wire.keys import Keys
 from tests.redis_server import start_redis_server
 
 

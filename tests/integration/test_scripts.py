@@ -8,11 +8,11 @@ import time
 
 import redis
 
-from pyresque import protocol
-from pyresque.jobmetrics import METRICS_TTL, MetricsBatch, bucket_of
-from pyresque.protocol import Failure
-from pyresque.scripts import UTC_TEXT
-from pyresque.store import Ack, Reservation, Store
+from pyresque.store.operations import Ack, Reservation, Store
+from pyresque.wire import protocol
+from pyresque.wire.jobmetrics import METRICS_TTL, MetricsBatch, bucket_of
+from pyresque.wire.protocol import Failure
+from pyresque.wire.scripts import UTC_TEXT
 
 
 def payload(arg: object) -> str:

@@ -17,8 +17,8 @@ import pytest
 import redis
 
 import pyresque
-from pyresque.connection import connect
-from pyresque.sentinel import NotReplicated, durable
+from pyresque.store.connection import connect
+from pyresque.store.sentinel import NotReplicated, durable
 from tests.helpers import Proc, wait_until
 from tests.ledger import DONE, JOB, QUEUE, Feeder, tally, wait_drained
 from tests.redis_server import RedisServer

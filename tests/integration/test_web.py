@@ -14,9 +14,9 @@ import redis
 pytest.importorskip("starlette")
 from starlette.testclient import TestClient
 
-from pyresque.keys import Keys
-from pyresque.store import Store
+from pyresque.store.operations import Store
 from pyresque.web.app import create_app
+from pyresque.wire.keys import Keys
 from tests.integration.web_seed import SCRIPT, failure, push, seed_job_metrics, seed_ruby
 
 
@@ -184,6 +184,21 @@ def test_live_json_records_a_sample_for_the_charts(r: redis.Redis, web: TestClie
     assert series["queues"]["a"][-1] == 1 and len(series["minute"]) == 60
 
 
+def test_live_json_answers_a_read_only_redis_user(r: redis.Redis) -> None:
+    """The overview's sample for the charts is a write; a dashboard that may only read (an ACL
+    user without write commands) still answers, and says once why no samples are kept."""
+    push(r, "a", "Echo", 1)
+    r.acl_setuser("reader", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@read"])
+    kwargs = r.connection_pool.connection_kwargs
+    reader = redis.Redis(unix_socket_path=kwargs["path"], username="reader", password="pw")
+    with client_for(reader) as web:
+        first = web.get("/api/live")
+        second = web.get("/api/live")
+    assert first.status_code == second.status_code == 200
+    assert first.json()["queues"] == {"a": 1}
+    assert r.keys("resque:metrics:*") == []
+
+
 def test_mounted_under_a_prefix_in_another_asgi_app(r: redis.Redis) -> None:
     from starlette.applications import Starlette
     from starlette.routing import Mount
@@ -212,7 +227,7 @@ def test_stats_lists_only_the_namespace_keys_even_with_glob_characters(r: redis.
     r.rpush("we*rd:queue:a", "x")
     r.rpush("weXrd:queue:b", "x")
     store = Store(r, Keys("we*rd"))
-    assert store.namespace_keys(100) == [("we*rd:queue:a", "list", 1)]
+    assert store.dashboard.namespace_keys(100) == [("we*rd:queue:a", "list", 1)]
 
 
 def test_pages_refuse_framing_and_actions_only_redirect_home(web: TestClient) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import redis
 
-from pyresque.keys import Keys
 from pyresque.pool.memory import read_usage
 from pyresque.pool.publisher import GroupState, MasterView, PoolPublisher, WorkerState
-from pyresque.store import Store
+from pyresque.store.operations import Store
+from pyresque.wire.keys import Keys
 from tests.helpers import ROOT, Proc, children_of, wait_until
 from tests.integration.web_seed import SCRIPT, failure, push, seed_job_metrics
 from tests.redis_server import RedisServer

@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 import redis
 
-from pyresque.keys import Keys
 from pyresque.pool.publisher import GroupState, MasterView, PoolPublisher, WorkerState
-from pyresque.store import Store
+from pyresque.store.operations import Store
+from pyresque.wire.keys import Keys
 from tests.integration.web_seed import push
 
 pytest.importorskip("prometheus_client")
@@ -48,7 +48,7 @@ def test_tick_publishes_state_that_expires_and_samples(r: redis.Redis) -> None:
     publisher.tick(1_800_000_101.0, view(restarts=8))  # within the period: nothing written
     assert json.loads(r.get("resque:pool:box:4242"))["restarts"] == 7
     r.delete("resque:pool:box:4242")  # as when the key expires after the master died
-    assert store.pool_states() == {} and r.zcard("resque:pools") == 0
+    assert store.dashboard.pool_states() == {} and r.zcard("resque:pools") == 0
     publisher.tick(1_800_000_106.0, view())
     publisher.close()
     assert r.get("resque:pool:box:4242") is None

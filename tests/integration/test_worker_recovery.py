@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import redis
 
-from pyresque import protocol
-from pyresque.hooks import WorkerHooks
-from pyresque.queues import QueueSelector
-from pyresque.recovery import WorkerId, prune_dead_workers
-from pyresque.registry import Registry
+from pyresque.jobs.registry import Registry
 from pyresque.settings import WorkerSettings
-from pyresque.store import HELD, Ack, Reservation, Store
-from pyresque.worker import Worker
+from pyresque.store.operations import HELD, Ack, Reservation, Store
+from pyresque.wire import protocol
+from pyresque.worker.hooks import WorkerHooks
+from pyresque.worker.loop import Worker
+from pyresque.worker.queues import QueueSelector
+from pyresque.worker.recovery import WorkerId, prune_dead_workers
 from tests.helpers import Proc, wait_until
 from tests.integration.test_worker_outage import free_port
 from tests.redis_server import RedisServer, start_redis_server

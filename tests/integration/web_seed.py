@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from pyresque.jobmetrics import bucket_of
+from pyresque.wire.jobmetrics import bucket_of
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "resque-3.0.0" / "observed.json"
 SCRIPT = "<script>window.__pwned = 1</script>"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from pyresque.connection import (
+from pyresque.errors import ConfigError
+from pyresque.store.connection import (
     DEFAULT_URL,
     is_auth_failure,
     is_refusal_for_now,
@@ -14,7 +15,6 @@ from pyresque.connection import (
     url_from_env,
     validate_url,
 )
-from pyresque.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyresque.escalation import (
+from pyresque.worker.escalation import (
     Action,
     Decision,
     JobClock,

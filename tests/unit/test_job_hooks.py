@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 import pytest
 
 from pyresque.errors import DontPerform, TermException
-from pyresque.job import Job, Outcome, Result, perform
-from pyresque.protocol import Failure, Payload
-from pyresque.registry import JobSpec
+from pyresque.jobs.job import Job, Outcome, Result, perform
+from pyresque.jobs.registry import JobSpec
+from pyresque.wire.protocol import Failure, Payload
 
 
 class BoomError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pyresque.jobmetrics import MetricsBatch, bucket_of
+from pyresque.wire.jobmetrics import MetricsBatch, bucket_of
 
 MINUTE = 60 * 29_000_000  # epoch seconds at the start of a minute
 

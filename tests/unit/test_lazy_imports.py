@@ -13,7 +13,7 @@ import sys
 import pytest
 
 # needed only by cron schedules, YAML schedules and configs, the dashboard and the failures command
-OPTIONAL = ("croniter", "dateutil", "pyresque.scheduler", "pyresque.web", "pyresque.cli_failures")
+OPTIONAL = ("croniter", "dateutil", "pyresque.scheduler", "pyresque.web", "pyresque.cli.failures")
 
 
 def imported_after(code: str) -> set[str]:
@@ -32,9 +32,9 @@ def loaded(modules: set[str], prefix: str) -> bool:
     "code",
     [
         "import pyresque",
-        "import pyresque.worker",
-        "from pyresque.cli import build_parser; build_parser('work')",
-        "import pyresque.pool.process",
+        "import pyresque.worker.loop",
+        "from pyresque.cli.main import build_parser; build_parser('work')",
+        "import pyresque.pool.spawn",
     ],
 )
 def test_a_worker_does_not_import_what_only_other_commands_need(code: str) -> None:
@@ -62,7 +62,7 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
 
 
 def test_the_full_parser_still_has_every_command() -> None:
-    from pyresque.cli import build_parser
+    from pyresque.cli.main import build_parser
 
     out = build_parser().format_help()
     for command in ("work", "enqueue", "status", "web", "failures", "scheduler", "schedule"):

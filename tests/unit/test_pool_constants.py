@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pyresque.apps import app_constants
 from pyresque.errors import ConfigError
+from pyresque.jobs.apps import app_constants
 from pyresque.pool.config import load_config, parse_config
 from pyresque.pool.template import render_template
 

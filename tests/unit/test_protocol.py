@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyresque import protocol
 from pyresque.errors import PayloadError
-from pyresque.protocol import Failure, Payload
+from pyresque.wire import protocol
+from pyresque.wire.protocol import Failure, Payload
 from tests.ruby_fixtures import (
     FAILED_AT,
     FAILURE_KEYS,

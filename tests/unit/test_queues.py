@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyresque.errors import ConfigError
-from pyresque.queues import QueueSelector
+from pyresque.worker.queues import QueueSelector
 
 KNOWN = ["mail", "critical", "low", "files", "high", "reports:daily", "reports:weekly"]
 

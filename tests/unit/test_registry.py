@@ -13,7 +13,7 @@ import pytest
 
 import pyresque
 from pyresque.errors import ConfigError, UnknownJobClass
-from pyresque.registry import JobSpec, Registry, _DefaultRegistry, default_name
+from pyresque.jobs.registry import JobSpec, Registry, _DefaultRegistry, default_name
 
 
 def send_welcome(user_id: int) -> None:

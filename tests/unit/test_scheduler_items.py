@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from pyresque.errors import PayloadError
-from pyresque.keys import Keys
 from pyresque.scheduler.delayed import encode_item, parse_item, timestamp_of
 from pyresque.scheduler.mover import plan_move
+from pyresque.wire.keys import Keys
 from tests.scheduler_fixtures import call, scenario
 
 S1 = "s1_enqueue_at"

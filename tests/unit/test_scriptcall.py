@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import redis
 
-from pyresque.keys import Keys
-from pyresque.reservation import Ack, CycleRequest, Reservation
-from pyresque.scriptcall import ScriptCall, evalsha_head
-from pyresque.sentinel import durable
+from pyresque.store.cycle import Ack, CycleRequest, Reservation
+from pyresque.store.scriptcall import ScriptCall, evalsha_head
+from pyresque.store.sentinel import durable
+from pyresque.wire.keys import Keys
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -63,7 +63,7 @@ def test_the_owned_connection_applies_to_plain_clients_only() -> None:
 
 
 def test_a_cycle_reply_is_read_byte_for_byte() -> None:
-    from pyresque.store import HELD, PAUSED, Store
+    from pyresque.store.operations import HELD, PAUSED, Store
 
     payload = '{"class":"A","args":["\xe9"]}'
     queue = "caf\xe9 q"  # a space and a character of two bytes

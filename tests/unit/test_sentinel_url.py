@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pyresque.connection import redact
 from pyresque.errors import ConfigError
-from pyresque.sentinel import SentinelURL, is_sentinel_url, parse_sentinel_url
+from pyresque.store.connection import redact
+from pyresque.store.sentinel import SentinelURL, is_sentinel_url, parse_sentinel_url
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pyresque.keys import Keys
-from pyresque.watch import Snapshot, render
+from pyresque.cli.watch import Snapshot, render
 from pyresque.web.jobstats import parse_minute, per_minute, percentile, summarize
+from pyresque.wire.keys import Keys
 
 
 def test_dashboard_keys() -> None:
@@ -64,7 +64,7 @@ def test_histogram_labels_and_bars() -> None:
 
 def test_accumulator_counts_each_completed_minute_once() -> None:
     pytest.importorskip("prometheus_client")
-    from pyresque.metrics import JobMetricsAccumulator
+    from pyresque.web.metrics import JobMetricsAccumulator
 
     data = {100: {"A|h0": 1}, 101: {"A|h0": 2}, 102: {"A|h3": 4}}
     asked: list[list[int]] = []

@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyresque import forking
 from pyresque.errors import ConfigError
-from pyresque.job import Outcome, perform
-from pyresque.pool.children import describe_status
+from pyresque.jobs.job import Outcome, perform
+from pyresque.jobs.registry import Registry
 from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.memory import MemoryLimit, Usage, format_mb, read_usage, read_worker_usage
 from pyresque.pool.sizing import SizingPolicy
-from pyresque.registry import Registry
+from pyresque.pool.worker_process import describe_status
+from pyresque.worker import forking
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from pyresque.pool.children import WorkerProcess
 from pyresque.pool.config import PoolConfig
 from pyresque.pool.crew import Crew
 from pyresque.pool.governor import MemoryGovernor
 from pyresque.pool.options import PoolOptions
 from pyresque.pool.publisher import GroupState, MasterView, PoolPublisher, WorkerState
 from pyresque.pool.shutdown import Shutdown
+from pyresque.pool.worker_process import WorkerProcess
 
 log = logging.getLogger("pyresque.pool")
 

@@ -14,15 +14,15 @@ import os
 import signal
 from collections.abc import Callable, Iterable
 
-from pyresque.pool.children import WorkerProcess, describe_status
 from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.janitor import Janitor
 from pyresque.pool.memory import OomWatch
 from pyresque.pool.options import PoolOptions
 from pyresque.pool.plan import Backoff, Child, Plan
-from pyresque.pool.process import worker_factory
-from pyresque.pool.processes import ProcessLayer
 from pyresque.pool.sizing import Retirements
+from pyresque.pool.spawn import worker_factory
+from pyresque.pool.system import ProcessLayer
+from pyresque.pool.worker_process import WorkerProcess, describe_status
 from pyresque.settings import WorkerSettings
 
 log = logging.getLogger("pyresque.pool")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyresque.hooks import Hook, NamedHooks, decorator_for
+from pyresque.worker.hooks import Hook, NamedHooks, decorator_for
 
 POOL_HOOK_NAMES = ("setup", "after_prefork", "after_spawn", "child_exit", "siginfo")
 

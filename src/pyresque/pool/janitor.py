@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from pyresque import protocol
-from pyresque.connection import RETRYABLE_ERRORS, connect
-from pyresque.keys import Keys
-from pyresque.protocol import Failure
-from pyresque.queues import QueueSelector
-from pyresque.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
 from pyresque.settings import WorkerSettings
-from pyresque.store import Store
+from pyresque.store.connection import RETRYABLE_ERRORS, connect
+from pyresque.store.operations import Store
+from pyresque.wire import protocol
+from pyresque.wire.keys import Keys
+from pyresque.wire.protocol import Failure
+from pyresque.worker.queues import QueueSelector
+from pyresque.worker.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
 
 log = logging.getLogger("pyresque.pool")
 

@@ -1,10 +1,10 @@
 """The pool master: one loop that waits for signals or a tick, dispatches each signal to a
 ``handle_<name>`` method, reaps, reconciles the workers with the plan, and sets its title.
 
-Signal handlers only record (:class:`~pyresque.signals.SignalInbox`); every decision about which
+Signal handlers only record (:class:`~pyresque.worker.signals.SignalInbox`); every decision about which
 workers to start, stop or kill is made by the pure :func:`~pyresque.pool.plan.plan`, and how to shut
 down by :func:`~pyresque.pool.shutdown.begin_shutdown`. Processes are spawned, signalled and reaped
-through a :class:`~pyresque.pool.processes.ProcessLayer`, so tests can drive the master with a fake
+through a :class:`~pyresque.pool.system.ProcessLayer`, so tests can drive the master with a fake
 one and a stepped clock.
 """
 
@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from pyresque.errors import ConfigError
-from pyresque.pool.children import WorkerProcess, become_subreaper
 from pyresque.pool.companions import Companion, describe_master, wall_to_monotonic
 from pyresque.pool.config import AUTO, LoaderPoller, PoolConfig
 from pyresque.pool.crew import Crew
@@ -26,16 +25,17 @@ from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.janitor import Janitor
 from pyresque.pool.options import PoolOptions
 from pyresque.pool.plan import plan
-from pyresque.pool.process import SpawnOptions
-from pyresque.pool.processes import ProcessLayer, SystemProcesses
 from pyresque.pool.publisher import MasterView
 from pyresque.pool.report import worker_lines
 from pyresque.pool.scale import Scale
 from pyresque.pool.shutdown import Shutdown, begin_shutdown
 from pyresque.pool.source import reload_config
-from pyresque.procname import set_raw_title
+from pyresque.pool.spawn import SpawnOptions
+from pyresque.pool.system import ProcessLayer, SystemProcesses
+from pyresque.pool.worker_process import WorkerProcess, become_subreaper
 from pyresque.settings import WorkerSettings
-from pyresque.signals import SignalInbox, signal_name
+from pyresque.worker.procname import set_raw_title
+from pyresque.worker.signals import SignalInbox, signal_name
 
 log = logging.getLogger("pyresque.pool")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from pyresque.keys import DEFAULT_NAMESPACE
+from pyresque.wire.keys import DEFAULT_NAMESPACE
 
 
 class TermMode(enum.Enum):

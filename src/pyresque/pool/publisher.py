@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyresque.connection import RETRYABLE_ERRORS
 from pyresque.errors import ConfigError
-from pyresque.keys import SAMPLES_TTL
-from pyresque.store import Store
+from pyresque.store.connection import RETRYABLE_ERRORS
+from pyresque.store.operations import Store
+from pyresque.wire.keys import SAMPLES_TTL
 
 if TYPE_CHECKING:
     from http.server import HTTPServer
@@ -164,12 +164,14 @@ class PoolPublisher:
     def publish(self, now: float, view: MasterView) -> None:
         text = state_json(view, now)
         ttl = max(int(self.period * EXPIRY_PERIODS), 2)
-        self.store.publish_pool(view.pool_id, text, ttl, now)
+        self.store.dashboard.publish_pool(view.pool_id, text, ttl, now)
         names = self.store.queue_names()
         depths = self.store.queue_sizes(names)
         ids = self.store.worker_ids()
-        busy = sum(1 for record in self.store.busy_records(ids) if record is not None)
-        self.store.record_samples(int(now) // 60, depths, busy, len(ids) - busy, SAMPLES_TTL)
+        busy = sum(1 for record in self.store.dashboard.busy_records(ids) if record is not None)
+        self.store.dashboard.record_samples(
+            int(now) // 60, depths, busy, len(ids) - busy, SAMPLES_TTL
+        )
         self.last = _Last(json.loads(text), depths, busy, len(ids) - busy)
 
     def serve_pending(self) -> None:
@@ -184,7 +186,7 @@ class PoolPublisher:
         """On shutdown: remove this pool from the dashboard at once and stop serving."""
         if self._pool_id is not None:
             try:
-                self.store.unpublish_pool(self._pool_id)
+                self.store.dashboard.unpublish_pool(self._pool_id)
             except RETRYABLE_ERRORS as exc:
                 log.warning("publish: pool state not removed (it expires): %s", exc)
         self.close_in_child()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from pyresque.pool.children import WorkerProcess
 from pyresque.pool.memory import format_mb, read_worker_usage
+from pyresque.pool.worker_process import WorkerProcess
 
 
 def worker_lines(

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pyresque import protocol
-from pyresque.client import JobRef, default_client
+from pyresque.jobs.client import JobRef, default_client
 from pyresque.scheduler.delayed import Delayed, DelayedJob, When
 from pyresque.scheduler.recurring import parse_entry
+from pyresque.wire import protocol
 
 
 def delayed() -> Delayed:

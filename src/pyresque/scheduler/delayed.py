@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pyresque import protocol
-from pyresque.client import Client, JobRef, default_client
 from pyresque.errors import ConfigError, PayloadError, PyresqueError
-from pyresque.registry import JobSpec
+from pyresque.jobs.client import Client, JobRef, default_client
+from pyresque.jobs.registry import JobSpec
 from pyresque.scheduler.store import ScheduleStore
+from pyresque.wire import protocol
 
 When = float | int | datetime
 
@@ -79,7 +79,7 @@ def parse_item(timestamp: int, item: str) -> DelayedJob:
 
 
 class Delayed:
-    """Delayed-job operations of one :class:`~pyresque.client.Client` (its Redis, namespace and
+    """Delayed-job operations of one :class:`~pyresque.jobs.client.Client` (its Redis, namespace and
     job registry)."""
 
     def __init__(

@@ -73,6 +73,3 @@ class MasterLock:
         if self.store.release_lock(self.key, self.value):
             log.info("scheduler lock: released")
         self.held = False
-
-    def holder(self) -> str | None:
-        return self.store.lock_holder(self.key)

@@ -13,10 +13,10 @@ import socket
 import time
 from collections.abc import Callable
 
-from pyresque import protocol
 from pyresque.errors import PayloadError
-from pyresque.keys import Keys
 from pyresque.scheduler.store import Move, ScheduleStore
+from pyresque.wire import protocol
+from pyresque.wire.keys import Keys
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from pyresque import protocol
 from pyresque.errors import ConfigError
 from pyresque.scheduler.recurring import Entry, entries_from_mapping, parse_entry
+from pyresque.wire import protocol
 
 log = logging.getLogger(__name__)
 

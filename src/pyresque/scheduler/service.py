@@ -27,17 +27,17 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from pyresque import protocol
-from pyresque.connection import CONNECTION_ERRORS, connect, is_refusal_for_now
 from pyresque.errors import PayloadError, PyresqueError
-from pyresque.keys import Keys
-from pyresque.registry import Registry, default_registry
+from pyresque.jobs.registry import Registry, default_registry
 from pyresque.scheduler.lock import DEFAULT_TIMEOUT, MasterLock
 from pyresque.scheduler.mover import DEFAULT_BATCH_SIZE, move_due
 from pyresque.scheduler.recurring import Entry, format_enqueued_at, parse_enqueued_at
 from pyresque.scheduler.schedule import Schedule, load_schedule_file, parse_dynamic
 from pyresque.scheduler.store import ScheduleStore
-from pyresque.signals import SignalInbox
+from pyresque.store.connection import CONNECTION_ERRORS, connect, is_refusal_for_now
+from pyresque.wire import protocol
+from pyresque.wire.keys import Keys
+from pyresque.worker.signals import SignalInbox
 
 log = logging.getLogger(__name__)
 

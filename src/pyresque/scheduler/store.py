@@ -1,8 +1,8 @@
 """Typed Redis operations on resque-scheduler's keys; the only scheduler code that calls redis-py.
 
-The layout is resque-scheduler 5.0's (see :mod:`pyresque.keys`), so a Ruby resque-scheduler and
+The layout is resque-scheduler 5.0's (see :mod:`pyresque.wire.keys`), so a Ruby resque-scheduler and
 Ruby's ``Resque.enqueue_at`` share these keys with us. Queue pushes go through
-:meth:`pyresque.store.Store.push`'s shape: ``SADD queues``, ``RPUSH queue:<q>``, then a publish on
+:meth:`pyresque.store.operations.Store.push`'s shape: ``SADD queues``, ``RPUSH queue:<q>``, then a publish on
 the wake-up channel so idle pyresque workers start at once.
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import redis
 
-from pyresque.keys import Keys
-from pyresque.reservation import as_text
 from pyresque.scheduler import scripts
-from pyresque.store import Store
+from pyresque.store.cycle import as_text
+from pyresque.store.operations import Store
+from pyresque.wire.keys import Keys
 
 
 def member(timestamp: int) -> str:

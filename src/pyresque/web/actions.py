@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from pyresque.errors import PyresqueError
-from pyresque.store import Store
+from pyresque.store.operations import Store
 from pyresque.web.data import digest
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def _items(fields: Fields) -> list[tuple[int, str]]:
 
 
 def _matching(store: Store, index: int, want: str) -> bool:
-    raw = store.failure_at(index)
+    raw = store.dashboard.failure_at(index)
     return raw is not None and digest(raw) == want
 
 

@@ -7,6 +7,7 @@ text. Every change is a POST with a CSRF token; ``read_only`` hides and refuses 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pyresque._version import __version__
-from pyresque.connection import RETRYABLE_ERRORS, redact
-from pyresque.keys import SAMPLES_TTL
-from pyresque.store import Store
+from pyresque.store.connection import RETRYABLE_ERRORS, redact
+from pyresque.store.operations import Store
 from pyresque.web import actions, data, jobstats
 from pyresque.web.security import CSRF_COOKIE, CSRF_FIELD, new_token, token_ok
+from pyresque.wire.keys import SAMPLES_TTL
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 PER_PAGE = 50
@@ -97,10 +100,12 @@ class Dashboard:
             autoescape=select_autoescape(("html",), default=True),
         )
         self.env.filters.update(bytes=_fmt_bytes, age=_fmt_age, ms=_fmt_ms, urlq=quote)
-        from pyresque.metrics import metrics_registry
+        from pyresque.web.metrics import metrics_registry
 
         self.registry = metrics_registry(store)
         self.minutes = data.MinuteCache()
+        # the overview records a sample for the charts, unless Redis refused one (a read-only user)
+        self.samples_kept = True
 
     # --- rendering ------------------------------------------------------------------------------
 
@@ -164,7 +169,7 @@ class Dashboard:
             processed=processed,
             failed=failed,
             info=data.redis_info(self.store),
-            keys=self.store.namespace_keys(KEY_LIMIT),
+            keys=self.store.dashboard.namespace_keys(KEY_LIMIT),
             key_limit=KEY_LIMIT,
         )
 
@@ -191,13 +196,19 @@ class Dashboard:
     def live(self, request: Request) -> Response:
         o = data.overview(self.store)
         now = time.time()
-        self.store.record_samples(
-            int(now) // 60,
-            dict(o.queues),
-            len(o.working),
-            o.workers - len(o.working),
-            SAMPLES_TTL,
-        )
+        if self.samples_kept:
+            self.samples_kept = self.store.dashboard.record_samples(
+                int(now) // 60,
+                dict(o.queues),
+                len(o.working),
+                o.workers - len(o.working),
+                SAMPLES_TTL,
+            )
+            if not self.samples_kept:
+                log.warning(
+                    "dashboard: Redis refuses writes from this user; the charts show only what a "
+                    "pool master records"
+                )
         return JSONResponse(
             {
                 "time": now,
@@ -293,10 +304,10 @@ def create_app(
 ) -> Any:
     """The dashboard as an ASGI app, to run alone or mount in another (``app.mount("/resque",
     create_app())`` in Starlette/FastAPI). ``auth`` is ``user:password`` for HTTP basic auth."""
-    from pyresque.connection import connect
-    from pyresque.keys import Keys
     from pyresque.settings import connection_settings
+    from pyresque.store.connection import connect
     from pyresque.web.security import BasicAuth, parse_auth
+    from pyresque.wire.keys import Keys
 
     resolved = connection_settings(redis_url, namespace)
     if store is None:

@@ -1,4 +1,4 @@
-"""What each dashboard page shows, read through :class:`~pyresque.store.Store` and shaped into
+"""What each dashboard page shows, read through :class:`~pyresque.store.operations.Store` and shaped into
 plain rows; no HTML here and no Redis command either.
 
 Records may come from Ruby Resque as well as from pyresque, and may be malformed: every field is
@@ -13,11 +13,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyresque import protocol
-from pyresque.jobmetrics import SETTLED_AFTER
-from pyresque.recovery import WorkerId
-from pyresque.store import Store
+from pyresque.store.operations import Store
 from pyresque.web import jobstats
+from pyresque.wire import protocol
+from pyresque.wire.jobmetrics import SETTLED_AFTER
+from pyresque.worker.recovery import WorkerId
 
 INFO_SECRETS = ("pass", "auth", "requirepass", "masterauth", "tls", "user")
 
@@ -82,7 +82,9 @@ def worker_rows(store: Store) -> list[WorkerRow]:
     beats = store.heartbeats()
     now = store.server_time()
     out = []
-    for wid, (busy, started, processed, failed) in zip(ids, store.worker_rows(ids), strict=True):
+    for wid, (busy, started, processed, failed) in zip(
+        ids, store.dashboard.worker_rows(ids), strict=True
+    ):
         parsed = WorkerId.parse(wid)
         beat = protocol.parse_heartbeat(beats[wid]) if wid in beats else None
         row = WorkerRow(
@@ -135,7 +137,7 @@ def overview(store: Store) -> Overview:
         failed=failed,
         failures=store.failure_count(),
         paused=store.paused_all(),
-        pools=len(store.pool_states()),
+        pools=len(store.dashboard.pool_states()),
     )
 
 
@@ -159,7 +161,7 @@ class Page:
 
 
 def queue_page(store: Store, queue: str, start: int, per_page: int) -> Page:
-    total, raws = store.queue_page(queue, start, per_page)
+    total, raws = store.dashboard.queue_page(queue, start, per_page)
     return Page(start, per_page, total, [Job.parse(queue, r) for r in raws])
 
 
@@ -216,14 +218,14 @@ def failure_page(store: Store, start: int, per_page: int, queue: str = "", klass
     and the matches counted, since Redis cannot filter a list by a field of its JSON items.
     """
     if not queue and not klass:
-        total, raws = store.failure_page(start, per_page)
+        total, raws = store.dashboard.failure_page(start, per_page)
         return Page(start, per_page, total, [failure_row(start + i, r) for i, r in enumerate(raws)])
     page = Page(start, per_page, 0)
     offset = 0
     # a cheap necessary condition first: the name appears in the record's text as it is
     hints = [t for t in (queue, klass) if t and json.dumps(t)[1:-1] == t]
     while True:
-        _, raws = store.failure_page(offset, FILTER_CHUNK)
+        _, raws = store.dashboard.failure_page(offset, FILTER_CHUNK)
         for i, raw in enumerate(raws):
             if not all(h in raw for h in hints) or not _matches(raw, queue, klass):
                 continue
@@ -237,7 +239,7 @@ def failure_page(store: Store, start: int, per_page: int, queue: str = "", klass
 
 def redis_info(store: Store) -> list[tuple[str, str]]:
     """Redis INFO without anything that could name a credential."""
-    info = store.redis_info()
+    info = store.dashboard.redis_info()
     return sorted((k, v) for k, v in info.items() if not any(s in k.lower() for s in INFO_SECRETS))
 
 
@@ -259,7 +261,7 @@ class PoolRow:
 
 def pools(store: Store) -> list[PoolRow]:
     out = []
-    for pool_id, text in sorted(store.pool_states().items()):
+    for pool_id, text in sorted(store.dashboard.pool_states().items()):
         data = _obj(text)
         workers = [
             PoolWorker(
@@ -298,7 +300,9 @@ class MinuteCache:
         # a minute is final once the workers have written its figures, a few seconds after it ends
         current = int(now - SETTLED_AFTER) // 60
         missing = [m for m in minutes if m not in self._done]
-        fetched = dict(zip(missing, store.job_metrics(missing), strict=True)) if missing else {}
+        fetched = (
+            dict(zip(missing, store.dashboard.job_metrics(missing), strict=True)) if missing else {}
+        )
         for minute, fields in fetched.items():
             if minute < current:
                 self._done[minute] = fields
@@ -324,7 +328,7 @@ def job_series(
 def sample_series(store: Store, now: float, minutes: int = 60) -> dict[str, Any]:
     """Queue depths and busy/idle workers per minute over the last hour, for the charts."""
     mins = minutes_back(now, minutes)
-    samples = store.samples(mins)
+    samples = store.dashboard.samples(mins)
     queues = sorted({q for depths, _ in samples for q in depths})
     return {
         "minute": [m * 60 for m in mins],

@@ -1,7 +1,7 @@
 """Per-job metrics (count, failures, time, percentiles) from the per-minute hashes.
 
-Each worker writes ``metrics:jobs:<minute>`` (:mod:`pyresque.jobmetrics`) with fields
-``<class>|h<i>``, ``|f`` and ``|ms`` (see :mod:`pyresque.keys`); this module turns those raw
+Each worker writes ``metrics:jobs:<minute>`` (:mod:`pyresque.wire.jobmetrics`) with fields
+``<class>|h<i>``, ``|f`` and ``|ms`` (see :mod:`pyresque.wire.keys`); this module turns those raw
 counters into rows the dashboard and the Prometheus collector show. A class's count of finished
 jobs is the sum of its duration buckets: every finished job lands in exactly one. Pure: it never
 touches Redis.
@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pyresque.jobmetrics import BUCKET_BOUNDS_MS
+from pyresque.wire.jobmetrics import BUCKET_BOUNDS_MS
 
 BUCKETS = BUCKET_BOUNDS_MS
 

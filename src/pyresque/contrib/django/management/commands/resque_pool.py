@@ -8,11 +8,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 import pyresque.pool
+from pyresque.cli import pool as cli
 from pyresque.contrib.django import db
 from pyresque.contrib.django.conf import current, pool_argv
 from pyresque.contrib.django.discovery import autodiscover_jobs
 from pyresque.errors import ConfigError
-from pyresque.pool import cli
 
 
 class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type information

@@ -1,0 +1,1 @@
+"""The command lines: ``pyresque`` and its subcommands, and ``resque-pool``."""

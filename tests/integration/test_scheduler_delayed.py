@@ -48,7 +48,7 @@ def test_a_raw_payload_is_delayed_and_comes_back_with_its_extra_keys(r: redis.Re
 def test_dynamic_schedules_are_written_as_ruby_writes_them(
     r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module._DefaultClient, "client", None)  # restored after the test
+    monkeypatch.setattr(client_module.DEFAULT_CLIENT, "_value", None)  # restored after the test
     pyresque.configure(redis_client=r, namespace="resque")
     ruby = call(
         "s4_recurring_schedules",

@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "pyresque"
 LAYERS: dict[str, int] = {}
 for rank, names in enumerate(
     [
-        "_version errors wire",
+        "_version errors processwide wire",
         "store",
         "settings logs jobs",
         "worker.hooks worker.queues worker.signals worker.procname worker.forking",

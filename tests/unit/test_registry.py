@@ -13,7 +13,7 @@ import pytest
 
 import pyresque
 from pyresque.errors import ConfigError, UnknownJobClass
-from pyresque.jobs.registry import JobSpec, Registry, _DefaultRegistry, default_name
+from pyresque.jobs.registry import DEFAULT_REGISTRY, JobSpec, Registry, default_name
 
 
 def send_welcome(user_id: int) -> None:
@@ -36,11 +36,12 @@ class Outer:
 
 
 @pytest.fixture
-def fresh_default_registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
+def fresh_default_registry() -> Iterator[Registry]:
     """The registry behind @pyresque.job, replaced for the test so nothing leaks to others."""
     registry = Registry()
-    monkeypatch.setattr(_DefaultRegistry, "registry", registry)
-    return registry
+    previous = DEFAULT_REGISTRY.replace(registry)
+    yield registry
+    DEFAULT_REGISTRY.replace(previous)
 
 
 @pytest.fixture

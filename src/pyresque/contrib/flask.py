@@ -23,39 +23,50 @@ in-process worker alike. Database engines still need their fork hooks: see
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Final
+
 from flask import Flask
 from flask.ctx import AppContext
 
 import pyresque
+from pyresque.processwide import ProcessWide
 
 
-class _App:
+@dataclass
+class _FlaskJobs:
     """The app whose context jobs run in, and the context of the running job."""
 
     app: Flask | None = None
-    contexts: list[AppContext] = []  # noqa: RUF012 - one entry while a job runs
-    installed = False
+    contexts: list[AppContext] = field(default_factory=list)  # one entry while a job runs
+    installed: bool = False
+
+
+_STATE: Final = ProcessWide(_FlaskJobs, "the Flask app jobs run in")
 
 
 def push_context(job: object) -> None:
-    if _App.app is not None:
-        context = _App.app.app_context()
+    state = _STATE.get()
+    if state.app is not None:
+        context = state.app.app_context()
         context.push()
-        _App.contexts.append(context)
+        state.contexts.append(context)
 
 
 def pop_context(job: object) -> None:
-    if _App.contexts:
-        _App.contexts.pop().pop()
+    contexts = _STATE.get().contexts
+    if contexts:
+        contexts.pop().pop()
 
 
 def init_app(app: Flask) -> Flask:
     """Run every job of this process inside ``app``'s application context (the last app given
     wins: a process runs one app's jobs). Returns the app, for chaining in a factory."""
-    _App.app = app
+    state = _STATE.get()
+    state.app = app
     app.extensions["pyresque"] = True
-    if not _App.installed:
-        _App.installed = True
+    if not state.installed:
+        state.installed = True
         pyresque.before_job(push_context)
         pyresque.after_job(pop_context)
     return app

@@ -14,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from typing import Final
+
+from pyresque.processwide import ProcessWide
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +30,10 @@ def silence_fd(fd: int) -> None:
         os.close(devnull)
 
 
-class _Kept:
-    """Inherited connections without a socket of their own (SQLite), held until the process ends:
-    closing one in the child, even through garbage collection, could checkpoint or remove files
-    the master's copy still uses."""
-
-    connections: list[object] = []  # noqa: RUF012 - per process, only ever appended to
+# Inherited connections without a socket of their own (SQLite), held until the process ends:
+# closing one in the child, even through garbage collection, could checkpoint or remove files the
+# master's copy still uses. Only ever appended to.
+_KEPT: Final = ProcessWide(list[object], "inherited connections kept open until the process ends")
 
 
 def silence_connection(raw: object) -> bool:
@@ -44,7 +45,7 @@ def silence_connection(raw: object) -> bool:
         with contextlib.suppress(Exception):  # already closed, or a client that cannot tell
             fd = fileno()
     if not isinstance(fd, int) or fd < 0:
-        _Kept.connections.append(raw)
+        _KEPT.get().append(raw)
         return False
     silence_fd(fd)
     log.debug("inherited connection on fd %d silenced", fd)

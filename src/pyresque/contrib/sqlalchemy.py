@@ -22,32 +22,38 @@ from __future__ import annotations
 import gc
 import logging
 import weakref
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Final
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 import pyresque
 import pyresque.pool
+from pyresque.processwide import ProcessWide
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class _Engines:
     """The engines of this process, weakly held (an engine the app drops is not kept alive)."""
 
-    known: ClassVar[weakref.WeakSet[Engine]] = weakref.WeakSet()
-    installed = False
-    in_job_child = False
+    known: weakref.WeakSet[Engine] = field(default_factory=weakref.WeakSet)
+    installed: bool = False
+    in_job_child: bool = False
+
+
+_STATE: Final = ProcessWide(_Engines, "the SQLAlchemy engines of this process")
 
 
 def _track(conn: Connection) -> None:
-    _Engines.known.add(conn.engine)
+    _STATE.get().known.add(conn.engine)
 
 
 def engines() -> list[Engine]:
     """Every engine known to have connected in this process (or given to :func:`install`)."""
-    return list(_Engines.known)
+    return list(_STATE.get().known)
 
 
 def dispose_all(*_: object) -> None:
@@ -61,30 +67,31 @@ def forget_inherited(*_: object) -> None:
     """Drop every inherited pool without closing its connections: they belong to the parent."""
     for engine in engines():
         engine.dispose(close=False)
-    log.debug("inherited pools of %d engine(s) forgotten", len(_Engines.known))
+    log.debug("inherited pools of %d engine(s) forgotten", len(_STATE.get().known))
 
 
 def _enter_job_child(job: object) -> None:
-    _Engines.in_job_child = True
+    _STATE.get().in_job_child = True
     forget_inherited()
 
 
 def _after_job(job: object) -> None:
-    if _Engines.in_job_child:
+    if _STATE.get().in_job_child:
         dispose_all()
 
 
 def install(*explicit: Engine) -> None:
     """Make every engine of the app fork-safe in the pool (call once, where the app is loaded)."""
+    state = _STATE.get()
     for engine in explicit:
-        _Engines.known.add(engine)
-    if _Engines.installed:
+        state.known.add(engine)
+    if state.installed:
         return
-    _Engines.installed = True
+    state.installed = True
     event.listen(Engine, "engine_connect", _track)
     for obj in gc.get_objects():  # engines that connected before this call
         if isinstance(obj, Engine):
-            _Engines.known.add(obj)
+            state.known.add(obj)
     pyresque.pool.setup(dispose_all)
     pyresque.pool.after_prefork(forget_inherited)
     pyresque.after_fork(_enter_job_child)

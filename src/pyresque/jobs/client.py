@@ -6,12 +6,13 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import redis
 
 from pyresque.errors import ConfigError, PayloadError, UnknownJobClass
 from pyresque.jobs.registry import JobSpec, Registry, default_registry
+from pyresque.processwide import ProcessWide
 from pyresque.settings import connection_settings
 from pyresque.store.connection import connect
 from pyresque.store.operations import Store
@@ -183,10 +184,7 @@ class Batch:
             hook()
 
 
-class _DefaultClient:
-    """The client behind ``pyresque.enqueue``, created from REDIS_URL on first use."""
-
-    client: Client | None = None
+DEFAULT_CLIENT: Final = ProcessWide(Client, "the client behind pyresque.enqueue (REDIS_URL)")
 
 
 def configure(
@@ -196,19 +194,18 @@ def configure(
     namespace: str | None = None,
 ) -> Client:
     """Set the Redis connection and namespace that ``pyresque.enqueue`` and workers use."""
-    _DefaultClient.client = Client(redis_client, url=url, namespace=namespace)
-    return _DefaultClient.client
+    client = Client(redis_client, url=url, namespace=namespace)
+    DEFAULT_CLIENT.replace(client)
+    return client
 
 
 def use_default_client(client: Client) -> None:
     """Make ``client`` the one ``pyresque.enqueue`` uses (a pool builds it before forking)."""
-    _DefaultClient.client = client
+    DEFAULT_CLIENT.replace(client)
 
 
 def default_client() -> Client:
-    if _DefaultClient.client is None:
-        _DefaultClient.client = Client()
-    return _DefaultClient.client
+    return DEFAULT_CLIENT.get()
 
 
 def enqueue(job: JobRef, *args: Any) -> bool:

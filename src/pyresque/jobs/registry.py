@@ -12,10 +12,11 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pyresque.errors import ConfigError, UnknownJobClass
 from pyresque.jobs.retry import Retry
+from pyresque.processwide import ProcessWide
 
 # the job hooks running a job looks up (Resque::Plugin's prefixes)
 HOOK_PREFIXES = ("before_perform", "around_perform", "after_perform", "on_failure")
@@ -223,11 +224,8 @@ def _import_path(path: str, allowed: Sequence[str]) -> Callable[..., Any] | None
     return None
 
 
-class _DefaultRegistry:
-    """Holds the process-wide registry that ``@pyresque.job`` writes to (decorators need one)."""
-
-    registry = Registry()
+DEFAULT_REGISTRY: Final = ProcessWide(Registry, "the job registry @pyresque.job writes to")
 
 
 def default_registry() -> Registry:
-    return _DefaultRegistry.registry
+    return DEFAULT_REGISTRY.get()

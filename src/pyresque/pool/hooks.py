@@ -10,7 +10,9 @@ failure, which the master answers with backoff.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
+from pyresque.processwide import ProcessWide
 from pyresque.worker.hooks import Hook, NamedHooks, decorator_for
 
 POOL_HOOK_NAMES = ("setup", "after_prefork", "after_spawn", "child_exit", "siginfo")
@@ -21,14 +23,13 @@ class PoolHooks(NamedHooks):
     kind = "pool hook"
 
 
-class _DefaultPoolHooks:
-    """The process-wide pool hooks that ``@pyresque.pool.after_prefork`` and friends fill."""
-
-    hooks = PoolHooks()
+DEFAULT_POOL_HOOKS: Final = ProcessWide(
+    PoolHooks, "the pool hooks @pyresque.pool.after_prefork & co fill"
+)
 
 
 def default_pool_hooks() -> PoolHooks:
-    return _DefaultPoolHooks.hooks
+    return DEFAULT_POOL_HOOKS.get()
 
 
 def _decorator(name: str) -> Callable[[Hook], Hook]:

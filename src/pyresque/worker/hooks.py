@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
+
+from pyresque.processwide import ProcessWide
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +84,11 @@ class WorkerHooks(NamedHooks):
     kind = "worker hook"
 
 
-class _DefaultHooks:
-    """Holds the process-wide hooks that the ``@pyresque.before_fork`` style decorators fill."""
-
-    hooks = WorkerHooks()
+DEFAULT_HOOKS: Final = ProcessWide(WorkerHooks, "the worker hooks @pyresque.before_fork & co fill")
 
 
 def default_hooks() -> WorkerHooks:
-    return _DefaultHooks.hooks
+    return DEFAULT_HOOKS.get()
 
 
 def _decorator(name: str) -> Callable[[Hook], Hook]:

@@ -15,21 +15,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
+from typing import Final
 
 from django.db import close_old_connections, connections
 
 import pyresque
 import pyresque.pool
 from pyresque.contrib.forksafe import silence_connection
+from pyresque.processwide import ProcessWide
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class _Process:
     """What this process is: set in a forked job child by the ``after_fork`` hook."""
 
-    in_job_child = False
-    installed = False
+    in_job_child: bool = False
+    installed: bool = False
+
+
+_STATE: Final = ProcessWide(_Process, "whether this process is a job child (Django)")
 
 
 def close_all_connections(*_: object) -> None:
@@ -52,7 +59,7 @@ def drop_inherited_connections(*_: object) -> None:
 
 
 def enter_job_child(job: object) -> None:
-    _Process.in_job_child = True
+    _STATE.get().in_job_child = True
     drop_inherited_connections()
 
 
@@ -61,7 +68,7 @@ def before_job(job: object) -> None:
 
 
 def after_job(job: object) -> None:
-    if _Process.in_job_child:
+    if _STATE.get().in_job_child:
         connections.close_all()
     else:
         close_old_connections()
@@ -69,9 +76,9 @@ def after_job(job: object) -> None:
 
 def install() -> None:
     """Register the hooks once per process (``AppConfig.ready`` may run more than once in tests)."""
-    if _Process.installed:
+    if _STATE.get().installed:
         return
-    _Process.installed = True
+    _STATE.get().installed = True
     pyresque.pool.setup(close_all_connections)
     pyresque.pool.after_prefork(drop_inherited_connections)
     pyresque.after_fork(enter_job_child)

@@ -58,6 +58,7 @@ from pyresque.worker.hooks import (
     before_fork,
     before_job,
     before_pause,
+    job_failed,
     queue_empty,
     worker_exit,
 )
@@ -172,6 +173,7 @@ __all__ = [
     "enqueue_many",
     "enqueue_to",
     "job",
+    "job_failed",
     "queue_empty",
     "register",
     "remove_delayed",

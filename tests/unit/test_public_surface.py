@@ -17,7 +17,7 @@ PUBLIC = {
         "Retry TermException UnknownJobClass __version__ after_fork after_job after_pause "
         "allow_job_module batch before_first_fork before_fork before_job before_pause configure "
         "default_client delayed_count delayed_jobs dequeue enqueue enqueue_at "
-        "enqueue_at_with_queue enqueue_in enqueue_in_with_queue enqueue_many enqueue_to job "
+        "enqueue_at_with_queue enqueue_in enqueue_in_with_queue enqueue_many enqueue_to job job_failed "
         "queue_empty register remove_delayed shutdown_requested worker_exit"
     ),
     "pyresque.pool": "after_prefork after_spawn child_exit setup siginfo",

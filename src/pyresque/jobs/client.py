@@ -11,6 +11,7 @@ from typing import Any, Final
 import redis
 
 from pyresque.errors import ConfigError, PayloadError, UnknownJobClass
+from pyresque.jobs import tracing
 from pyresque.jobs.registry import JobSpec, Registry, default_registry
 from pyresque.processwide import ProcessWide
 from pyresque.settings import connection_settings
@@ -73,14 +74,21 @@ class Client:
             raise ConfigError(f"job {name} has no default queue: use enqueue_to(queue, ...)")
         return spec.queue
 
-    def prepare(self, queue: str, job: JobRef, args: tuple[Any, ...]) -> Prepared | None:
+    def prepare(
+        self,
+        queue: str,
+        job: JobRef,
+        args: tuple[Any, ...],
+        trace: dict[str, str] | None = None,
+    ) -> Prepared | None:
         """The payload for ``job(*args)`` after its ``before_enqueue`` hooks (None: a hook said
         no), and the ``after_enqueue`` hooks to run once it is pushed. Single and batched
-        enqueues share it, so both write the same bytes and run the same hooks."""
+        enqueues share it, so both write the same bytes and run the same hooks. ``trace``: the
+        trace context a tracing integration gave, carried in the payload."""
         if not queue:
             raise ConfigError("queue name must not be empty")
         name, spec = self._spec(job)
-        payload = protocol.encode_payload(name, args)
+        payload = protocol.encode_payload(name, args, trace)
         hooks = spec.hooks if spec else (lambda _prefix: ())
         if any(hook(*args) is False for hook in hooks("before_enqueue")):
             return None
@@ -94,10 +102,22 @@ class Client:
 
     def enqueue_to(self, queue: str, job: JobRef, *args: Any) -> bool:
         """Push ``job(*args)`` to ``queue``; False if a before_enqueue hook returned False."""
-        prepared = self.prepare(queue, job, args)
+        active = tracing.tracers()
+        if active:
+            return self._enqueue_traced(active, queue, job, args)
+        return self._push(self.prepare(queue, job, args))
+
+    def _enqueue_traced(
+        self, active: tuple[tracing.Tracer, ...], queue: str, job: JobRef, args: tuple[Any, ...]
+    ) -> bool:
+        """An enqueue inside the tracers' producer spans, their trace context in the payload."""
+        with tracing.traced_enqueue(active, queue, self._spec(job)[0], args) as carrier:
+            return self._push(self.prepare(queue, job, args, carrier))
+
+    def _push(self, prepared: Prepared | None) -> bool:
         if prepared is None:
             return False
-        self.store.push(queue, prepared.payload)
+        self.store.push(prepared.queue, prepared.payload)
         for hook in prepared.after:
             hook()
         return True
@@ -167,7 +187,12 @@ class Batch:
         return self.enqueue_to(self.client.default_queue(job), job, *args)
 
     def enqueue_to(self, queue: str, job: JobRef, *args: Any) -> bool:
-        prepared = self.client.prepare(queue, job, args)
+        active = tracing.tracers()
+        if active:  # each job's span ends here: the batch pushes them all later
+            with tracing.traced_enqueue(active, queue, self.client._spec(job)[0], args) as carrier:
+                prepared = self.client.prepare(queue, job, args, carrier)
+        else:
+            prepared = self.client.prepare(queue, job, args)
         if prepared is None:
             return False
         self._jobs.append((queue, prepared.payload))

@@ -36,6 +36,9 @@ class Result:
     outcome: Outcome
     failure: Failure | None = None
     retryable: bool = False  # the job's retry policy covers this failure's exception
+    # the exception itself, in the process that ran the job (for the job_failed hooks); a
+    # result read from a job child's pipe has none
+    error: BaseException | None = field(default=None, compare=False, repr=False)
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {"outcome": self.outcome.value}
@@ -73,12 +76,16 @@ class Job:
     def describe(self, show_args: bool = False) -> str:
         """The job for a log line: queue, class and a digest of the arguments, which may hold
         personal data (the arguments themselves, cut short, only when asked for)."""
-        if show_args:
-            args = shorten(repr(self.payload.args), 500)
-        else:
-            encoded = dumps(self.payload.args).encode("utf-8", "surrogateescape")
-            args = f"args sha1:{hashlib.sha1(encoded).hexdigest()[:10]}"
+        args = self.shown_args(show_args)
         return f"(Job{{{self.queue}}} | {self.payload.short_class} | {args})"
+
+    def shown_args(self, show_args: bool = False) -> str:
+        """The arguments as logs and error reports show them: a digest, or (when asked for)
+        their text cut short."""
+        if show_args:
+            return shorten(repr(self.payload.args), 500)
+        encoded = dumps(self.payload.args).encode("utf-8", "surrogateescape")
+        return f"args sha1:{hashlib.sha1(encoded).hexdigest()[:10]}"
 
     def __str__(self) -> str:
         return self.describe()
@@ -94,7 +101,7 @@ def perform(spec: JobSpec, args: Sequence[Any]) -> Result:
     except BaseException as exc:  # a job's SystemExit or KeyboardInterrupt is its failure too
         run_failure_hooks(spec, exc, args)
         retryable = spec.retry.retries(exc) if spec.retry is not None else True
-        return Result(Outcome.FAILED, Failure.from_exception(exc), retryable)
+        return Result(Outcome.FAILED, Failure.from_exception(exc), retryable, exc)
     return Result(Outcome.PERFORMED if performed else Outcome.NOT_PERFORMED)
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from pyresque.errors import PayloadError
+from pyresque.jobs import tracing
 from pyresque.scheduler.store import Move, ScheduleStore
 from pyresque.wire import protocol
 from pyresque.wire.keys import Keys
@@ -55,9 +56,20 @@ def move_due(
         if ts is None:
             return moved
         items = store.items_at(ts, 0, batch_size)
-        result = store.move(ts, [plan_move(store.keys, ts, item, clock()) for item in items])
+        started = clock()
+        moves = [plan_move(store.keys, ts, item, clock()) for item in items]
+        result = store.move(ts, moves)
         if result < 0:
             log.debug("delayed list %d changed while being moved; reading it again", ts)
             continue
         moved += result
+        if tracing.tracers():
+            _tell_tracers(moves, started)
     return moved
+
+
+def _tell_tracers(moves: list[Move], started: float) -> None:
+    """Each job moved to its queue, for the tracing integrations (a move's span)."""
+    for move in moves:
+        if move.queue:
+            tracing.notify("moved", move.queue, protocol.decode_payload(move.payload), started)

@@ -132,6 +132,15 @@ class Payload:
     def encode(self) -> str:
         return dumps(self.to_dict())
 
+    @property
+    def trace_context(self) -> dict[str, str]:
+        """The trace context the job was enqueued with: its string entries (anything else, from
+        a broken or foreign producer, is left out), empty when it has none."""
+        carrier = self.extra.get(TRACE_CONTEXT)
+        if not isinstance(carrier, dict):
+            return {}
+        return {k: v for k, v in carrier.items() if isinstance(v, str)}
+
 
 def shorten(text: str, limit: int = 200) -> str:
     """``text`` cut to ``limit`` characters, saying how much was left out."""
@@ -140,10 +149,25 @@ def shorten(text: str, limit: int = 200) -> str:
     return f"{text[:limit]}…(+{len(text) - limit} chars)"
 
 
-def encode_payload(class_name: str, args: list[JSONValue] | tuple[JSONValue, ...]) -> str:
-    """The queue item for a job: ``{"class":…,"args":[…]}``; raises PayloadError if not JSON-able."""
+# The payload key that carries a job's trace context from its enqueue to its run (W3C
+# ``traceparent``/``tracestate``, Sentry's ``sentry-trace``/``baggage``), written after ``class``
+# and ``args`` and only while a tracing integration is on. Ruby Resque 3 and our ``dequeue``
+# match a job by class and args, so they do not see it (docs/protocol.md).
+TRACE_CONTEXT = "trace_context"
+
+
+def encode_payload(
+    class_name: str,
+    args: list[JSONValue] | tuple[JSONValue, ...],
+    trace: dict[str, str] | None = None,
+) -> str:
+    """The queue item for a job: ``{"class":…,"args":[…]}``, then ``"trace_context":{…}`` when a
+    tracing integration gave one; raises PayloadError if the arguments are not JSON-able."""
+    item: dict[str, JSONValue] = {"class": class_name, "args": list(args)}
+    if trace:
+        item[TRACE_CONTEXT] = trace
     try:
-        return dumps({"class": class_name, "args": list(args)})
+        return dumps(item)
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"arguments of {class_name} are not JSON-serialisable: {exc}") from exc
 

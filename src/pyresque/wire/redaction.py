@@ -45,7 +45,7 @@ def scrub_argv(argv: Sequence[str] | None = None) -> bool:
     their own title). Called first thing by each entry point. True when something was hidden.
     """
     args = _own_cmdline() if argv is None else list(argv)
-    scrubbed = [_redact_arg(arg) for arg in args]
+    scrubbed = redact_argv(args)
     if scrubbed == args:
         return False
     import setproctitle
@@ -63,6 +63,11 @@ def _own_cmdline() -> list[str]:
     return [part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1]] or list(
         sys.argv
     )
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """A command line with every Redis password replaced by ``***`` (for an error report)."""
+    return [_redact_arg(arg) for arg in argv]
 
 
 def _redact_arg(arg: str) -> str:

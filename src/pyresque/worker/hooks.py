@@ -5,7 +5,9 @@ worker, and in the job child), ``before_pause(worker)`` / ``after_pause(worker)`
 (the busy -> idle transition) and ``worker_exit``; ``before_job(job)`` and ``after_job(job)`` run
 around every job in the process that runs it (the job child in fork mode, the worker in-process),
 so that an integration can do what a web framework does around each request (Django's
-``close_old_connections``). ``after_job`` runs however the job ended.
+``close_old_connections``). ``after_job`` runs however the job ended. ``job_failed(job, exc)`` runs
+there too, between them, when the job raised (after the job's own ``on_failure`` hooks): what an
+error tracker needs to report the exception itself.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ HOOK_NAMES = (
     "queue_empty",
     "worker_exit",
     "before_job",
+    "job_failed",
     "after_job",
 )
 
@@ -47,6 +50,10 @@ class NamedHooks:
             raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names)}")
         self._hooks[name].append(hook)
         return hook
+
+    def remove(self, name: str, hook: Hook) -> None:
+        """Take ``hook`` out of ``name``'s list, if it is there (an integration turned off)."""
+        self._hooks[name] = [h for h in self._hooks[name] if h is not hook]
 
     def has(self, name: str) -> bool:
         """Whether any hook of ``name`` is registered."""
@@ -103,4 +110,5 @@ after_pause = _decorator("after_pause")
 queue_empty = _decorator("queue_empty")
 worker_exit = _decorator("worker_exit")
 before_job = _decorator("before_job")
+job_failed = _decorator("job_failed")
 after_job = _decorator("after_job")

@@ -104,10 +104,14 @@ class JobRunner(Protocol):
 
 
 def perform_with_job_hooks(job: Job, hooks: WorkerHooks) -> Result:
-    """In the job's process: the ``before_job``/``after_job`` hooks around the job."""
+    """In the job's process: the ``before_job``/``after_job`` hooks around the job, and the
+    ``job_failed`` hooks with the exception of a job that raised."""
     hooks.run("before_job", job)
     try:
-        return perform(job.spec, job.args)
+        result = perform(job.spec, job.args)
+        if result.error is not None:  # only a failure pays for it
+            hooks.run_logged("job_failed", job, result.error)
+        return result
     finally:
         hooks.run_logged("after_job", job)
 

@@ -9,6 +9,7 @@ import os
 import time
 
 from pyresque.errors import DirtyExit, JobTimeout
+from pyresque.jobs import tracing
 from pyresque.jobs.job import Job, run_failure_hooks
 from pyresque.jobs.retry import Retry, retry_identifier
 from pyresque.settings import WorkerSettings
@@ -110,6 +111,8 @@ class Settlement:
             if result == "changed":
                 continue
             if result == "retried":
+                if tracing.tracers():
+                    tracing.notify("retried", res.queue, job.payload, done + 1, request.timestamp)
                 log.info(
                     "failed: %s: %s; retry %d of %d at %d",
                     job.describe(self.settings.log_args),

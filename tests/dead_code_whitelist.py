@@ -36,3 +36,4 @@ _.allow_reuse_address  # read by socketserver
 _.prev_start  # read by the dashboard's templates
 _.next_start
 _.mean_ms
+_.setup_once  # sentry_sdk.init calls an integration's

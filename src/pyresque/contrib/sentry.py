@@ -136,13 +136,11 @@ class _Hooks(tracing.Tracer):
         stack = contextlib.ExitStack()
         scope = stack.enter_context(sentry_sdk.isolation_scope())
         scope.clear_breadcrumbs()
-        tags = {"pyresque.queue": job.queue, "pyresque.job_class": job.payload.short_class}
-        if self.worker.worker_id:
-            tags["pyresque.worker"] = self.worker.worker_id
-        scope.set_tags(tags)
-        context = self._job_context(job, integration)
-        scope.set_context("pyresque job", context)
-        scope.add_event_processor(_redactor(job, hide_args=context["args"] != job.shown_args(True)))
+        # tags and context are added to an event when there is one: a job that ends well
+        # pays for none of them
+        scope.add_event_processor(
+            _job_processor(job, self.worker.worker_id, show_args=self._shows_args(integration))
+        )
         options = sentry_sdk.get_client().options
         if has_tracing_enabled(options):
             sentry_sdk.continue_trace(job.payload.trace_context)
@@ -160,18 +158,14 @@ class _Hooks(tracing.Tracer):
             )
         self.worker.running[id(job)] = stack
 
-    def _job_context(self, job: Job, integration: PyresqueIntegration) -> dict[str, Any]:
+    def _shows_args(self, integration: PyresqueIntegration) -> bool:
+        """Whether a report shows the arguments: as the worker's log lines do, unless the
+        integration says otherwise; never when the SDK's data collection leaves queues out."""
         show = (
             self.worker.log_args if integration.include_args is None else integration.include_args
         )
         collection = sentry_sdk.get_client().options.get("data_collection") or {}
-        show = show and bool(collection.get("queues", True))
-        return {
-            "queue": job.queue,
-            "class": job.payload.short_class,
-            "args": job.shown_args(show),
-            "worker": self.worker.worker_id,
-        }
+        return show and bool(collection.get("queues", True))
 
     def job_failed(self, job: Job, exc: BaseException) -> None:
         integration = _integration()
@@ -225,18 +219,29 @@ class _Hooks(tracing.Tracer):
 REDACTED = "[a job argument: not shown]"
 
 
-def _redactor(job: Job, *, hide_args: bool) -> Callable[[Any, Any], Any]:
-    """An event processor for the events of a job: passwords out of the command line (the SDK
-    reports ``sys.argv``, which may hold a Redis URL); unless the arguments are shown, pyresque's
-    own frames without their local variables (they hold the arguments) and the job function's
-    parameters replaced."""
+def _job_processor(job: Job, worker_id: str, *, show_args: bool) -> Callable[[Any, Any], Any]:
+    """The event processor of a job's scope: the job's tags and context; passwords out of the
+    command line (the SDK reports ``sys.argv``, which may hold a Redis URL); unless the arguments
+    are shown, pyresque's own frames without their local variables (they hold the arguments) and
+    the job function's parameters replaced."""
 
     def process(event: Any, hint: Any) -> Any:
         with capture_internal_exceptions():
+            tags = event.setdefault("tags", {})
+            tags["pyresque.queue"] = job.queue
+            tags["pyresque.job_class"] = job.payload.short_class
+            if worker_id:
+                tags["pyresque.worker"] = worker_id
+            event.setdefault("contexts", {})["pyresque job"] = {
+                "queue": job.queue,
+                "class": job.payload.short_class,
+                "args": job.shown_args(show_args),
+                "worker": worker_id,
+            }
             extra = event.get("extra") or {}
             if isinstance(extra.get("sys.argv"), list):
                 extra["sys.argv"] = redact_argv([str(a) for a in extra["sys.argv"]])
-            if hide_args:
+            if not show_args:
                 for value in (event.get("exception") or {}).get("values") or []:
                     _redact_frames((value.get("stacktrace") or {}).get("frames") or [], job)
         return event

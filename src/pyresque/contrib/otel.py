@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import Token
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -31,6 +31,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from pyresque._version import __version__
 from pyresque.jobs import tracing
 from pyresque.jobs.job import Job
+from pyresque.processwide import ProcessWide
 from pyresque.wire.protocol import Payload
 from pyresque.worker.hooks import WorkerHooks, default_hooks
 
@@ -164,8 +165,12 @@ def flush() -> None:
         force_flush(FLUSH_TIMEOUT_MS)
 
 
+@dataclass
 class _Installed:
     instrumentation: _Instrumentation | None = None
+
+
+_STATE: Final = ProcessWide(_Installed, "the OpenTelemetry instrumentation of pyresque")
 
 
 def instrument(
@@ -173,15 +178,17 @@ def instrument(
 ) -> None:
     """Trace pyresque's jobs in this process and the processes it forks from now on (a worker
     or pool loads the app that calls it before forking). Calling it again does nothing."""
-    if _Installed.instrumentation is not None:
+    state = _STATE.get()
+    if state.instrumentation is not None:
         return
     tracer = trace.get_tracer("pyresque", __version__, tracer_provider)
-    _Installed.instrumentation = _Instrumentation(tracer, hooks or default_hooks())
-    _Installed.instrumentation.install()
+    state.instrumentation = _Instrumentation(tracer, hooks or default_hooks())
+    state.instrumentation.install()
 
 
 def uninstrument() -> None:
     """Stop tracing (the hooks and the enqueue tracer are removed)."""
-    if _Installed.instrumentation is not None:
-        _Installed.instrumentation.uninstall()
-        _Installed.instrumentation = None
+    state = _STATE.get()
+    if state.instrumentation is not None:
+        state.instrumentation.uninstall()
+        state.instrumentation = None

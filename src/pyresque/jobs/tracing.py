@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
+from pyresque.processwide import ProcessWide
 from pyresque.wire.protocol import Payload
 
 log = logging.getLogger(__name__)
@@ -40,23 +42,29 @@ class Tracer:
         ``started``, epoch seconds)."""
 
 
-class _Registered:
-    """Holds the tracers of this process (an integration adds its own once, at setup)."""
-
+@dataclass
+class _Tracers:
     tracers: tuple[Tracer, ...] = ()
+
+
+# what the integrations registered in this process (a fork copies them: a worker's job children
+# trace as it does)
+_TRACERS: Final = ProcessWide(_Tracers, "the tracers of the tracing integrations")
 
 
 def add_tracer(tracer: Tracer) -> None:
     """Register ``tracer`` for this process (and the processes it forks from now on)."""
-    _Registered.tracers = (*_Registered.tracers, tracer)
+    state = _TRACERS.get()
+    state.tracers = (*state.tracers, tracer)
 
 
 def remove_tracer(tracer: Tracer) -> None:
-    _Registered.tracers = tuple(t for t in _Registered.tracers if t is not tracer)
+    state = _TRACERS.get()
+    state.tracers = tuple(t for t in state.tracers if t is not tracer)
 
 
 def tracers() -> tuple[Tracer, ...]:
-    return _Registered.tracers
+    return _TRACERS.get().tracers
 
 
 @contextlib.contextmanager
@@ -74,7 +82,7 @@ def traced_enqueue(
 def notify(method: str, *args: Any) -> None:
     """Call ``method`` of every tracer; one that raises is logged and skipped (a tracer must not
     fail a retry or a move)."""
-    for tracer in _Registered.tracers:
+    for tracer in _TRACERS.get().tracers:
         try:
             getattr(tracer, method)(*args)
         except Exception:

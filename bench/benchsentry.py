@@ -1,6 +1,7 @@
 """The bench jobs with Sentry on (``--app benchsentry``): errors and tracing (every job a span;
-errors only with BENCH_SENTRY_TRACES=0), through a transport that serializes each envelope in a background thread, as the SDK's HTTP
-transport does before it sends, and then drops it (no network)."""
+errors only with BENCH_SENTRY_TRACES=0), through a transport that serializes each envelope in a
+background thread, as the SDK's HTTP transport does before it sends, and then drops it (no
+network)."""
 
 from __future__ import annotations
 

@@ -2,15 +2,20 @@
 with neither integration, with each, and (with ``--baseline``) the same worker from another
 source tree, to show that with both off the path between jobs is what it was.
 
-    python bench/observability.py [--jobs N] [--repeat R] [--baseline SRC]
+    python bench/observability.py [--jobs N] [--repeat R] [--baseline SRC] [--direct]
 
 ``--baseline``: a ``src`` directory of another tree (``git archive main | tar -x -C /tmp/main``,
 then ``--baseline /tmp/main/src``), run as "off (baseline)". Modes run interleaved, each round in
 turn, so drift hits them alike; the summary shows medians of the steady rate (``throughput.py``'s:
-between the first and the last job's end) and each mode's ratio to "off". Sentry runs without
-tracing, then with it (a span per job), its transport serializing each envelope; OpenTelemetry with the
-SDK's batching processor and an exporter that serializes each span (``benchsentry.py``,
+between the first and the last job's end) and each mode's ratio to "off". Sentry runs
+without tracing, then with it (a span per job), its transport serializing each envelope;
+OpenTelemetry with the SDK's batching processor and an exporter that serializes each span (``benchsentry.py``,
 ``benchotel.py``). With fork per job (``--fork``) each job child also flushes before it exits.
+
+``--direct``: no worker and no Redis: a process per setting loads the same apps and times
+``perform_with_job_hooks`` (the job's own path in the process that runs it: worker hooks, job
+hooks, the no-op job) over ``--jobs`` calls: the integrations' own cost per job, without the noise
+of the round trips.
 
 Prints figures only; nothing here asserts.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +40,7 @@ from _common import (
     PrivateRedis,
     Proc,
     install_sigterm_handler,
+    load_average,
     median,
     placement,
     private_redis,
@@ -84,12 +91,57 @@ def run(server: PrivateRedis, setting: Setting, n: int, fork: bool) -> float | N
             client.delete(PYRESQUE_QUEUE_KEY)
 
 
+DIRECT = """
+import sys, time
+sys.path.insert(0, {bench!r})
+for app in {apps!r}:
+    __import__(app)
+import benchjobs
+from pyresque.jobs.job import Job
+from pyresque.jobs.registry import default_registry
+from pyresque.wire.protocol import decode_payload
+from pyresque.worker.hooks import default_hooks
+from pyresque.worker.runner import perform_with_job_hooks
+
+job = Job("bench", decode_payload('{{"class":"Bench::Noop","args":[1,10]}}'),
+          default_registry().resolve("Bench::Noop"))
+hooks = default_hooks()
+for _ in range(200):
+    perform_with_job_hooks(job, hooks)
+started = time.perf_counter()
+for _ in range({n}):
+    perform_with_job_hooks(job, hooks)
+print((time.perf_counter() - started) / {n} * 1e6)
+"""
+
+
+def run_direct(setting: Setting, n: int) -> float | None:
+    """Microseconds a job's path takes in a process with ``setting``'s apps (None if it failed)."""
+    env = worker_env("redis://127.0.0.1:1/0", **dict(setting.env))
+    if setting.src:
+        env["PYTHONPATH"] = os.pathsep.join((str(BENCH_DIR), setting.src))
+    code = DIRECT.format(bench=str(BENCH_DIR), apps=["benchjobs", *setting.apps], n=n)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=BENCH_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(f"  {setting.label}: failed\n{done.stderr[-2000:]}")
+        return None
+    return float(done.stdout.split()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--jobs", "-n", type=int, default=5000, help="no-op jobs per run (5000)")
     p.add_argument("--repeat", "-r", type=int, default=5, help="rounds; medians shown (5)")
     p.add_argument("--baseline", metavar="SRC", help="another tree's src/ to run as a mode")
     p.add_argument("--fork", action="store_true", help="fork per job instead of in-process")
+    p.add_argument("--direct", action="store_true", help="time the job's path alone, no Redis")
     p.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
     p.add_argument("--cpus", choices=PLACEMENTS, default="split", help=PLACEMENT_HELP)
     args = p.parse_args(argv)
@@ -98,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         settings.append(Setting("off (baseline)", src=os.path.abspath(args.baseline)))
     settings += [
-        Setting("Sentry on", ("benchsentry",)),
-        Setting("OpenTelemetry on", ("benchotel",)),
+        Setting("Sentry, errors", ("benchsentry",), env=(("BENCH_SENTRY_TRACES", "0"),)),
+        Setting("Sentry, tracing", ("benchsentry",)),
+        Setting("OpenTelemetry", ("benchotel",)),
     ]
+    if args.direct:
+        return direct(settings, args.jobs, args.repeat)
     rates: dict[str, list[float]] = {s.label: [] for s in settings}
     with private_redis(args.transport, placement(args.cpus)) as server:
         print(f"observability: one {'forking' if args.fork else 'in-process'} worker, {args.jobs} "
@@ -129,6 +184,29 @@ def main(argv: list[str] | None = None) -> int:
                 f"{1e6 / m:7.1f} us/job  {ratio}"
             )
         print(cpu.report(server))
+    return 0
+
+
+def direct(settings: list[Setting], n: int, repeat: int) -> int:
+    print(f"observability --direct: {n} calls of perform_with_job_hooks a run, no Redis")
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    times: dict[str, list[float]] = {s.label: [] for s in settings}
+    for rnd in range(repeat):
+        print(f"round {rnd + 1}/{repeat}:")
+        for setting in settings:
+            us = run_direct(setting, n)
+            if us is not None:
+                times[setting.label].append(us)
+                print(f"  {setting.label:<18} {us:8.1f} us/job")
+    off = median(times["off"]) if times["off"] else None
+    print("\nSUMMARY (median of rounds)")
+    for setting in settings:
+        got = times[setting.label]
+        if got:
+            extra = f"{median(got) - off:+7.1f} us/job vs off" if off is not None else ""
+            print(f"  {setting.label:<18} {median(got):8.1f} us/job "
+                  f"[{min(got):.1f}..{max(got):.1f}]  {extra}")  # fmt: skip
+    print(f"load average {load_average():.2f} (other work on the machine skews these figures)")
     return 0
 
 

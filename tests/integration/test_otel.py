@@ -201,3 +201,23 @@ def test_dequeue_finds_a_traced_job_by_class_and_args(
     assert [json.loads(raw)["args"] for raw in r.lrange("resque:queue:oracle", 0, -1)] == [
         ["other"]
     ]
+
+
+def test_a_recurring_jobs_firing_starts_its_trace(
+    r: redis.Redis, spawn: Spawn, sink: Path, tmp_path: Path
+) -> None:
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text("tick:\n  every: 1s\n  class: Fine\n  queue: watch\n  args: [s]\n")
+    env = {"OTEL_SPANS": str(sink)}
+    scheduler = spawn("scheduler", "--schedule", str(schedule), "--app", "otelapp", env=env)
+    worker = work(spawn, sink)
+    wait_until(lambda: r.llen("test:ran") >= 1, 20)
+    for proc in (scheduler, worker):  # their own spans are exported as they leave
+        proc.signal(signal.SIGTERM if proc is scheduler else signal.SIGQUIT)
+        proc.wait()
+    sent = {s["context"]["span_id"]: s for s in named(sink, "send watch")}
+    processed = named(sink, "process watch")
+    assert processed
+    for span in processed:
+        assert span["parent_id"] in sent
+        assert span["context"]["trace_id"] == sent[span["parent_id"]]["context"]["trace_id"]

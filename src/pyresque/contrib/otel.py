@@ -34,6 +34,7 @@ from pyresque.jobs.job import Job
 from pyresque.processwide import ProcessWide
 from pyresque.wire.protocol import Payload
 from pyresque.worker.hooks import WorkerHooks, default_hooks
+from pyresque.worker.loop import Worker
 
 SYSTEM = "resque"
 FLUSH_TIMEOUT_MS = 5000  # how long a job child may wait for its spans to be exported
@@ -115,7 +116,7 @@ class _Instrumentation(tracing.Tracer):
 
     # --- a job's run (worker hooks, in the process that runs it) -------------------------------
 
-    def before_first_fork(self, worker: Any) -> None:
+    def before_first_fork(self, worker: Worker) -> None:
         self.worker_id = str(worker.id)
 
     def after_fork(self, job: Job) -> None:

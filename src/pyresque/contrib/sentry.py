@@ -38,6 +38,7 @@ from pyresque.jobs.retry import Retry, retry_identifier
 from pyresque.store.operations import Store
 from pyresque.wire.redaction import redact_argv
 from pyresque.worker.hooks import WorkerHooks, default_hooks
+from pyresque.worker.loop import Worker
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class _Hooks(tracing.Tracer):
 
     # --- a job's run (worker hooks) --------------------------------------------------------------
 
-    def before_first_fork(self, worker: Any) -> None:
+    def before_first_fork(self, worker: Worker) -> None:
         self.worker.worker_id = str(worker.id)
         self.worker.store = worker.store
         self.worker.retry_attempts = int(worker.settings.retry_attempts or 0)

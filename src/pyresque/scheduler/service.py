@@ -28,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pyresque.errors import PayloadError, PyresqueError
+from pyresque.jobs import tracing
 from pyresque.jobs.registry import Registry, default_registry
 from pyresque.scheduler.lock import DEFAULT_TIMEOUT, MasterLock
 from pyresque.scheduler.mover import DEFAULT_BATCH_SIZE, move_due
@@ -202,7 +203,7 @@ class SchedulerService:
             with contextlib.suppress(PyresqueError):
                 queue = self.registry.resolve(entry.class_name).queue
         try:
-            payload = protocol.encode_payload(entry.class_name, entry.args)
+            payload = _payload(entry, queue)
         except PayloadError as exc:
             log.error("schedule %s: %s; nothing enqueued", entry.name, exc)
             queue, payload = None, ""
@@ -272,6 +273,16 @@ class SchedulerService:
             inbox.wait(wake - self.clock(), [fd] if fd is not None else [])
         self.stop()
         return 0
+
+
+def _payload(entry: Entry, queue: str | None) -> str:
+    """A recurring job's payload; with a tracing integration on, made inside its producer span
+    and carrying its trace context (each firing starts a trace)."""
+    active = tracing.tracers()
+    if not active or queue is None:
+        return protocol.encode_payload(entry.class_name, entry.args)
+    with tracing.traced_enqueue(active, queue, entry.class_name, entry.args) as carrier:
+        return protocol.encode_payload(entry.class_name, entry.args, carrier)
 
 
 def scheduler_connection(redis_url: str) -> redis.Redis:

@@ -37,3 +37,4 @@ _.prev_start  # read by the dashboard's templates
 _.next_start
 _.mean_ms
 _.setup_once  # sentry_sdk.init calls an integration's
+_.failed_outside  # jobs.tracing.notify calls a tracer's moments by name

@@ -33,3 +33,21 @@ def twice(marker: str) -> None:
     """Fails every attempt: two retries after the first failure, then a failure record."""
     _note(f"Twice {marker}")
     raise TransientError(f"still failing {marker}")
+
+
+@pyresque.job(queue="watch", name="Slow", timeout=0.5)
+def slow(marker: str) -> None:
+    """Runs past its time limit."""
+    _note(f"Slow {marker}")
+    import time
+
+    time.sleep(30)
+
+
+@pyresque.job(queue="watch", name="Sleepy")
+def sleepy(marker: str) -> None:
+    """Sleeps until it is killed."""
+    _note(f"Sleepy {marker}")
+    import time
+
+    time.sleep(30)

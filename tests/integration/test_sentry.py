@@ -185,3 +185,37 @@ def test_a_job_is_a_span_in_the_trace_it_was_enqueued_in(
     assert span["parent_span_id"] == parent
     assert span["attributes"]["sentry.op"]["value"] == "queue.process"
     assert span["attributes"]["messaging.destination.name"]["value"] == "watch"
+
+
+@pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["fork", "in-process"])
+def test_a_job_past_its_time_limit_is_one_event_from_the_worker(
+    r: redis.Redis, client: Client, spawn: Spawn, sink: Path, mode: list[str]
+) -> None:
+    client.enqueue_to("watch", "Slow", "s")
+    worker = work(spawn, sink, *mode)
+    wait_until(lambda: len(failures(r)) == 1, 20)
+    wait_until(lambda: len(events(sink)) >= 1, 10)
+    worker.signal(signal.SIGQUIT)
+    worker.wait()
+    [event] = events(sink)
+    [exception] = event["exception"]["values"]
+    assert exception["type"] == "JobTimeout"
+    assert exception["value"] == failures(r)[0]["error"]
+    assert event["tags"]["pyresque.job_class"] == "Slow"
+    assert event["tags"]["pyresque.worker"] == failures(r)[0]["worker"]
+
+
+def test_a_job_killed_on_request_is_one_event_from_the_worker(
+    r: redis.Redis, client: Client, spawn: Spawn, sink: Path
+) -> None:
+    client.enqueue_to("watch", "Sleepy", "k")
+    worker = work(spawn, sink)
+    wait_until(lambda: r.lrange("test:ran", 0, -1) == [b"Sleepy k"], 20)
+    worker.signal(signal.SIGUSR1)
+    wait_until(lambda: len(failures(r)) == 1, 20)
+    wait_until(lambda: len(events(sink)) >= 1, 10)
+    worker.signal(signal.SIGQUIT)
+    worker.wait()
+    [event] = events(sink)
+    assert event["exception"]["values"][0]["type"] == "DirtyExit"
+    assert event["tags"]["pyresque.job_class"] == "Sleepy"

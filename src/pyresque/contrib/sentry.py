@@ -32,6 +32,7 @@ from sentry_sdk.integrations import Integration
 from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.utils import capture_internal_exceptions, event_from_exception
 
+from pyresque.errors import JobTimeout
 from pyresque.jobs import tracing
 from pyresque.jobs.job import Job
 from pyresque.jobs.retry import Retry, retry_identifier
@@ -168,11 +169,29 @@ class _Hooks(tracing.Tracer):
         collection = sentry_sdk.get_client().options.get("data_collection") or {}
         return show and bool(collection.get("queues", True))
 
-    def job_failed(self, job: Job, exc: BaseException) -> None:
+    def failed_outside(self, job: Job, exc: BaseException) -> None:
+        """In the worker: a timeout, a kill or a dead process, reported as a job's exception is
+        (with no frames: it was not raised in the job)."""
         integration = _integration()
         if integration is None:
             return
-        attempt, last = self._attempt(job, exc)
+        with sentry_sdk.isolation_scope() as scope:
+            show = self._shows_args(integration)
+            scope.add_event_processor(_job_processor(job, self.worker.worker_id, show_args=show))
+            # only a timeout goes through the retry policy; a kill or a dead process does not
+            self._report(job, exc, integration, may_retry=isinstance(exc, JobTimeout))
+
+    def job_failed(self, job: Job, exc: BaseException) -> None:
+        integration = _integration()
+        if integration is not None:
+            self._report(job, exc, integration, may_retry=True)
+
+    def _report(
+        self, job: Job, exc: BaseException, integration: PyresqueIntegration, *, may_retry: bool
+    ) -> None:
+        """Capture ``exc`` as the job's failure, unless a retry follows and only last attempts
+        are reported."""
+        attempt, last = self._attempt(job, exc) if may_retry else (0, True)
         if not last and not integration.report_retries:
             return
         with capture_internal_exceptions():

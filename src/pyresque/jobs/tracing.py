@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pyresque.jobs.job import Job
 from pyresque.processwide import ProcessWide
 from pyresque.wire.protocol import Payload
 
@@ -40,6 +41,11 @@ class Tracer:
     def moved(self, queue: str, payload: Payload, started: float) -> None:
         """In the scheduler: a delayed job was moved to ``queue`` (the move began at
         ``started``, epoch seconds)."""
+
+    def failed_outside(self, job: Job, exc: BaseException) -> None:
+        """In the worker: the job failed without raising in its process (``exc`` is the
+        JobTimeout of a time limit, or the DirtyExit of a kill or of a process that died too
+        often), after its on_failure hooks."""
 
 
 @dataclass

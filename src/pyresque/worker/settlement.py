@@ -57,12 +57,12 @@ class Settlement:
         assert failure is not None
         if ending is Ending.KILLED:
             log.warning("job killed on request (USR1): %s", shown)
-            run_failure_hooks(job.spec, DirtyExit(failure.error), job.args)
+            self._failed_outside(job, DirtyExit(failure.error))
             return self._ack(job, res, outcome, count_failed=False)
         policy = self._policy(job)
         if ending is Ending.TIMED_OUT:
             log.warning("job timed out: %s: %s", shown, failure.error)
-            run_failure_hooks(job.spec, JobTimeout(failure.error), job.args)
+            self._failed_outside(job, JobTimeout(failure.error))
             if policy is not None and policy.retries(JobTimeout):
                 return self._retry_or_fail(job, res, outcome, failure, policy)
             return self._ack(job, res, outcome)
@@ -151,7 +151,14 @@ class Settlement:
         )
         log.warning("%s: %s; %s", failure.error, shown, outcome)
         if outcome == "failed":
-            run_failure_hooks(job.spec, DirtyExit(failure.error), job.args)
+            self._failed_outside(job, DirtyExit(failure.error))
+
+    def _failed_outside(self, job: Job, exc: BaseException) -> None:
+        """A failure decided here, not raised in the job (a timeout, a kill, a process that died
+        too often): the job's on_failure hooks, and the tracers (an error tracker reports it)."""
+        run_failure_hooks(job.spec, exc, job.args)
+        if tracing.tracers():
+            tracing.notify("failed_outside", job, exc)
 
     def _ack(
         self, job: Job, res: Reservation, outcome: RunOutcome, count_failed: bool = True

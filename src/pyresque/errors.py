@@ -23,6 +23,11 @@ class UnknownJobClass(PyresqueError):
     """A payload names a job class that is neither registered nor under an allowed import path."""
 
 
+class NoSuchFailure(PyresqueError):
+    """A failure record asked for by its index is not there (removed meanwhile), or kept changing
+    while it was being retried."""
+
+
 class DontPerform(PyresqueError):
     """Raised by a before_perform or around_perform hook to skip the job without failing it."""
 

@@ -401,3 +401,38 @@ def test_status_shows_a_busy_record_it_cannot_parse_instead_of_failing(
     assert "otherhost:1:q  working on None: (unreadable) [[[" in status.log()
     as_json = spawn("status", "--json")
     assert as_json.wait(20) == 0, as_json.log()
+
+
+def test_an_index_error_in_a_command_is_a_bug_with_its_traceback(tmp_path: Path) -> None:
+    """Only errors of ours become one line: an IndexError (a bug) keeps its traceback."""
+    buggy = (
+        "import sys\n"
+        "import pyresque.cli.status as status\n"
+        "def status_data(store):\n"
+        "    return [][0]\n"
+        "status.status_data = status_data\n"
+        "from pyresque.cli.main import main\n"
+        "sys.exit(main(['status', '--redis', 'redis://127.0.0.1:1/0']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", buggy],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" in done.stderr and "IndexError: list index out of range" in done.stderr
+    assert "pyresque: error:" not in done.stderr
+
+
+def test_a_missing_failure_record_is_still_one_line(r: redis.Redis, spawn: Spawn) -> None:
+    three_failures(r, spawn)
+    for action in ("remove", "retry"):
+        code, out = run(spawn, "failures", action, "999")
+        assert code == 2, out
+        assert out.strip() == (
+            "pyresque: error: no failure record at index 999 (there are 3: 0 to 2)"
+        ), out
+    assert len(failures(r)) == 3

@@ -581,9 +581,12 @@ def test_retry_failure_in_new_york_has_rubys_format(r: redis.Redis, store: Store
     assert store.all_payloads("other") == ['{"class":"Py::NotDefinedInRuby","args":[{"a":[1,2]}]}']
 
 
-def test_retry_of_a_missing_record_is_an_index_error(store: Store) -> None:
-    with pytest.raises(IndexError, match="no failure record at index 3"):
+def test_retry_of_a_missing_record_is_our_error_not_an_index_error(store: Store) -> None:
+    from pyresque.errors import NoSuchFailure, PyresqueError
+
+    with pytest.raises(NoSuchFailure, match="no failure record at index 3") as info:
         store.retry_failure(3, 0.0)
+    assert isinstance(info.value, PyresqueError) and not isinstance(info.value, IndexError)
 
 
 def test_remove_failure_and_clear_failures(r: redis.Redis, store: Store) -> None:

@@ -8,6 +8,7 @@ import socket
 import pytest
 import redis
 
+from pyresque.pool.clients import PoolClients
 from pyresque.pool.janitor import Janitor
 from pyresque.settings import WorkerSettings
 from tests.redis_server import RedisServer
@@ -41,7 +42,7 @@ def test_a_refused_clean_up_waits_longer_each_time(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = Clock()
-    janitor = Janitor(closed_port_url(), "resque", WorkerSettings(), clock)
+    janitor = Janitor(PoolClients(closed_port_url(), "resque"), WorkerSettings(), clock)
     janitor.worker_died("h:1:q", "killed by SIGKILL", count_delivery=True)
     assert janitor.left_undone() == ["h:1:q"]
     attempts = caplog.text.count("Redis unreachable or refusing")
@@ -56,7 +57,7 @@ def test_a_clean_up_puts_the_job_back_and_unregisters(
     redis_server: RedisServer, r: redis.Redis
 ) -> None:
     wid = dead_worker(r)
-    janitor = Janitor(redis_server.url, "resque", WorkerSettings(), Clock())
+    janitor = Janitor(PoolClients(redis_server.url, "resque"), WorkerSettings(), Clock())
     janitor.worker_died(wid, "killed by SIGKILL", count_delivery=False)
     assert janitor.left_undone() == []
     assert r.lrange("resque:queue:q", 0, -1) == [JOB.encode()]
@@ -68,7 +69,7 @@ def test_after_the_deadline_nothing_touches_redis(
 ) -> None:
     clock = Clock()
     wid = dead_worker(r)
-    janitor = Janitor(redis_server.url, "resque", WorkerSettings(), clock)
+    janitor = Janitor(PoolClients(redis_server.url, "resque"), WorkerSettings(), clock)
     janitor.finish_by(clock.now + 0.01)
     janitor.worker_died(wid, "killed by SIGKILL", count_delivery=False)
     janitor.prune(clock.now)

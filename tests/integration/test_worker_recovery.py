@@ -199,6 +199,7 @@ def test_a_pool_worker_leaves_pruning_to_its_master_but_recovers_its_own_id(
 ) -> None:
     """``prunes=False`` (a pool's workers): a dead worker's job waits for the janitor's
     prune; what a dead predecessor left under the worker's own id still goes back at once."""
+    from pyresque.pool.clients import PoolClients
     from pyresque.pool.janitor import Janitor
 
     dead = "elsewhere:1:q"
@@ -218,7 +219,7 @@ def test_a_pool_worker_leaves_pruning_to_its_master_but_recovers_its_own_id(
     assert ran == ["mine"]
     assert r.sismember("resque:workers", dead)  # not pruned by the worker
 
-    Janitor(redis_server.url, "resque", WorkerSettings()).prune(0.0)
+    Janitor(PoolClients(redis_server.url, "resque"), WorkerSettings()).prune(0.0)
     assert not r.sismember("resque:workers", dead)
     assert in_process_worker(store, ran).work() == 0  # the default: prunes, and finds nothing
     assert ran == ["mine", "dead's"]

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from pyresque.contrib.django.conf import PyresqueSettings, parse_settings, pool_argv
+from pyresque.contrib.django.conf import (
+    PyresqueSettings,
+    parse_settings,
+    pool_argv,
+    worker_environment,
+)
 from pyresque.errors import ConfigError
+from pyresque.settings import worker_settings
 
 
 def test_no_settings_means_the_usual_defaults() -> None:
@@ -72,3 +78,27 @@ def test_bad_settings_name_the_key(raw: object, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_settings(raw)
     assert message in str(err.value)
+
+
+def test_worker_settings_are_read_by_their_declared_keys_and_checked() -> None:
+    settings = parse_settings({"JOB_TIMEOUT": 30, "FORK_PER_JOB": False, "MAX_DELIVERIES": 5})
+    assert settings.worker == (("fork_per_job", False), ("max_deliveries", 5), ("job_timeout", 30))
+    for raw, message in (
+        ({"JOB_TIMEOUT": -1}, "PYRESQUE['JOB_TIMEOUT'] -1: expected a number of seconds"),
+        ({"JOB_TIMEOUT": "30"}, "PYRESQUE['JOB_TIMEOUT'] '30': expected a number of seconds"),
+        ({"MAX_DELIVERIES": 2.5}, "PYRESQUE['MAX_DELIVERIES'] 2.5: expected a whole number"),
+        ({"WARM_CHILD": "yes"}, "PYRESQUE['WARM_CHILD'] 'yes': expected True or False"),
+        ({"QUEUES": "a"}, "unknown key(s) QUEUES"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            parse_settings(raw)
+        assert message in str(err.value)
+
+
+def test_worker_settings_beat_the_environment_and_lose_to_the_command_line() -> None:
+    settings = parse_settings({"JOB_TIMEOUT": 30, "TERM_CHILD": False, "INTERVAL": 2})
+    env = {"RESQUE_JOB_TIMEOUT": "5", "TERM_CHILD": "", "PATH": "/bin"}
+    worker_environment(settings, env)
+    assert env == {"RESQUE_JOB_TIMEOUT": "30", "INTERVAL": "2", "PATH": "/bin"}
+    got = worker_settings(env, {"interval": 9.0})
+    assert (got.job_timeout, got.term_child, got.interval) == (30.0, False, 9.0)

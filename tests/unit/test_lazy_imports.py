@@ -33,7 +33,9 @@ def loaded(modules: set[str], prefix: str) -> bool:
     [
         "import pyresque",
         "import pyresque.worker.loop",
-        "from pyresque.cli.main import build_parser; build_parser('work')",
+        "from pyresque.cli.main import build_parser\n"
+        "build_parser().parse_args(['work', '-q', 'a'])\n"
+        "import pyresque.cli.work",
         "import pyresque.pool.spawn",
     ],
 )
@@ -65,8 +67,27 @@ def test_the_full_parser_still_has_every_command() -> None:
     from pyresque.cli.main import build_parser
 
     out = build_parser().format_help()
-    for command in ("work", "enqueue", "status", "web", "failures", "scheduler", "schedule"):
+    for command in ("work", "pool", "enqueue", "status", "web", "failures", "scheduler"):
         assert command in out
+
+
+def test_help_imports_no_command() -> None:
+    """``pyresque --help`` names every command from the registry alone."""
+    modules = imported_after(
+        "from pyresque.cli.main import build_parser\nbuild_parser().format_help()"
+    )
+    commands = ("work", "pool", "enqueue", "status", "failures", "scheduler", "schedule")
+    assert [c for c in commands if loaded(modules, f"pyresque.cli.{c}")] == []
+    assert not loaded(modules, "pyresque.web") and not loaded(modules, "pyresque.worker.loop")
+
+
+def test_a_chosen_command_imports_its_own_module_only() -> None:
+    modules = imported_after(
+        "from pyresque.cli.main import build_parser\n"
+        "build_parser().parse_args(['status', '--json'])"
+    )
+    assert loaded(modules, "pyresque.cli.status")
+    assert not loaded(modules, "pyresque.cli.work") and not loaded(modules, "pyresque.cli.pool")
 
 
 def test_a_cron_entry_still_computes_its_next_run() -> None:

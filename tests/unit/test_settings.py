@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import pytest
 
 from pyresque.errors import ConfigError
-from pyresque.settings import WorkerSettings, worker_settings
+from pyresque.settings import WorkerSettings, from_env, worker_settings
 
 
 def settings(**env: str) -> WorkerSettings:
@@ -185,3 +186,45 @@ def test_a_prune_interval_that_would_take_live_workers_for_dead_is_refused() -> 
     with pytest.raises(ConfigError, match="RESQUE_PRUNE_INTERVAL"):
         worker_settings({"RESQUE_HEARTBEAT_INTERVAL": "5", "RESQUE_PRUNE_INTERVAL": "6"})
     assert worker_settings({"RESQUE_HEARTBEAT_INTERVAL": "5", "RESQUE_PRUNE_INTERVAL": "7"})
+
+
+# --- the declarations ------------------------------------------------------------------------
+
+SAMPLES = {"seconds": 7.5, "whole number": 9, "on/off": True, "text": "x"}
+
+
+def test_every_setting_is_declared_with_a_line_of_docs() -> None:
+    from pyresque.settings.worker import worker_declarations
+
+    names = [d.name for d in worker_declarations()]
+    assert names == [f.name for f in fields(WorkerSettings)]
+    for declared in worker_declarations():
+        assert declared.doc and "\n" not in declared.doc, declared.name
+        assert all(flag.dest == declared.name for flag in declared.flags)
+
+
+@pytest.mark.parametrize("value_of", [SAMPLES, {**SAMPLES, "on/off": False}])
+def test_a_value_written_as_its_variable_reads_back_the_same(value_of: dict[str, object]) -> None:
+    """What settings.PYRESQUE hands on as environment variables is what the worker reads."""
+    from pyresque.settings.worker import worker_declarations
+
+    for declared in worker_declarations():
+        if not declared.env or declared.name == "verbose":
+            continue
+        value = value_of[declared.kind.label]
+        text = declared.env[0].text_for(value)
+        env = {} if text is None else {declared.env[0].name: text}
+        read = from_env(env).get(declared.name, getattr(WorkerSettings(), declared.name))
+        assert read == value, (declared.name, text)
+
+
+def test_a_flag_of_a_setting_is_checked_by_the_settings_rules() -> None:
+    from pyresque.cli.main import build_parser
+    from pyresque.settings.options import setting_overrides
+
+    args = build_parser().parse_args(["work", "--interval", "-1", "--in-process", "-vv"])
+    overrides = setting_overrides(args, "work")
+    assert overrides["fork_per_job"] is False and overrides["verbose"] == 2
+    assert overrides["burst"] is None and overrides["queues"] is None
+    with pytest.raises(ConfigError, match=r"^interval -1.0: expected a number of seconds"):
+        worker_settings({}, overrides)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from pyresque.cli.common import store_for
 from pyresque.errors import ConfigError, PayloadError
+from pyresque.settings.options import add_connection_flags
 from pyresque.store.operations import Store
 from pyresque.wire import protocol
-
-StoreFactory = Callable[[argparse.Namespace], Store]
 
 
 def record_index(text: str) -> int:
@@ -44,11 +44,7 @@ def positive(text: str) -> int:
     return value
 
 
-def add_failures_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_connection_options: Callable[[argparse.ArgumentParser], None],
-) -> None:
-    failures = sub.add_parser("failures", help="list, retry, remove or clear failure records")
+def add_arguments(failures: argparse.ArgumentParser) -> None:
     fsub = failures.add_subparsers(dest="action", required=True)
     flist = fsub.add_parser("list", help="the records, oldest first, with their indexes")
     flist.add_argument("--start", type=record_index, default=0)
@@ -64,10 +60,11 @@ def add_failures_parser(
     fremove.add_argument("index", type=record_index, nargs="+")
     fclear = fsub.add_parser("clear", help="delete every record")
     for action_parser in (flist, fretry, fremove, fclear):
-        add_connection_options(action_parser)
+        add_connection_flags(action_parser)
 
 
-def cmd_failures(args: argparse.Namespace, store: Store) -> int:
+def run(args: argparse.Namespace) -> int:
+    store = store_for(args)
     if args.action == "list":
         return _list(store, args.start, args.limit, args.json)
     if args.action == "retry":

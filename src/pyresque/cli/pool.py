@@ -1,4 +1,5 @@
-"""``resque-pool`` / ``pyresque pool``: options, preload, logging, daemon, pidfile, lock."""
+"""``pyresque pool``, also ``resque-pool``: its options as declared, preload, logging, daemon, pidfile,
+lock, and the master."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pyresque.errors import ConfigError
 from pyresque.jobs.apps import app_constants, app_modules, import_apps, warn_if_nothing_to_run
 from pyresque.jobs.registry import default_registry
 from pyresque.logs import setup_pool_logging
+from pyresque.pool.clients import PoolClients
 from pyresque.pool.companions import Companion, PublisherCompanion, SchedulerCompanion
 from pyresque.pool.config import LoaderPoller
 from pyresque.pool.daemon import daemonize, pidfile, shared_lock
@@ -23,209 +25,25 @@ from pyresque.pool.memory import MemoryLimit, detect_limit, format_mb, parse_siz
 from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import SizingPolicy, default_headroom
 from pyresque.pool.source import config_source
-from pyresque.settings import WorkerSettings, connection_settings, worker_settings
-from pyresque.store.connection import connect, redact, validate_url
-from pyresque.store.operations import Store
-from pyresque.wire.keys import DEFAULT_NAMESPACE, Keys
-from pyresque.wire.redaction import scrub_argv
+from pyresque.settings import WorkerSettings, worker_settings
+from pyresque.settings.options import add_flags, add_setting_flags, checked, setting_overrides
+from pyresque.settings.pool import POOL_OPTIONS
+from pyresque.store.connection import redact
 
 log = logging.getLogger("pyresque.pool")
 
-QUEUE_DEPTH_TIMEOUT = 2.0
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The pool's own options, then the workers' settings it takes (the connection's included)."""
+    add_flags(parser, POOL_OPTIONS)
+    add_setting_flags(parser, "pool")
 
 
-def build_parser(prog: str = "resque-pool") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Pre-forking Resque worker pool")
-    _add_config_options(p)
-    _add_process_options(p)
-    _add_shutdown_options(p)
-    _add_worker_options(p)
-    _add_memory_options(p.add_argument_group("memory"))
-    p.add_argument("--log-json", action="store_true", help="one JSON object per log line")
-    p.add_argument(
-        "--advise",
-        action="store_true",
-        help="load the app, measure a worker, print how many fit the memory limit",
-    )
-    p.add_argument("--advise-job", default="", metavar="CLASS", help="with --advise: a sample job")
-    p.add_argument("--advise-args", default="[]", metavar="JSON", help="its arguments (a list)")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.add_argument("--redis", metavar="URL", help="Redis URL (default $REDIS_URL)")
-    p.add_argument(
-        "--namespace", help=f"key namespace (default $RESQUE_NAMESPACE or {DEFAULT_NAMESPACE})"
-    )
-    return p
+def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
+    """``resque-pool``: the ``pool`` command as a program of its own."""
+    from pyresque.cli.main import run_program
 
-
-def _add_config_options(p: argparse.ArgumentParser) -> None:
-    """Where the config and the app come from."""
-    p.add_argument(
-        "-c",
-        "--config",
-        help="config file (default: $RESQUE_POOL_CONFIG, resque-pool.yml, config/resque-pool.yml)",
-    )
-    p.add_argument("-a", "--appname", default=None, help="app name in titles and log lines")
-    p.add_argument("-E", "--environment", default=None, help="config section to use")
-    p.add_argument(
-        "--app",
-        action="append",
-        metavar="MODULE",
-        help="module to preload in the master (repeatable; or $PYRESQUE_APP)",
-    )
-    p.add_argument(
-        "--allow-module",
-        action="append",
-        metavar="PREFIX",
-        help="let payloads name jobs by import path under PREFIX",
-    )
-    p.add_argument(
-        "--config-loader",
-        metavar="MODULE:CALLABLE",
-        help="callable(environment) -> {queues: count}, polled about once a second",
-    )
-    p.add_argument(
-        "--config-loader-throttle",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="call the config loader at most this often",
-    )
-
-
-def _add_process_options(p: argparse.ArgumentParser) -> None:
-    """The master as a process: pidfile, lock, daemon, spawning."""
-    p.add_argument("-p", "--pidfile")
-    p.add_argument("--lock", metavar="FILE", help="hold a shared lock on FILE while running")
-    p.add_argument("-d", "--daemon", action="store_true", help="run in the background")
-    p.add_argument("-o", "--stdout", help="with --daemon: log file for stdout")
-    p.add_argument("-e", "--stderr", help="with --daemon: log file for stderr")
-    p.add_argument(
-        "-s",
-        "--spawn-delay",
-        type=float,
-        default=0.0,
-        metavar="MS",
-        help="milliseconds between spawning missing workers",
-    )
-    p.add_argument(
-        "--single-process-group",
-        action="store_true",
-        help="keep workers in the master's process group",
-    )
-
-
-def _add_shutdown_options(p: argparse.ArgumentParser) -> None:
-    """What TERM means and how long a shutdown may take."""
-    term = p.add_mutually_exclusive_group()
-    term.add_argument(
-        "--term-graceful-wait",
-        action="store_true",
-        help="TERM acts as QUIT: wait for every job to finish",
-    )
-    term.add_argument(
-        "--term-graceful", action="store_true", help="TERM: QUIT the workers and exit at once"
-    )
-    term.add_argument(
-        "--term-immediate", action="store_true", help="TERM: TERM the workers and exit at once"
-    )
-    p.add_argument(
-        "--shutdown-timeout",
-        type=float,
-        default=25.0,
-        metavar="SECONDS",
-        help="TERM/INT: everything is gone before this (default 25, under the platforms' 30)",
-    )
-    p.add_argument(
-        "--kill-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="kill a stopping worker after this long (default 60)",
-    )
-
-
-def _add_worker_options(p: argparse.ArgumentParser) -> None:
-    """How workers are made and replaced."""
-    p.add_argument(
-        "--handle-winch",
-        action="store_true",
-        help="WINCH stops every worker until HUP (implied by --daemon)",
-    )
-    p.add_argument(
-        "--no-preload",
-        action="store_true",
-        help="import the app in each worker instead of once in the master",
-    )
-    p.add_argument(
-        "--no-scheduler",
-        action="store_true",
-        help="do not run the scheduler (delayed jobs, retries, recurring schedules) in this pool",
-    )
-    p.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        metavar="PORT",
-        help="serve Prometheus /metrics on this port (needs the web extra)",
-    )
-    p.add_argument(
-        "--no-gc-freeze",
-        action="store_true",
-        help="do not gc.freeze() before forking (for comparison)",
-    )
-    p.add_argument(
-        "--warm-child",
-        action="store_true",
-        help="workers fork each job's child ahead, while the previous job runs (PYRESQUE_WARM_CHILD)",
-    )
-    p.add_argument(
-        "--max-jobs-per-worker",
-        type=int,
-        default=None,
-        metavar="N",
-        help="replace a worker after N jobs",
-    )
-
-
-def _add_memory_options(p: argparse._ArgumentGroup) -> None:
-    """The memory limit, auto sizing and retirements."""
-    p.add_argument(
-        "--memory-limit",
-        metavar="SIZE",
-        help="the pool's memory limit, e.g. 512M (default: $RESQUE_POOL_MEMORY_LIMIT, "
-        "the cgroup's limit, else physical memory)",
-    )
-    p.add_argument(
-        "--memory-headroom",
-        metavar="SIZE",
-        help="memory kept free under the limit (default 10%% of it, at least 32M)",
-    )
-    p.add_argument("--min-workers", type=int, default=1, help="least workers per auto group")
-    p.add_argument(
-        "--max-workers",
-        type=int,
-        default=None,
-        help="most workers per auto group (default 8 per core)",
-    )
-    p.add_argument(
-        "--max-worker-memory",
-        metavar="SIZE",
-        help="retire a worker (after its job) whose USS, job included, exceeds this",
-    )
-    p.add_argument(
-        "--memory-interval",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="how often to measure USS/PSS of every process (default 5; a cheap RSS check runs every second and measures at once near the limit)",
-    )
-    p.add_argument(
-        "--metrics-interval",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how often to log the sample# metrics line (0: never; default 60)",
-    )
+    return run_program("pool", argv, prog)
 
 
 def term_mode(args: argparse.Namespace) -> TermMode:
@@ -257,7 +75,9 @@ def sizing_policy(args: argparse.Namespace, limit: MemoryLimit, headroom: int) -
     return SizingPolicy(limit.bytes, headroom, args.min_workers, max_workers)
 
 
-def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGovernor:
+def make_governor(
+    args: argparse.Namespace, options: PoolOptions, clients: PoolClients
+) -> MemoryGovernor:
     limit, headroom = memory_room(args)
     policy = sizing_policy(args, limit, headroom)
     log.info(
@@ -266,8 +86,7 @@ def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGover
         limit.source,
         format_mb(headroom),
     )
-    # bounded: a Redis that does not answer must not hold up the master's loop for the metrics
-    store = Store(connect(options.redis_url), Keys(options.namespace)).bounded(QUEUE_DEPTH_TIMEOUT)
+    store = clients.queue_reads
 
     def queue_depths() -> dict[str, int]:
         return store.queue_sizes(store.queue_names())
@@ -287,22 +106,13 @@ def make_governor(args: argparse.Namespace, options: PoolOptions) -> MemoryGover
     )
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "resque-pool") -> int:
-    scrub_argv()  # first: a password in the command line is readable by every user of the host
-    args = build_parser(prog).parse_args(argv)
-    try:
-        return run(args)
-    except ConfigError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def run(args: argparse.Namespace) -> int:
     """Check everything that can be checked, then become the master (or print advice)."""
     if os.getcwd() not in sys.path:  # the app and a config loader live in the working directory
         sys.path.insert(0, os.getcwd())
-    options = pool_options(args)
-    settings = pool_worker_settings(args, options)
+    checked(args, POOL_OPTIONS)
+    settings = pool_worker_settings(args)
+    options = pool_options(args, settings)
     constants = app_constants(options.apps) if options.preload else None
     load = config_source(args.config, args.environment, args.config_loader, constants=constants)
     load()  # a broken config fails here, before anything is forked
@@ -315,17 +125,20 @@ def run(args: argparse.Namespace) -> int:
         print(advice(args, hooks))
         return 0
     warn_about_timeouts(settings, options)
+    clients = PoolClients(options.redis_url, options.namespace)
     with shared_lock(args.lock), pidfile(args.pidfile):
-        governor = make_governor(args, options)
+        governor = make_governor(args, options, clients)
         poller = LoaderPoller(throttle=args.config_loader_throttle) if args.config_loader else None
-        master = Master(options, load, hooks, settings, poller=poller, governor=governor)
+        master = Master(
+            options, load, hooks, settings, poller=poller, governor=governor, clients=clients
+        )
         master.companions += companions(args, options, master)
         return master.run()
 
 
 def companions(args: argparse.Namespace, options: PoolOptions, master: Master) -> list[Companion]:
-    """The scheduler (unless ``--no-scheduler``) and the state publisher (with ``/metrics`` on
-    ``--metrics-port``), each on a connection of its own."""
+    """The scheduler (unless ``--no-scheduler``, on a client of its own) and the state publisher
+    (with ``/metrics`` on ``--metrics-port``)."""
     from pyresque.pool.publisher import PoolPublisher
     from pyresque.scheduler.service import scheduler_for
 
@@ -338,22 +151,19 @@ def companions(args: argparse.Namespace, options: PoolOptions, master: Master) -
             registry=default_registry(),
         )
         out.append(SchedulerCompanion(scheduler))
-    store = Store(connect(options.redis_url), Keys(options.namespace)).bounded(QUEUE_DEPTH_TIMEOUT)
-    publisher = PoolPublisher(store, metrics_port=args.metrics_port)
+    publisher = PoolPublisher(master.clients.queue_reads, metrics_port=args.metrics_port)
     out.append(PublisherCompanion(publisher, master.view))
     return out
 
 
-def pool_options(args: argparse.Namespace) -> PoolOptions:
-    """The master's options, from the command line and the environment."""
-    connection = connection_settings(args.redis, args.namespace)
-    redis_url, namespace = connection.redis_url, connection.namespace
-    validate_url(redis_url, "--redis" if args.redis else "REDIS_URL")
+def pool_options(args: argparse.Namespace, settings: WorkerSettings) -> PoolOptions:
+    """The master's options, from its command line and the workers' settings."""
+    connection = args.connection
     return PoolOptions(
         app_name=args.appname or Path.cwd().name,
-        redis_url=redis_url,
-        redis_label=redact(redis_url),
-        namespace=namespace,
+        redis_url=connection.redis_url,
+        redis_label=redact(connection.redis_url),
+        namespace=connection.namespace,
         shutdown_timeout=args.shutdown_timeout,
         kill_timeout=args.kill_timeout,
         spawn_delay=args.spawn_delay / 1000.0,
@@ -362,13 +172,13 @@ def pool_options(args: argparse.Namespace) -> PoolOptions:
         handle_winch=args.handle_winch or args.daemon,
         preload=not args.no_preload,
         apps=tuple(app_modules(args.app)),
-        gc_freeze=not args.no_gc_freeze,
+        gc_freeze=settings.gc_freeze,
         stdout_path=args.stdout if args.daemon else None,
         stderr_path=(args.stderr or args.stdout) if args.daemon else None,
     )
 
 
-def pool_worker_settings(args: argparse.Namespace, options: PoolOptions) -> WorkerSettings:
+def pool_worker_settings(args: argparse.Namespace) -> WorkerSettings:
     """The workers' settings. Pool workers interrupt their job on TERM (TERM_CHILD) unless told
     otherwise, so that a shutdown fits in the platform's grace period with every job put back.
     They do not prune dead workers: the master's janitor prunes every heartbeat interval (and
@@ -379,11 +189,9 @@ def pool_worker_settings(args: argparse.Namespace, options: PoolOptions) -> Work
     return worker_settings(
         env,
         {
-            "namespace": options.namespace,
-            "redis_url": options.redis_url,
-            "gc_freeze": options.gc_freeze,
-            "max_jobs": args.max_jobs_per_worker,
-            "warm_child": True if args.warm_child else None,
+            **setting_overrides(args, "pool"),
+            "namespace": args.connection.namespace,
+            "redis_url": args.connection.redis_url,
             "prunes": False,
         },
     )

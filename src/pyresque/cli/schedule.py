@@ -1,12 +1,11 @@
-"""``pyresque scheduler`` (run the scheduler on its own) and ``pyresque schedule list|delayed``."""
+"""``pyresque schedule list|delayed``, and the options and set-up it shares with ``pyresque
+scheduler`` (in :mod:`pyresque.cli.scheduler`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pyresque.jobs.apps import app_modules, import_apps
@@ -21,11 +20,10 @@ from pyresque.scheduler.schedule import (
 )
 from pyresque.scheduler.service import SchedulerOptions, SchedulerService, scheduler_for
 from pyresque.scheduler.store import ScheduleStore
+from pyresque.settings.options import add_connection_flags
 
-AddOptions = Callable[[argparse.ArgumentParser], None]
 
-
-def _schedule_options(parser: argparse.ArgumentParser) -> None:
+def schedule_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--schedule",
         metavar="FILE",
@@ -38,13 +36,13 @@ def _schedule_options(parser: argparse.ArgumentParser) -> None:
 _MISSED_HELP = "ticks missed while no scheduler ran: run once now (default) or skip to the next"
 
 
-def _client(args: argparse.Namespace) -> Client:
+def client_for(args: argparse.Namespace) -> Client:
     default_registry().allow_modules(getattr(args, "allow_module", None) or ())
     import_apps(app_modules(getattr(args, "app", None)))
-    return configure(args.redis, namespace=args.namespace)
+    return configure(args.connection.redis_url, namespace=args.connection.namespace)
 
 
-def _service(args: argparse.Namespace, client: Client) -> SchedulerService:
+def service_for(args: argparse.Namespace, client: Client) -> SchedulerService:
     return scheduler_for(
         client.url,
         client.namespace,
@@ -54,11 +52,6 @@ def _service(args: argparse.Namespace, client: Client) -> SchedulerService:
         dynamic=False if getattr(args, "no_dynamic", False) else None,
         missed=args.missed,
     )
-
-
-def cmd_scheduler(args: argparse.Namespace) -> int:
-    args.setup_logging(args.verbose)
-    return _service(args, _client(args)).run()
 
 
 def schedule_rows(store: ScheduleStore, options: SchedulerOptions, now: float) -> list[Any]:
@@ -94,7 +87,7 @@ def schedule_rows(store: ScheduleStore, options: SchedulerOptions, now: float) -
 
 
 def cmd_schedule_list(args: argparse.Namespace) -> int:
-    service = _service(args, _client(args))
+    service = service_for(args, client_for(args))
     rows = schedule_rows(service.store, service.options, time.time())
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
@@ -111,7 +104,7 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule_delayed(args: argparse.Namespace) -> int:
-    delayed = Delayed(_client(args))
+    delayed = Delayed(client_for(args))
     jobs = delayed.jobs(0, args.limit)
     if args.json:
         print(json.dumps([j.__dict__ for j in jobs], ensure_ascii=False))
@@ -123,73 +116,19 @@ def cmd_schedule_delayed(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(
-    subparsers: Any, add_connection_options: AddOptions, setup_logging: Callable[[int], None]
-) -> None:
-    """Register ``scheduler`` and ``schedule`` on the ``pyresque`` command's subparsers, with the
-    main command's ``--redis``/``--namespace`` options and logging set-up (passed in: nothing
-    imports ``pyresque.cli.main``)."""
-    run = subparsers.add_parser("scheduler", help="move delayed jobs, enqueue recurring ones")
-    add_connection_options(run)
-    _schedule_options(run)
-    run.add_argument("--app", "-a", action="append", help="module to import (repeatable)")
-    run.add_argument("--allow-module", action="append", metavar="PREFIX")
-    run.add_argument("--interval", type=float, help="poll period, seconds (default 1)")
-    run.add_argument("--no-dynamic", action="store_true", help="ignore persistent_schedules")
-    run.add_argument("--verbose", "-v", action="count", default=0)
-    run.set_defaults(func=cmd_scheduler, setup_logging=setup_logging)
-
-    schedule = subparsers.add_parser("schedule", help="show recurring schedules and delayed jobs")
+def add_arguments(schedule: argparse.ArgumentParser) -> None:
     actions = schedule.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="recurring schedules, next and last runs")
-    _schedule_options(listing)
-    listing.set_defaults(func=cmd_schedule_list)
+    schedule_options(listing)
     delayed = actions.add_parser("delayed", help="delayed jobs, soonest first")
     delayed.add_argument("--limit", type=int, default=50, help="timestamps to show")
-    delayed.set_defaults(func=cmd_schedule_delayed)
     for action in (listing, delayed):
-        add_connection_options(action)
+        add_connection_flags(action)
         action.add_argument("--app", "-a", action="append", help="module to import (repeatable)")
         action.add_argument("--json", action="store_true")
 
 
-# --- pyresque enqueue --at/--in ----------------------------------------------------------------
-
-
-def parse_time(text: str) -> float:
-    """``--at``: epoch seconds, or an ISO 8601 time (local time when it has no offset)."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither epoch seconds nor an ISO 8601 time"
-        ) from None
-
-
-def cmd_enqueue_later(args: argparse.Namespace) -> int:
-    delayed = Delayed(Client(url=args.redis, namespace=args.namespace))
-    when = args.at if args.at is not None else delayed.clock() + args.in_seconds
-    job_args = [args.json_arg(a) for a in args.args]
-    delayed.enqueue_at_with_queue(args.queue, when, args.job_class, *job_args)
-    print(f"delayed to {args.queue} at {int(when)}: {args.job_class} {json.dumps(job_args)}")
-    return 0
-
-
-def add_delay_options(enqueue: argparse.ArgumentParser, json_arg: Callable[[str], Any]) -> None:
-    """``--at TIME`` / ``--in SECONDS`` on ``pyresque enqueue``: delay the job instead
-    (``json_arg`` parses an argument as ``enqueue`` does)."""
-    when = enqueue.add_mutually_exclusive_group()
-    when.add_argument("--at", type=parse_time, metavar="TIME", help="run at TIME (epoch or ISO)")
-    when.add_argument("--in", dest="in_seconds", type=float, metavar="SECONDS", help="run later")
-    enqueue_now: Callable[[argparse.Namespace], int] = enqueue.get_default("func")
-
-    def cmd_enqueue(args: argparse.Namespace) -> int:
-        if args.at is None and args.in_seconds is None:
-            return enqueue_now(args)
-        return cmd_enqueue_later(args)
-
-    enqueue.set_defaults(func=cmd_enqueue, json_arg=json_arg)
+def run(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return cmd_schedule_list(args)
+    return cmd_schedule_delayed(args)

@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Callable, Iterable
 
+from pyresque.pool.clients import PoolClients
 from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.janitor import Janitor
 from pyresque.pool.memory import OomWatch
@@ -39,6 +40,7 @@ class Crew:
         processes: ProcessLayer,
         janitor: Janitor,
         *,
+        clients: PoolClients,
         clock: Callable[[], float],
     ) -> None:
         self.options = options
@@ -46,6 +48,7 @@ class Crew:
         self.hooks = hooks
         self.processes = processes
         self.janitor = janitor
+        self.clients = clients
         self.clock = clock
         self.workers: dict[int, WorkerProcess] = {}
         self.backoff = Backoff()
@@ -125,7 +128,7 @@ class Crew:
             gc.freeze()  # what the master loaded stays out of the workers' collectors
         try:
             pid, ready_fd = self.processes.spawn(
-                worker_factory(self.options, self.worker_settings, group)
+                worker_factory(self.options, self.worker_settings, group, self.clients)
             )
         except OSError as exc:
             log.error("fork failed for [%s]: %s; retrying with backoff", group, exc)

@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
+from pyresque.pool.clients import PoolClients
 from pyresque.settings import WorkerSettings
-from pyresque.store.connection import RETRYABLE_ERRORS, connect
+from pyresque.store.connection import RETRYABLE_ERRORS
 from pyresque.store.operations import Store
 from pyresque.wire import protocol
-from pyresque.wire.keys import Keys
 from pyresque.wire.protocol import Failure
 from pyresque.worker.queues import QueueSelector
 from pyresque.worker.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
@@ -55,17 +55,14 @@ class _Cleanup:
 class Janitor:
     def __init__(
         self,
-        redis_url: str,
-        namespace: str,
+        clients: PoolClients,
         settings: WorkerSettings,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.redis_url = redis_url
-        self.namespace = namespace
+        self.clients = clients
         self.settings = settings
         self.clock = clock
         self.deadline: float | None = None  # monotonic, by the clock: no Redis I/O after it
-        self._base: Store | None = None
         self._store: Store | None = None
         self._pending: list[_Cleanup] = []
         self._next_prune = 0.0
@@ -74,13 +71,8 @@ class Janitor:
     def store(self) -> Store:
         """The store for clean-ups outside a shutdown: every call fails after CALL_TIMEOUT."""
         if self._store is None:
-            self._store = self._base_store().bounded(CALL_TIMEOUT)
+            self._store = self.clients.master.bounded(CALL_TIMEOUT)
         return self._store
-
-    def _base_store(self) -> Store:
-        if self._base is None:
-            self._base = Store(connect(self.redis_url), Keys(self.namespace))
-        return self._base
 
     def finish_by(self, deadline: float) -> None:
         """From now on, every Redis call ends by ``deadline`` (by the clock), and none starts
@@ -101,7 +93,7 @@ class Janitor:
         if left < MIN_CALL_TIME:
             yield None
             return
-        store = self._base_store().bounded(min(CALL_TIMEOUT, left))
+        store = self.clients.master.bounded(min(CALL_TIMEOUT, left))
         try:
             yield store
         finally:

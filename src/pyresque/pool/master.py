@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from pyresque.errors import ConfigError
+from pyresque.pool.clients import PoolClients
 from pyresque.pool.companions import Companion, describe_master, wall_to_monotonic
 from pyresque.pool.config import AUTO, LoaderPoller, PoolConfig
 from pyresque.pool.crew import Crew
@@ -71,9 +72,11 @@ class Master:
         clock: Callable[[], float] = time.monotonic,
         processes: ProcessLayer | None = None,
         companions: Sequence[Companion] = (),
+        clients: PoolClients | None = None,
     ) -> None:
         """``load_config`` (re)reads the config; ``poller``, for a custom loader, says when to
-        call it again between HUPs; ``processes`` defaults to the real system calls."""
+        call it again between HUPs; ``processes`` defaults to the real system calls; ``clients``
+        to clients for the options' Redis URL and namespace."""
         self.options = options
         self._load_config = load_config
         self.hooks = hooks
@@ -97,8 +100,17 @@ class Master:
             MASTER_SIGNALS,
             self._close_in_child,
         )
-        self.janitor = Janitor(options.redis_url, options.namespace, worker_settings, clock)
-        self.crew = Crew(options, worker_settings, hooks, processes, self.janitor, clock=clock)
+        self.clients = clients or PoolClients(options.redis_url, options.namespace)
+        self.janitor = Janitor(self.clients, worker_settings, clock)
+        self.crew = Crew(
+            options,
+            worker_settings,
+            hooks,
+            processes,
+            self.janitor,
+            clients=self.clients,
+            clock=clock,
+        )
         self._title = ""
         self._wake_at: float | None = None
 

@@ -17,13 +17,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from pyresque.jobs.client import Client, use_default_client
+from pyresque.jobs.client import use_default_client
+from pyresque.pool.clients import PoolClients
 from pyresque.pool.hooks import PoolHooks
 from pyresque.pool.options import PoolOptions
 from pyresque.settings import WorkerSettings
-from pyresque.store.connection import connect
-from pyresque.store.operations import Store
-from pyresque.wire.keys import Keys
 from pyresque.worker import forking
 from pyresque.worker.loop import Worker
 from pyresque.worker.queues import QueueSelector
@@ -153,7 +151,7 @@ def _boot_and_work(boot: _Boot, child: forking.InChild) -> int:
 
 
 def worker_factory(
-    options: PoolOptions, settings: WorkerSettings, group: str
+    options: PoolOptions, settings: WorkerSettings, group: str, clients: PoolClients
 ) -> Callable[[], Worker]:
     """What a new worker for ``group`` runs in the child to become a worker: import the app
     (unless preloaded), build the Worker on its own Redis connection.
@@ -162,18 +160,19 @@ def worker_factory(
     its store and the default client for ``pyresque.enqueue`` are built here, unconnected: built
     in the child, their few dozen objects would land in free slots of the inherited memory and
     make a private copy of every page they touch (about 1.5 MB a worker). Each worker still opens
-    connections of its own: redis-py's pool notices the new pid and starts empty.
+    connections of its own: redis-py's pool notices the new pid and starts empty. The store and
+    the default client share one client (:meth:`PoolClients.for_worker`).
     """
     settings = replace(settings, queues=group)
     master_pid = os.getpid()
-    prebuilt = _clients(options) if options.preload else None
+    prebuilt = clients.for_worker() if options.preload else None
 
     def make_worker() -> Worker:  # in the child
         if not options.preload:
             from pyresque.jobs.apps import import_apps
 
             import_apps(options.apps)
-        store, default = prebuilt or _clients(options)
+        store, default = prebuilt or clients.for_worker()
         use_default_client(default)
         return Worker(
             store,
@@ -184,9 +183,3 @@ def worker_factory(
         )
 
     return make_worker
-
-
-def _clients(options: PoolOptions) -> tuple[Store, Client]:
-    """A worker's store and its default client, each with a client of its own (unconnected)."""
-    store = Store(connect(options.redis_url), Keys(options.namespace))
-    return store, Client(url=options.redis_url, namespace=options.namespace)

@@ -15,6 +15,7 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, FieldT
 
+from pyresque.errors import NoSuchFailure
 from pyresque.store.blocking import LandingMove, WakeupSubscription
 from pyresque.store.cycle import (
     HELD,
@@ -393,7 +394,7 @@ class Store:
         for _ in range(10):
             raw = self.redis.lindex(self.keys.failed, index)
             if raw is None:
-                raise IndexError(f"no failure record at index {index}")
+                raise NoSuchFailure(f"no failure record at index {index}")
             record = protocol.mark_retried(raw, now)
             data = protocol.decode_failure(record)
             payload = data["payload"]
@@ -405,7 +406,7 @@ class Store:
             )
             if done:
                 return queue
-        raise IndexError(f"failure record {index} keeps changing; try again")
+        raise NoSuchFailure(f"failure record {index} keeps changing; try again")
 
     def remove_failure(self, index: int) -> bool:
         marker = f"__pyresque_delete__{uuid.uuid4().hex}"

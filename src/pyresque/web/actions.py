@@ -39,7 +39,7 @@ def _matching(store: Store, index: int, want: str) -> bool:
 def _retry(store: Store, index: int) -> None:
     try:
         queue = store.retry_failure(index, time.time())
-    except (PyresqueError, IndexError) as exc:  # a malformed record, or one just removed
+    except PyresqueError as exc:  # a malformed record, or one just removed
         log.warning("web: cannot retry failure %d: %s", index, exc)
         return
     log.info("web: retried failure %d to %s", index, queue)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pyresque.errors import ConfigError
 from pyresque.logs import setup_role_logging
+from pyresque.settings.options import add_connection_flags
 from pyresque.web.security import AUTH_ENV, is_loopback, parse_auth
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def parse_bind(text: str) -> tuple[str, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_connection_flags(parser)
     parser.add_argument(
         "--bind", "-b", default=DEFAULT_BIND, help="host:port (default %(default)s)"
     )
@@ -40,7 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-only", action="store_true", help="show, never change anything")
     parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     parser.add_argument("--verbose", "-v", action="count", default=0)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
             f"--bind {args.bind} listens beyond this host: set --auth user:password "
             f"(or ${AUTH_ENV}), or bind to 127.0.0.1"
         )
-    app = create_app(args.redis, args.namespace, auth=auth, read_only=args.read_only)
+    connection = args.connection
+    app = create_app(
+        connection.redis_url, connection.namespace, auth=auth, read_only=args.read_only
+    )
     log.info("web: serving the dashboard on http://%s:%d/", host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     return 0

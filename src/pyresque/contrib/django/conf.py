@@ -12,18 +12,40 @@ mapping and the project's base directory, so it is tested without Django.
         "POOL": "config/resque-pool.yml",          # or {"mail": 2, "default": 1}
         "ALLOW_MODULES": ["myapp.tasks"],          # payloads may name callables under these
         "JOBS_MODULE": "jobs",                     # imported from every installed app
+        "JOB_TIMEOUT": 30,                         # any worker setting with a key (see below)
     }
+
+The worker settings' keys come from their declarations (:mod:`pyresque.settings.worker`; the table
+in docs/configuration.md lists them), each value checked as its kind requires. They beat the
+environment and lose to the command line: the Django commands hand them on as the settings'
+environment variables, replacing the process's own (:func:`worker_environment`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyresque.errors import ConfigError
+from pyresque.settings.declare import Setting
+from pyresque.settings.worker import worker_declarations
 
-KNOWN_KEYS = ("REDIS_URL", "NAMESPACE", "POOL", "ALLOW_MODULES", "JOBS_MODULE")
+# the keys of the connection (handed on as --redis and --namespace) and of the Django integration
+OWN_KEYS = ("REDIS_URL", "NAMESPACE", "POOL", "ALLOW_MODULES", "JOBS_MODULE")
+
+
+def _worker_keys() -> dict[str, Setting]:
+    """The worker settings that ``settings.PYRESQUE`` may set, by key."""
+    return {
+        d.django: d
+        for d in worker_declarations()
+        if d.django is not None and d.django not in OWN_KEYS and d.env
+    }
+
+
+def known_keys() -> tuple[str, ...]:
+    return (*OWN_KEYS, *_worker_keys())
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,8 @@ class PyresqueSettings:
     pool_mapping: Mapping[str, object] | None = None  # the config itself, as a file would hold it
     allow_modules: tuple[str, ...] = ()
     jobs_module: str = "jobs"
+    # worker settings, (name, checked value), in declaration order
+    worker: tuple[tuple[str, object], ...] = ()
 
 
 def _optional_str(raw: Mapping[str, object], key: str) -> str | None:
@@ -80,10 +104,11 @@ def parse_settings(raw: object, base_dir: Path | None = None) -> PyresqueSetting
         return PyresqueSettings()
     if not isinstance(raw, Mapping):
         raise ConfigError(f"settings.PYRESQUE: expected a dict, got {type(raw).__name__}")
-    unknown = sorted(str(k) for k in raw if k not in KNOWN_KEYS)
+    known = known_keys()
+    unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         raise ConfigError(
-            f"settings.PYRESQUE: unknown key(s) {', '.join(unknown)}; known: {', '.join(KNOWN_KEYS)}"
+            f"settings.PYRESQUE: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}"
         )
     pool_file, pool_mapping = _pool(raw, base_dir)
     return PyresqueSettings(
@@ -93,7 +118,32 @@ def parse_settings(raw: object, base_dir: Path | None = None) -> PyresqueSetting
         pool_mapping=pool_mapping,
         allow_modules=_modules(raw),
         jobs_module=_optional_str(raw, "JOBS_MODULE") or "jobs",
+        worker=_worker(raw),
     )
+
+
+def _worker(raw: Mapping[str, object]) -> tuple[tuple[str, object], ...]:
+    """The worker settings among the keys, each held to its kind's rules."""
+    out: list[tuple[str, object]] = []
+    for key, declared in _worker_keys().items():
+        if key in raw:
+            declared.kind.check(f"PYRESQUE[{key!r}]", raw[key])
+            out.append((declared.name, raw[key]))
+    return tuple(out)
+
+
+def worker_environment(settings: PyresqueSettings, env: MutableMapping[str, str]) -> None:
+    """Write the worker settings into ``env`` as their environment variables (the first each
+    declares), replacing what was there: the layer above the environment, below the command
+    line. A switch whose variable means on when set at all is removed to say off."""
+    declared = {d.name: d for d in worker_declarations()}
+    for name, value in settings.worker:
+        variable = declared[name].env[0]
+        text = variable.text_for(value)
+        for other in declared[name].env:  # QUEUE must not outvote what QUEUES now says
+            env.pop(other.name, None)
+        if text is not None:
+            env[variable.name] = text
 
 
 def _given(argv: Sequence[str], *names: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 import pyresque.pool
 from pyresque.cli import pool as cli
 from pyresque.contrib.django import db
-from pyresque.contrib.django.conf import current, pool_argv
+from pyresque.contrib.django.conf import current, pool_argv, worker_environment
 from pyresque.contrib.django.discovery import autodiscover_jobs
 from pyresque.errors import ConfigError
 
@@ -34,6 +35,8 @@ def run(given: Sequence[str], prog: str = "resque_pool") -> int:
         settings = current()
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
+    # the master's environment is its workers' settings' layer below the command line
+    worker_environment(settings, os.environ)
     autodiscover_jobs(settings.jobs_module)
     # the app's own setup hooks (registered by its jobs modules) ran after ours: close again last,
     # so the workers fork from a master that holds no connection at all

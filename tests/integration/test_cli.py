@@ -436,3 +436,32 @@ def test_a_missing_failure_record_is_still_one_line(r: redis.Redis, spawn: Spawn
             "pyresque: error: no failure record at index 999 (there are 3: 0 to 2)"
         ), out
     assert len(failures(r)) == 3
+
+
+def test_resque_pool_is_pyresque_pool_with_its_own_name(spawn: Spawn) -> None:
+    as_program = [
+        sys.executable,
+        "-c",
+        "import sys; from pyresque.cli.pool import main; sys.exit(main())",
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(APP_DIR), str(ROOT / "src")])}
+    for args, code, line in (
+        (
+            ["--redis", "redis://h:6379/abc"],
+            2,
+            "error: --redis 'redis://h:6379/abc' is not a usable",
+        ),
+        (["--spawn-delay", "-5"], 2, "error: --spawn-delay -5.0: expected a number (0 or more)"),
+        (
+            ["--shutdown-timeout", "nan"],
+            2,
+            "error: --shutdown-timeout nan: expected a number of seconds",
+        ),
+        (["--no-such-option"], 2, "error: unrecognized arguments: --no-such-option"),
+    ):
+        done = subprocess.run([*as_program, *args], env=env, capture_output=True, text=True,
+                              timeout=30, check=False, cwd=APP_DIR)  # fmt: skip
+        assert done.returncode == code and "Traceback" not in done.stderr, done.stderr
+        assert f"resque-pool: {line}" in done.stderr, done.stderr
+        same, out = run(spawn, "pool", *args)
+        assert same == code and f"pyresque pool: {line}" in out, out

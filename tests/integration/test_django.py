@@ -172,3 +172,18 @@ def test_a_job_that_raises_in_a_transaction_leaves_no_row_and_the_next_job_works
     written = db.rows("ledger")
     assert sorted(n for n, *_ in written) == [2, 4]
     assert {pid for _, _, pid, _ in written} == {worker.pid}
+
+
+def test_a_worker_setting_in_settings_beats_the_environment_and_loses_to_the_command_line(
+    r: redis.Redis, project_env: dict[str, str], run_command: Run
+) -> None:
+    # PYRESQUE["INTERVAL"] = 0 means burst: the worker leaves once its queue is empty, although
+    # the environment says INTERVAL=5
+    env = {**project_env, "INTERVAL": "5", "PYRESQUE_TEST_INTERVAL": "0"}
+    argv = ["manage.py", "resque_work", "--queues", "empty_queue", "--in-process"]
+    burst = run_command(argv, env, PROJECT, name="burst")
+    assert burst.wait(30) == 0, burst.log()
+    # the command line's --interval 5 beats settings.PYRESQUE: the worker stays
+    staying = run_command([*argv, "--interval", "5"], env, PROJECT, name="staying")
+    wait_until(lambda: len(registered(r)) == 1, 30)
+    assert staying.popen.poll() is None, staying.log()

@@ -74,6 +74,9 @@ class _LazyCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
             _implementation(command).add_arguments(self._name_parser_map[command.name])
             loaded.add(command.name)
         super().__call__(parser, namespace, values, option_string)
+        unknown = vars(namespace).pop(argparse._UNRECOGNIZED_ARGS_ATTR, None)
+        if unknown:  # said by the command's parser, with its usage, as its program would
+            self._name_parser_map[values[0]].error(f"unrecognized arguments: {' '.join(unknown)}")
 
 
 def build_parser() -> argparse.ArgumentParser:

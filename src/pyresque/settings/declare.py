@@ -30,6 +30,12 @@ def _seconds(origin: str, value: object) -> None:
         raise ConfigError(f"{origin} {value!r}: expected a number of seconds (0 or more)")
 
 
+def _number(origin: str, value: object) -> None:
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{origin} {value!r}: expected a number (0 or more)")
+
+
 def _count(origin: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{origin} {value!r}: expected a whole number (0 or more)")
@@ -57,6 +63,7 @@ class Kind:
 
 
 SECONDS = Kind("seconds", _seconds, float)
+NUMBER = Kind("number", _number, float)
 COUNT = Kind("whole number", _count, int)
 TEXT = Kind("text", _text, str)
 SWITCH = Kind("on/off", _switch)

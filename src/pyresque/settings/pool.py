@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pyresque.settings.declare import COUNT, SECONDS, Flag
+from pyresque.settings.declare import COUNT, NUMBER, SECONDS, Flag
 
 
 def _pool_flags(*flags: Flag) -> tuple[Flag, ...]:
@@ -78,7 +78,7 @@ POOL_OPTIONS: tuple[Flag, ...] = _pool_flags(
     Flag(
         ("--spawn-delay", "-s"),
         "milliseconds between spawning missing workers",
-        kind=SECONDS,
+        kind=NUMBER,
         default=0.0,
         metavar="MS",
     ),

@@ -39,3 +39,6 @@ PYRESQUE = {
     "POOL": {"ledger": 4},
     "ALLOW_MODULES": [],
 }
+# a worker setting by its key, for the test of where settings.PYRESQUE stands in the precedence
+if "PYRESQUE_TEST_INTERVAL" in os.environ:
+    PYRESQUE["INTERVAL"] = float(os.environ["PYRESQUE_TEST_INTERVAL"])

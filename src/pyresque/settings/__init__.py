@@ -1,8 +1,8 @@
 """Settings, each declared once: the workers' (:mod:`.worker`), the connection's (:mod:`.connection`)
 and the pool master's own options (:mod:`.pool`).
 
-Precedence, stated once for all of them: defaults < environment < ``settings.PYRESQUE`` (Django) <
-command line. ``python -m pyresque.settings --markdown`` prints the tables of
+Precedence, the same for all of them and stated in :func:`~.worker.worker_settings`: defaults <
+environment < ``settings.PYRESQUE`` (Django) < command line. ``python -m pyresque.settings --markdown`` prints the tables of
 docs/configuration.md, which a test holds equal to the declarations.
 """
 

@@ -1,16 +1,13 @@
-"""Worker settings: Resque's environment knobs, each declared once beside its typed field.
-
-Precedence is stated once, in :func:`worker_settings`: defaults < environment < ``settings.PYRESQUE``
-(which the Django commands hand on as environment variables that replace the process's own) <
-command line.
-"""
+"""Worker settings: Resque's environment knobs, each declared once beside its typed field, and
+:func:`worker_settings`, the one statement of their precedence."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from pyresque.errors import ConfigError
@@ -293,10 +290,14 @@ class WorkerSettings:
     )
 
 
-def worker_declarations() -> Iterator[Setting]:
+# the declarations, made once: they are read on every resolution of settings
+_DECLARED: tuple[Setting, ...] = tuple(d for d, _default in declarations(WorkerSettings))
+_BY_NAME = MappingProxyType({d.name: d for d in _DECLARED})
+
+
+def worker_declarations() -> tuple[Setting, ...]:
     """The declarations of :class:`WorkerSettings`, in field order."""
-    for declared, _default in declarations(WorkerSettings):
-        yield declared
+    return _DECLARED
 
 
 def read_env(declared: Setting, env: Mapping[str, str]) -> Any:
@@ -310,10 +311,7 @@ def read_env(declared: Setting, env: Mapping[str, str]) -> Any:
 
 def declared(name: str) -> Setting:
     """The declaration of one worker setting."""
-    for found in worker_declarations():
-        if found.name == name:
-            return found
-    raise KeyError(name)
+    return _BY_NAME[name]
 
 
 def from_env(env: Mapping[str, str]) -> dict[str, Any]:
@@ -334,18 +332,19 @@ def worker_settings(
 ) -> WorkerSettings:
     """Defaults < environment < ``overrides`` (the command line; None values are ignored).
 
-    An override is held to the rules of its environment variable: a number of seconds is finite
+    ``settings.PYRESQUE`` sits between the last two: the Django commands write it into the
+    environment the worker reads (:func:`pyresque.contrib.django.conf.worker_environment`). An
+    override is held to the rules of its environment variable: a number of seconds is finite
     and not negative (``--interval -1`` would reach ``select``), a count is whole.
     """
     env = os.environ if env is None else env
-    kinds = {d.name: d.kind for d in worker_declarations()}
     merged = from_env(env)
     for key in overrides or {}:
-        if key not in kinds:
+        if key not in _BY_NAME:
             raise ConfigError(f"unknown worker setting {key!r}")
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     for key, value in given.items():
-        kinds[key].check(key, value)
+        _BY_NAME[key].kind.check(key, value)
     merged.update(given)
     if "burst" not in given and "interval" in merged:
         # INTERVAL=0 means burst, whichever layer set the interval (--interval 5 beats INTERVAL=0)

@@ -465,3 +465,13 @@ def test_resque_pool_is_pyresque_pool_with_its_own_name(spawn: Spawn) -> None:
         assert f"resque-pool: {line}" in done.stderr, done.stderr
         same, out = run(spawn, "pool", *args)
         assert same == code and f"pyresque pool: {line}" in out, out
+
+
+def test_a_file_the_pool_cannot_write_is_one_line_not_redis(spawn: Spawn, tmp_path: Path) -> None:
+    config = tmp_path / "pool.yml"
+    config.write_text("oracle: 1\n")
+    missing = tmp_path / "no-such-dir" / "pool.pid"
+    code, out = run(spawn, "pool", "--app", "jobapp", "-c", str(config), "--pidfile", str(missing))
+    assert code == 1, out
+    assert f"pyresque pool: error: [Errno 2] No such file or directory: '{missing}'" in out, out
+    assert "Redis" not in out and "Traceback" not in out, out

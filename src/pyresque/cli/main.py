@@ -127,7 +127,11 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
         return _error(prog, str(exc), 2)
     except PyresqueError as exc:
         return _error(prog, str(exc), 1)
-    except (redis.RedisError, OSError) as exc:
+    except OSError as exc:
+        if exc.filename is not None:  # a file the command needs (a pidfile, a lock, a log)
+            return _error(prog, str(exc), 1)
+        return _redis_error(prog, exc, url)
+    except redis.RedisError as exc:
         return _redis_error(prog, exc, url)
     except KeyboardInterrupt:
         return 130

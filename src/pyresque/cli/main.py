@@ -61,6 +61,10 @@ class _LazyCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
     """Subcommands whose options are added when one is chosen, so that a command imports only
     its own module (argparse still does the choosing: no look at argv before it)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: set[str] = set()
+
     def __call__(
         self,
         parser: argparse.ArgumentParser,
@@ -68,11 +72,10 @@ class _LazyCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        loaded: set[str] = self.__dict__.setdefault("_loaded", set())
         command = _BY_NAME.get(values[0])
-        if command is not None and command.name not in loaded:
+        if command is not None and command.name not in self._loaded:
             _implementation(command).add_arguments(self._name_parser_map[command.name])
-            loaded.add(command.name)
+            self._loaded.add(command.name)
         super().__call__(parser, namespace, values, option_string)
         unknown = vars(namespace).pop(argparse._UNRECOGNIZED_ARGS_ATTR, None)
         if unknown:  # said by the command's parser, with its usage, as its program would

@@ -53,8 +53,29 @@ COMMANDS: tuple[Command, ...] = (
 _BY_NAME = {c.name: c for c in COMMANDS}
 
 
-def _implementation(command: Command) -> ModuleType:
-    return importlib.import_module(command.module)
+# Modules of an extra that a command may need, and the extra that brings them: an app that only
+# enqueues installs pyresque without the worker's C extensions.
+_EXTRA_OF = {"psutil": "worker", "setproctitle": "worker"}
+
+
+def _missing_extra(command: Command, exc: ModuleNotFoundError) -> str | None:
+    """What to install when ``exc`` is a module of an extra the command needs (else None)."""
+    extra = _EXTRA_OF.get((exc.name or "").partition(".")[0])
+    if extra is None:
+        return None
+    return f"{command.name} needs {exc.name}: pip install 'pyresque[{extra}]'"
+
+
+def _implementation(command: Command, prog: str | None = None) -> ModuleType:
+    """The command's module; a command whose extra is not installed ends here, with one line
+    naming what to install (exit status 2), said as ``prog`` (default: as ``pyresque`` says it)."""
+    try:
+        return importlib.import_module(command.module)
+    except ModuleNotFoundError as exc:
+        message = _missing_extra(command, exc)
+        if message is None:
+            raise
+        raise SystemExit(_error(prog or _prog_of(command), message, 2)) from None
 
 
 class _LazyCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
@@ -97,7 +118,7 @@ def program_parser(name: str, prog: str) -> argparse.ArgumentParser:
     """The parser of one command run as a program of its own (``resque-pool``)."""
     command = _BY_NAME[name]
     parser = argparse.ArgumentParser(prog=prog, description=command.help)
-    _implementation(command).add_arguments(parser)
+    _implementation(command, prog).add_arguments(parser)
     parser.set_defaults(command=name)
     return parser
 
@@ -105,8 +126,17 @@ def program_parser(name: str, prog: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     scrub_argv()  # first: a password in the command line is readable by every user of the host
     args = build_parser().parse_args(argv)
-    command = _BY_NAME[args.command]
-    return run_command(args, f"pyresque {command.name}" if command.program else "pyresque")
+    return run_command(args, _prog_of(_BY_NAME[args.command]))
+
+
+def _prog_of(command: Command) -> str:
+    """How ``pyresque`` names itself in a command's errors (a program command by its full name)."""
+    return f"pyresque {command.name}" if command.program else "pyresque"
+
+
+def pool_main(argv: Sequence[str] | None = None) -> int:
+    """``resque-pool``, the Procfile's ``worker: resque-pool``: ``pyresque pool`` by another name."""
+    return run_program("pool", argv, "resque-pool")
 
 
 def run_program(name: str, argv: Sequence[str] | None, prog: str) -> int:
@@ -120,12 +150,18 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
     one line and an exit status: 2 for usage, configuration and refused Redis, 1 for an outage or
     another error of ours, 130 for ^C. Anything else is a bug, and keeps its traceback."""
     url = ""
+    command = _BY_NAME[args.command]
     try:
         if hasattr(args, "redis_url"):
             url = args.redis_url or ""
             args.connection = resolve_connection(args.redis_url, args.namespace)
             url = args.connection.redis_url
-        return int(_implementation(_BY_NAME[args.command]).run(args))
+        return int(_implementation(command).run(args))
+    except ModuleNotFoundError as exc:  # a module the command imports as it runs
+        missing = _missing_extra(command, exc)
+        if missing is None:
+            raise
+        return _error(prog, missing, 2)
     except ConfigError as exc:
         return _error(prog, str(exc), 2)
     except PyresqueError as exc:

@@ -38,3 +38,4 @@ _.next_start
 _.mean_ms
 _.setup_once  # sentry_sdk.init calls an integration's
 _.failed_outside  # jobs.tracing.notify calls a tracer's moments by name
+pool_main  # the resque-pool console script (pyproject.toml)

@@ -136,6 +136,31 @@ def test_a_bad_url_never_shows_its_password() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "redis ://:hunter2@host:1/0",  # a space in the scheme
+        " redis://:hunter2@host:1/0",  # a leading space, as a copied REDIS_URL has
+        "redis://:hunter2@host:1/0 ",
+        "\tredis://u:hunter2@host",
+        "redis:/:hunter2@host:1/0",  # one slash
+        ":hunter2@host:1/0",  # no scheme at all
+        "u:hunter2@host",
+        "redis://:hunter2@ho st:1/0",
+        "redis://:hunter2@host:1/0?db=hunter2x",
+        "redis://:hunter2@host:hunter2/0",
+        "redis://:hunter2@host:1/hunter2",
+        "http://:hunter2@host:1/0",
+        "redis://:hunter2@[::1/0",
+    ],
+)
+def test_a_malformed_url_never_shows_its_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_url(url, "REDIS_URL")
+    assert "hunter2" not in str(caught.value), str(caught.value)
+    assert "is not a usable Redis URL" in str(caught.value)
+
+
+@pytest.mark.parametrize(
     "exc",
     [
         redis.AuthenticationError("invalid username-password pair or user is disabled."),

@@ -58,10 +58,14 @@ class Janitor:
         clients: PoolClients,
         settings: WorkerSettings,
         clock: Callable[[], float] = time.monotonic,
+        stop_pending: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``stop_pending``: whether the master has a shutdown signal to handle first; no
+        clean-up starts meanwhile (each may wait its whole timeout on a frozen Redis)."""
         self.clients = clients
         self.settings = settings
         self.clock = clock
+        self.stop_pending = stop_pending
         self.deadline: float | None = None  # monotonic, by the clock: no Redis I/O after it
         self._store: Store | None = None
         self._pending: list[_Cleanup] = []
@@ -110,7 +114,7 @@ class Janitor:
         and the master must keep reaping and answering signals meanwhile)."""
         pending, self._pending = self._pending, []
         for cleanup in pending:
-            if cleanup.due > self.clock() or not self._try_recover(cleanup):
+            if cleanup.due > self.clock() or self.stop_pending() or not self._try_recover(cleanup):
                 self._pending.append(cleanup)
 
     def _try_recover(self, cleanup: _Cleanup) -> bool:

@@ -9,6 +9,7 @@ from pyresque.errors import ConfigError
 from pyresque.store.connection import (
     DEFAULT_URL,
     is_auth_failure,
+    is_full,
     is_refusal_for_now,
     redact,
     refusal,
@@ -230,3 +231,29 @@ def test_a_refusal_for_now_is_told_from_one_that_says_something_is_wrong(
     exc: BaseException, passes: bool
 ) -> None:
     assert is_refusal_for_now(exc) is passes
+
+
+@pytest.mark.parametrize(
+    ("exc", "full"),
+    [
+        (
+            redis.exceptions.OutOfMemoryError(
+                "command not allowed when used memory > 'maxmemory'."
+            ),
+            True,
+        ),
+        (
+            redis.ResponseError(
+                "Error running script (call to f_1): @user_script:37: @user_script: 37: "
+                "-OOM command not allowed when used memory > 'maxmemory'."
+            ),
+            True,
+        ),
+        (redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'."), True),
+        (redis.ResponseError("WRONGTYPE Operation against a key"), False),
+        (redis.ReadOnlyError("You can't write against a read only replica."), False),
+        (redis.ConnectionError("Connection refused"), False),
+    ],
+)
+def test_a_full_redis_is_told_from_other_refusals(exc: Exception, full: bool) -> None:
+    assert is_full(exc) is full

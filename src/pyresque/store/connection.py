@@ -104,6 +104,16 @@ def is_refusal_for_now(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and _FOR_NOW.search(str(exc)) is not None
 
 
+def is_full(exc: BaseException) -> bool:
+    """True for a refusal because Redis reached ``maxmemory`` (``noeviction``): the command's own
+    ``OOM`` reply or one a script embeds (``... @user_script: 37: -OOM ...``)."""
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return True
+    return (
+        isinstance(exc, redis.ResponseError) and re.search(r"(?:^|: -)OOM ", str(exc)) is not None
+    )
+
+
 # --- checking a URL before use, telling refusals from outages --------------------
 
 SCHEMES: tuple[str, ...] = (

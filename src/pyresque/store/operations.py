@@ -52,16 +52,16 @@ class Store:
         self.redis = client
         self.keys = keys or Keys()
         self._cycle = ScriptCall(client, scripts.CYCLE)  # the hot path: see store.scriptcall
-        self._requeue = client.register_script(scripts.REQUEUE)
+        self._requeue = ScriptCall(client, scripts.REQUEUE)  # runs when full
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
-        self._return_landed = client.register_script(scripts.RETURN_LANDED)
+        self._return_landed = ScriptCall(client, scripts.RETURN_LANDED)  # runs when full
         self._retry_failure = client.register_script(scripts.RETRY_FAILURE)
         self._push = client.register_script(scripts.PUSH)
         self._push_many = client.register_script(scripts.PUSH_MANY)
-        self._retry = client.register_script(scripts.RETRY)
+        self._retry = ScriptCall(client, scripts.RETRY)  # runs when full
         self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
-        self._forget_token = client.register_script(scripts.FORGET_TOKEN)
-        self._forget_owner = client.register_script(scripts.FORGET_OWNER)
+        self._forget_token = ScriptCall(client, scripts.FORGET_TOKEN)  # runs when full
+        self._forget_owner = ScriptCall(client, scripts.FORGET_OWNER)  # runs when full
         self.dashboard = DashboardStore(client, self.keys)
 
     # --- queues --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from pyresque.errors import JobKilled, TermException
-from pyresque.jobs.job import Job, Outcome, Result
+from pyresque.jobs.job import Job, Outcome, Result, perform
 from pyresque.wire.protocol import Failure
 from pyresque.worker.escalation import Policy, Reason
 from pyresque.worker.hooks import WorkerHooks
@@ -23,7 +23,6 @@ from pyresque.worker.runner import (
     Ending,
     RunOutcome,
     outcome_of,
-    perform_with_job_hooks,
     timeout_failure,
 )
 from pyresque.worker.watchdog import Watchdog
@@ -82,10 +81,27 @@ class InProcessRunner:
         return outcome_of(result, seconds)
 
     def _perform(self, job: Job) -> Result:
+        """The job between the ``before_job`` and ``after_job`` hooks (and the ``job_failed`` hooks
+        of a job that raised), as :func:`~pyresque.worker.runner.perform_with_job_hooks` runs it
+        in a child, except that the job stops being killable (USR1) or interruptible (TERM, its
+        limit) once its work is done.
+
+        Why: a USR1 landing in ``after_job``, or anywhere between the job's end and its
+        acknowledgement, recorded a ``DirtyExit`` for a job that had run, and the acknowledgement
+        counted it too; retrying that record ran the job twice."""
         try:
-            return perform_with_job_hooks(job, self.hooks)
+            self.hooks.run("before_job", job)
         except Exception as exc:  # a before_job hook: the job cannot run as the app wants it
             return Result(Outcome.FAILED, Failure.from_exception(exc))
+        try:
+            result = perform(job.spec, job.args)
+            self._running = False  # no signal is handled before this: no call since perform's
+            if result.error is not None:  # only a failure pays for it
+                self.hooks.run_logged("job_failed", job, result.error)
+            return result
+        finally:
+            self._running = False
+            self.hooks.run_logged("after_job", job)
 
     def _arm(self) -> None:
         due = min(self._interrupt_at, self._limit_at)

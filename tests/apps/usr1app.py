@@ -24,4 +24,4 @@ def usr1_after_the_work(job: Any) -> None:
             pass
     else:  # in the job's child: the worker kills it on USR1, while this hook still runs
         os.kill(os.getppid(), signal.SIGUSR1)
-        time.sleep(2)
+        time.sleep(0.5)

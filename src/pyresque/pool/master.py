@@ -237,6 +237,8 @@ class Master:
             due.append(self.governor.next_at())
         if self.options.spawn_delay:
             due.append(self.crew.last_spawn + self.options.spawn_delay)
+        if (overdue := self.crew.next_deadline()) is not None and self.shutdown is None:
+            due.append(overdue)
         return max(min(due) - now, 0.01)
 
     # --- signals -------------------------------------------------------------------------------
@@ -360,6 +362,7 @@ class Master:
         if self.shutdown is not None:
             self._enforce_deadline(now)
             return
+        self.crew.end_overdue_jobs(now)
         if self.stop_pending():
             return  # the next pass handles it: neither a prune nor new workers before
         self.janitor.prune(now)

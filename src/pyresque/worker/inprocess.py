@@ -16,6 +16,7 @@ from types import FrameType
 from pyresque.errors import JobKilled, TermException
 from pyresque.jobs.job import Job, Outcome, Result, perform
 from pyresque.wire.protocol import Failure
+from pyresque.worker.deadline import JOB_DEADLINE
 from pyresque.worker.escalation import Policy, Reason
 from pyresque.worker.hooks import WorkerHooks
 from pyresque.worker.procname import set_title
@@ -56,6 +57,8 @@ class InProcessRunner:
         self._interrupt_at = _NEVER
         self._limit_at = started + limit if limit is not None else _NEVER
         self._running = True
+        if limit is not None:  # seen by the pool master even while the job holds the GIL
+            JOB_DEADLINE.get().arm(started + limit + self.policy.term_timeout, limit)
         if limit is not None and on_overrun is not None:
             self._watchdog.arm(started + limit + self.policy.term_timeout, on_overrun)
         try:
@@ -71,6 +74,8 @@ class InProcessRunner:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 self._timer_set = False
             self._watchdog.disarm()
+            if limit is not None:
+                JOB_DEADLINE.get().disarm()
         seconds = time.monotonic() - started
         if self._reason is Reason.OPERATOR:  # recorded as fork mode records it
             return RunOutcome(

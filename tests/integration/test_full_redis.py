@@ -91,3 +91,21 @@ def test_a_worker_starting_on_a_full_redis_says_so_once_per_backoff_step(
     assert "unreachable" not in worker.log()
     client.config_set("maxmemory", "0")  # room again: it starts
     wait_until(lambda: client.scard("resque:workers") == 1, 15)
+
+
+def test_heartbeats_go_on_while_redis_is_full(
+    full_server: RedisServer, spawn: Callable[..., Proc]
+) -> None:
+    """An expired heartbeat gets a live worker pruned (and its job run twice): a full Redis must
+    not stop them."""
+    client = full_server.client()
+    env = {"REDIS_URL": full_server.url, "RESQUE_HEARTBEAT_INTERVAL": "1"}
+    worker = spawn("work", "-q", "oracle", "--app", "quietapp", env=env)
+    wait_until(lambda: client.hlen("resque:workers:heartbeat") == 1, 15)
+    fill_up(client)
+    [before] = client.hvals("resque:workers:heartbeat")
+    try:
+        wait_until(lambda: client.hvals("resque:workers:heartbeat") != [before], 10)
+    except AssertionError:
+        raise AssertionError(worker.log()) from None
+    assert "heartbeat failed" not in worker.log()

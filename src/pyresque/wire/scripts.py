@@ -353,6 +353,18 @@ return n
 """
 
 
+# Stamp workers' heartbeats and list them in ``workers`` again (a no-op when they are there: a live
+# worker a prune took for dead registers itself again). A script so that it runs on a full Redis
+# too (see below): an expired heartbeat gets a live worker pruned, and its job run twice.
+# KEYS: 1 workers:heartbeat, 2 workers. ARGV: 1 the stamp, 2.. worker ids.
+HEARTBEAT = r"""
+for i = 2, #ARGV do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+  redis.call('SADD', KEYS[2], ARGV[i])
+end
+"""
+
+
 # --- a full Redis ---------------------------------------------------------------------------------
 #
 # With maxmemory reached (noeviction) Redis refuses a script's first command that may grow memory

@@ -43,6 +43,8 @@ import _procs
 import redis
 from _common import install_sigterm_handler
 from faults import HOSTILE_KINDS, HostPools, LocalHost, hostile_payload
+from stuckfaults import NAMES as STUCK_FAULTS
+from stuckfaults import StuckFaults
 
 from pyresque.store.connection import connect
 from tests.fleet import Fleet, namespaces_unavailable
@@ -60,6 +62,11 @@ FAULTS = {
     "cut connections": 5,
     "partition host": 2,
     "hostile payload": 6,
+    # bench/stuckfaults.py: where a pool could stay stuck or prune by mistake
+    "fill redis": 1,
+    "term in freeze": 1,
+    "gil job": 1,
+    "foreign worker": 1,
 }
 HEARTBEAT, PRUNE = 1, 5
 ZOMBIE_GRACE, ORPHAN_GRACE = 1.0, 15.0  # a busy worker whose master died finishes its job first
@@ -93,9 +100,10 @@ class StandingReport:
     drain_seconds: float = 0.0
     exits: dict[str, int | None] = field(default_factory=dict)
     log_facts: dict[str, int] = field(default_factory=dict)
+    stuck_faults: Any = None  # stuckfaults.StuckFigures
 
     def problems(self) -> list[str]:
-        out = []
+        out = list(self.stuck_faults.problems()) if self.stuck_faults is not None else []
         if self.lost:
             out.append(f"{len(self.lost)} lost")
         if self.stuck or self.hostile_stuck:
@@ -131,6 +139,7 @@ class StandingReport:
             f"  orphans     {len(self.orphans)}",
             f"  TERM exits  {self.exits}",
             f"  pool logs   {pairs(self.log_facts)}",
+            *(self.stuck_faults.lines() if self.stuck_faults is not None else []),
         ]
         lines += [f"    stuck: {w}" for w in self.stuck_where[:10]]
         lines += [f"    zombie: {z}" for z in self.zombies[:5]]
@@ -200,6 +209,7 @@ class Run:
         self.began = time.monotonic()
         self.timeline: list[str] = []
         self.detail = ""
+        self.stuck = StuckFaults(self)
 
     def close(self) -> None:
         if self.args.keep_logs:
@@ -230,6 +240,8 @@ class Run:
         self.detail = host.name
         table = _procs.snapshot()
         workers, kids = self.pools.tree(host, table)
+        if name in STUCK_FAULTS:
+            return self.stuck.act(name, host, now)
         if name in ("kill worker", "kill job child"):
             victims = workers if name == "kill worker" else kids
             if not victims:
@@ -332,6 +344,7 @@ def log_facts(text: str) -> dict[str, int]:
         "pruned": r"Pruning dead worker",
         "requeued on recovery": r"recovered job of dead worker .*: requeued",
         "redis unreachable": r"unreachable",
+        "redis full": r"Redis is full",
     }
     return {name: len(re.findall(p, text)) for name, p in patterns.items()}
 
@@ -341,6 +354,7 @@ def chaos_phase(run: Run, report: StandingReport, say: Any) -> None:
     failover_at: float | None = began + run.args.duration / 2
     while (now := time.monotonic()) < began + run.args.duration:
         run.watch.sample(run.hosts)
+        run.stuck.due(now)
         run.due(now)
         if failover_at is not None and now >= failover_at:
             try:
@@ -354,6 +368,7 @@ def chaos_phase(run: Run, report: StandingReport, say: Any) -> None:
         else:
             run.fault(now)
         time.sleep(run.rng.uniform(0.1, 0.3))
+    run.stuck.due(time.monotonic(), everything=True)
     run.due(time.monotonic(), everything=True)
 
 
@@ -379,6 +394,8 @@ def run_standing(args: argparse.Namespace, say: Any) -> StandingReport:
                     report.drained = True
                     break
             report.drain_seconds = time.monotonic() - t0
+            run.stuck.finish(connect(run.cluster.url), run.pools.log_text())
+            report.stuck_faults = run.stuck.figures
             run.pools.wait_booted(30)  # a pool restarted at the end has its workers up
             report.exits = run.pools.term_all(30)
             deadline = time.monotonic() + ORPHAN_GRACE + 2

@@ -39,3 +39,10 @@ def work(job_id: int, seconds: float) -> None:
     ledger().rpush(STARTED, entry)
     time.sleep(seconds)
     ledger().rpush(DONE, entry)
+
+
+@pyresque.job(queue="fleet", name="Ledger::HoldsTheGil", timeout=1)
+def holds_the_gil(n: int) -> None:
+    """Stuck in one C call holding the GIL (minutes for a large ``n``): only a kill from outside
+    the job's Python ends it at its limit."""
+    sum(range(n))

@@ -111,6 +111,8 @@ BAD_URLS = {
     "redis://localhost:99999/0": "port 99999 is out of range",
     "redis://localhost:6379/abc": "database 'abc' in the path (/N) is not a number",
     "redis://u:hunter2@localhost:6379/-1": "database '-1' in the path (/N) is not a number",
+    "redis ://:hunter2@localhost:1/0": "unknown scheme 'redis ://'",
+    " redis://:hunter2@localhost:1/0": "unknown scheme ' redis://'",
 }
 EVERY_COMMAND = (
     ["work", "-q", "a", "--app", "jobapp"],

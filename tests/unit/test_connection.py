@@ -9,6 +9,7 @@ from pyresque.errors import ConfigError
 from pyresque.store.connection import (
     DEFAULT_URL,
     is_auth_failure,
+    is_full,
     is_refusal_for_now,
     redact,
     refusal,
@@ -136,6 +137,31 @@ def test_a_bad_url_never_shows_its_password() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "redis ://:hunter2@host:1/0",  # a space in the scheme
+        " redis://:hunter2@host:1/0",  # a leading space, as a copied REDIS_URL has
+        "redis://:hunter2@host:1/0 ",
+        "\tredis://u:hunter2@host",
+        "redis:/:hunter2@host:1/0",  # one slash
+        ":hunter2@host:1/0",  # no scheme at all
+        "u:hunter2@host",
+        "redis://:hunter2@ho st:1/0",
+        "redis://:hunter2@host:1/0?db=hunter2x",
+        "redis://:hunter2@host:hunter2/0",
+        "redis://:hunter2@host:1/hunter2",
+        "http://:hunter2@host:1/0",
+        "redis://:hunter2@[::1/0",
+    ],
+)
+def test_a_malformed_url_never_shows_its_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_url(url, "REDIS_URL")
+    assert "hunter2" not in str(caught.value), str(caught.value)
+    assert "is not a usable Redis URL" in str(caught.value)
+
+
+@pytest.mark.parametrize(
     "exc",
     [
         redis.AuthenticationError("invalid username-password pair or user is disabled."),
@@ -205,3 +231,29 @@ def test_a_refusal_for_now_is_told_from_one_that_says_something_is_wrong(
     exc: BaseException, passes: bool
 ) -> None:
     assert is_refusal_for_now(exc) is passes
+
+
+@pytest.mark.parametrize(
+    ("exc", "full"),
+    [
+        (
+            redis.exceptions.OutOfMemoryError(
+                "command not allowed when used memory > 'maxmemory'."
+            ),
+            True,
+        ),
+        (
+            redis.ResponseError(
+                "Error running script (call to f_1): @user_script:37: @user_script: 37: "
+                "-OOM command not allowed when used memory > 'maxmemory'."
+            ),
+            True,
+        ),
+        (redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'."), True),
+        (redis.ResponseError("WRONGTYPE Operation against a key"), False),
+        (redis.ReadOnlyError("You can't write against a read only replica."), False),
+        (redis.ConnectionError("Connection refused"), False),
+    ],
+)
+def test_a_full_redis_is_told_from_other_refusals(exc: Exception, full: bool) -> None:
+    assert is_full(exc) is full

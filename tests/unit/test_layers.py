@@ -16,7 +16,7 @@ for rank, names in enumerate(
         "_version errors processwide wire",
         "store",
         "settings logs jobs",
-        "worker.hooks worker.queues worker.signals worker.procname worker.forking",
+        "worker.hooks worker.queues worker.signals worker.procname worker.forking worker.deadline",
         "worker.escalation pool.plan",
         "worker.child worker.runner worker.inprocess worker.watchdog",
         "worker",  # the rest of pyresque.worker: outages, heartbeats, recovery, settling, the loop

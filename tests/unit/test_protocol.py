@@ -457,3 +457,22 @@ def test_out_of_range_numbers_are_refused_and_recorded_verbatim(raw: str) -> Non
     failure = Failure("pyresque.errors.PayloadError", "bad")
     record = protocol.failure_record(raw, failure, "w", "q", 0.0)
     assert protocol.decode_failure(record)["payload"] == raw
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("1796698678", protocol.started_time(1796698678)),  # node-resque: epoch seconds
+        ("1796698678000", protocol.started_time(1796698678)),  # epoch milliseconds
+        ("1796698678.5", protocol.started_time(1796698678.5)),
+        ("2026-11-28 06:57:33 +0000", "2026-11-28 06:57:33 +0000"),  # Resque's own: as it is
+        ("12", "12"),  # too short to be a time
+        ("not a time", "not a time"),
+        ("9" * 400, "9" * 400),  # beyond the clock: shown as written
+        (None, None),
+    ],
+)
+def test_other_clients_started_values_are_shown_as_times(
+    written: str | None, shown: str | None
+) -> None:
+    assert protocol.shown_time(written) == shown

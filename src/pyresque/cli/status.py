@@ -33,7 +33,7 @@ def status_data(store: Store) -> dict[str, Any]:
         workers.append(
             {
                 "id": wid,
-                "started": started,
+                "started": protocol.shown_time(started),
                 "heartbeat": heartbeats.get(wid),
                 "processed": processed,
                 "job": job,

@@ -25,8 +25,14 @@ from pyresque.pool.spawn import worker_factory
 from pyresque.pool.system import ProcessLayer
 from pyresque.pool.worker_process import WorkerProcess, describe_status
 from pyresque.settings import WorkerSettings
+from pyresque.worker.deadline import JOB_DEADLINE, JobDeadline
+from pyresque.worker.loop import Worker
 
 log = logging.getLogger("pyresque.pool")
+
+# After an in-process job's deadline, the worker's own watchdog fails the job and leaves when it
+# can (its record says more); the master kills the worker only this much later.
+OVERDUE_MARGIN = 0.5
 
 
 class Crew:
@@ -126,20 +132,55 @@ class Crew:
     def spawn(self, group: str, generation: int) -> None:
         if self.options.gc_freeze:
             gc.freeze()  # what the master loaded stays out of the workers' collectors
+        deadline = JobDeadline()
+        make_worker = worker_factory(self.options, self.worker_settings, group, self.clients)
+
+        def make_worker_watched() -> Worker:  # in the child
+            JOB_DEADLINE.replace(deadline)
+            return make_worker()
+
         try:
-            pid, ready_fd = self.processes.spawn(
-                worker_factory(self.options, self.worker_settings, group, self.clients)
-            )
+            pid, ready_fd = self.processes.spawn(make_worker_watched)
         except OSError as exc:
+            deadline.close()
             log.error("fork failed for [%s]: %s; retrying with backoff", group, exc)
             now = self.clock()
             self.backoff.record_exit(Child(0, group, generation, now, ready=False), now)
             return
         now = self.clock()
         self.last_spawn = now
-        self.workers[pid] = WorkerProcess(pid, group, generation, now, ready_fd=ready_fd)
+        self.workers[pid] = WorkerProcess(
+            pid, group, generation, now, ready_fd=ready_fd, deadline=deadline
+        )
         log.info("spawned worker %d for [%s]", pid, group)
         self.hooks.run_logged("after_spawn", self.workers[pid], pid)
+
+    def end_overdue_jobs(self, now: float) -> None:
+        """Kill each worker whose in-process job is past its time limit and the grace: the worker
+        could not end it (C code holding the GIL stops its signal handler and its watchdog), and
+        its slot must be free by then. Its job fails as a timeout once it is reaped."""
+        for w in self.workers.values():
+            limit = w.deadline.overdue(now - OVERDUE_MARGIN) if w.deadline is not None else None
+            if limit is None or w.killed_at is not None:
+                continue
+            log.warning(
+                "worker %d [%s]: its job ran past its time limit of %gs and the grace, and the "
+                "worker did not end it; killing the worker",
+                w.pid,
+                w.group,
+                limit,
+            )
+            w.timed_out = limit
+            self.kill(w)
+
+    def next_deadline(self) -> float | None:
+        """When the soonest running in-process job will be overdue (for the master's sleep)."""
+        due = [
+            d + OVERDUE_MARGIN
+            for w in self.workers.values()
+            if w.deadline and (d := w.deadline.due())
+        ]
+        return min(due, default=None)
 
     # --- deaths --------------------------------------------------------------------------------
 
@@ -156,6 +197,8 @@ class Crew:
     def _reaped(self, w: WorkerProcess, status: int, shutting_down: bool) -> None:
         w.read_ready()  # a byte it wrote just before dying still counts
         w.close_ready_fd()
+        if w.deadline is not None:
+            w.deadline.close()
         now = self.clock()
         lifetime = now - w.started_at
         text = describe_status(status, self._cause(w, status))
@@ -170,7 +213,10 @@ class Crew:
             # A worker the master killed (shutdown deadline, kill timeout) did not die of its job,
             # unless memory was why: a job too big for the pool must not be retried for ever.
             count = w.killed_at is None or w.for_memory
-            self.janitor.worker_died(w.worker_id, text, count_delivery=count)
+            if w.timed_out is not None:
+                self.janitor.job_timed_out(w.worker_id, w.timed_out)
+            else:
+                self.janitor.worker_died(w.worker_id, text, count_delivery=count)
         # a clean exit (max jobs reached, a signal) is no crash; only unclean ones back off
         if not clean and not shutting_down and self.backoff.record_exit(w.as_child(), now):
             log.warning(

@@ -28,6 +28,7 @@ from pyresque.wire import protocol
 from pyresque.wire.protocol import Failure
 from pyresque.worker.queues import QueueSelector
 from pyresque.worker.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
+from pyresque.worker.runner import timeout_failure
 
 log = logging.getLogger("pyresque.pool")
 
@@ -46,6 +47,7 @@ class _Cleanup:
     count_delivery: bool
     due: float = 0.0  # monotonic, by the janitor's clock
     delay: float = RETRY_FIRST  # before the attempt after this one
+    timed_out: float | None = None  # killed for its job's time limit (this one): fail the job
 
     def later(self, now: float) -> _Cleanup:
         """The next attempt, after a failed one: each waits twice as long, up to RETRY_MAX."""
@@ -58,10 +60,14 @@ class Janitor:
         clients: PoolClients,
         settings: WorkerSettings,
         clock: Callable[[], float] = time.monotonic,
+        stop_pending: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``stop_pending``: whether the master has a shutdown signal to handle first; no
+        clean-up starts meanwhile (each may wait its whole timeout on a frozen Redis)."""
         self.clients = clients
         self.settings = settings
         self.clock = clock
+        self.stop_pending = stop_pending
         self.deadline: float | None = None  # monotonic, by the clock: no Redis I/O after it
         self._store: Store | None = None
         self._pending: list[_Cleanup] = []
@@ -105,12 +111,19 @@ class Janitor:
         self._pending.append(_Cleanup(worker_id, why, count_delivery))
         self.retry_pending()
 
+    def job_timed_out(self, worker_id: str, limit: float) -> None:
+        """Clean up after a worker the master killed because its job outlived its time limit and
+        the grace: the job fails as a timeout (as the worker would have failed it), not put back
+        to hold the next worker's slot the same way."""
+        self._pending.append(_Cleanup(worker_id, "job past its time limit", False, timed_out=limit))
+        self.retry_pending()
+
     def retry_pending(self) -> None:
         """Clean up what is due; what fails waits longer each time (Redis may stay down a while,
         and the master must keep reaping and answering signals meanwhile)."""
         pending, self._pending = self._pending, []
         for cleanup in pending:
-            if cleanup.due > self.clock() or not self._try_recover(cleanup):
+            if cleanup.due > self.clock() or self.stop_pending() or not self._try_recover(cleanup):
                 self._pending.append(cleanup)
 
     def _try_recover(self, cleanup: _Cleanup) -> bool:
@@ -136,13 +149,14 @@ class Janitor:
 
     def _recover(self, store: Store, cleanup: _Cleanup) -> None:
         worker_id = cleanup.worker_id
+        reason = Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {cleanup.why}")
+        deliveries, count = self.settings.max_deliveries, cleanup.count_delivery
+        if cleanup.timed_out is not None:  # one counted delivery out of one: failed at once
+            timeout = timeout_failure(cleanup.timed_out)
+            error = f"{timeout.error}; its worker did not stop it, so the pool master killed it"
+            reason, deliveries, count = Failure(timeout.exception, error), 1, True
         outcomes = recover_worker(
-            store,
-            worker_id,
-            time.time(),
-            Failure(protocol.DIRTY_EXIT, f"Worker {worker_id} died: {cleanup.why}"),
-            self.settings.max_deliveries,
-            count_delivery=cleanup.count_delivery,
+            store, worker_id, time.time(), reason, deliveries, count_delivery=count
         )
         if outcomes:
             log.info("cleaned up dead worker %s: job %s", worker_id, ", ".join(outcomes))

@@ -91,6 +91,7 @@ class Master:
         self.winched = False
         self.inbox = SignalInbox(MASTER_SIGNALS, on_signal=self.note_arrival)
         self._shutdown_asked_at: float | None = None
+        self._stop_pending = False  # TERM, INT or QUIT recorded, not yet handled
         self.companions = list(companions)  # the scheduler, the state publisher
         self._companions_wake: float | None = None
         self.started_wall = time.time()
@@ -101,7 +102,7 @@ class Master:
             self._close_in_child,
         )
         self.clients = clients or PoolClients(options.redis_url, options.namespace)
-        self.janitor = Janitor(self.clients, worker_settings, clock)
+        self.janitor = Janitor(self.clients, worker_settings, clock, self.stop_pending)
         self.crew = Crew(
             options,
             worker_settings,
@@ -141,6 +142,7 @@ class Master:
 
     def step(self) -> bool:
         """Handle what arrived, reap, reconcile; True once shut down and every worker is gone."""
+        self._stop_pending = False  # before the drain: a signal after it sets it again
         for signum in self.inbox.drain():
             self.dispatch(signum)
         self.crew.reap(shutting_down=self.shutdown is not None)
@@ -161,17 +163,34 @@ class Master:
             self.tick_companions()
         return False
 
+    def stop_pending(self) -> bool:
+        """Whether a TERM, INT or QUIT arrived that the loop has not handled yet.
+
+        Why: each call to Redis in the loop (a prune, the scheduler's tick, a publish, the
+        scheduler's wake-up subscription) may wait its whole timeout on a frozen Redis; run back
+        to back after a TERM, they used up its deadline before the loop read it. So no call
+        starts while one is pending: the loop goes round and handles it first."""
+        return self._stop_pending
+
     def tick_companions(self) -> None:
-        """Give the scheduler and the publisher their turn; note when they want the next."""
-        wakes = [c.tick(time.time()) for c in self.companions]
-        due = [w for w in wakes if w is not None]
+        """Give the scheduler and the publisher their turn (not while a stop is pending); note
+        when they want the next."""
+        due = []
+        for companion in self.companions:
+            if self.stop_pending():
+                return  # the next pass, after the signal, ticks them again (if still running)
+            wake = companion.tick(time.time())
+            if wake is not None:
+                due.append(wake)
         self._companions_wake = wall_to_monotonic(min(due), self.clock) if due else None
 
     def wait(self) -> None:
         """Sleep until a signal, a worker reporting ready, a companion's socket, or the next
         deadline."""
         waiting = {w.ready_fd: w for w in self.workers.values() if w.ready_fd is not None}
-        theirs = {fd: c for c in self.companions for fd in c.fds()}
+        # a companion's fds may cost a call to Redis (the scheduler subscribes to its wake-ups)
+        companions = [] if self.stop_pending() else self.companions
+        theirs = {fd: c for c in companions for fd in c.fds()}
         for fd in self.inbox.wait(self.next_timeout(), [*waiting, *theirs]):
             if fd in waiting:
                 waiting[fd].read_ready()
@@ -190,7 +209,10 @@ class Master:
 
     def note_arrival(self, signum: int) -> None:
         """In signal context: when TERM or INT arrived, which may be well before the loop sees
-        it (the master may be inside a Redis call): the shutdown deadline counts from then."""
+        it (the master may be inside a Redis call): the shutdown deadline counts from then; and
+        that a stop is pending, so that no further call to Redis starts before it is handled."""
+        if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            self._stop_pending = True
         if signum in (signal.SIGTERM, signal.SIGINT) and self._shutdown_asked_at is None:
             self._shutdown_asked_at = self.clock()
 
@@ -215,6 +237,8 @@ class Master:
             due.append(self.governor.next_at())
         if self.options.spawn_delay:
             due.append(self.crew.last_spawn + self.options.spawn_delay)
+        if (overdue := self.crew.next_deadline()) is not None and self.shutdown is None:
+            due.append(overdue)
         return max(min(due) - now, 0.01)
 
     # --- signals -------------------------------------------------------------------------------
@@ -338,7 +362,12 @@ class Master:
         if self.shutdown is not None:
             self._enforce_deadline(now)
             return
+        self.crew.end_overdue_jobs(now)
+        if self.stop_pending():
+            return  # the next pass handles it: neither a prune nor new workers before
         self.janitor.prune(now)
+        if self.stop_pending():
+            return
         self.poll_loader(now)
         self.govern_memory(now)
         # after the governor: a worker it just retired is seen stopping, not as one too many

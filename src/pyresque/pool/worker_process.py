@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pyresque.pool.plan import Child
 from pyresque.pool.spawn import WORKER_BOOT_ERROR, libc_prctl
+from pyresque.worker.deadline import JobDeadline
 from pyresque.worker.queues import QueueSelector
 from pyresque.worker.signals import signal_name
 
@@ -31,6 +32,8 @@ class WorkerProcess:
     ready: bool = False
     for_memory: bool = False  # retired or killed by the memory governor
     ready_fd: int | None = None  # closed once the worker said it is ready, or died
+    deadline: JobDeadline | None = None  # its in-process job's deadline, shared with it
+    timed_out: float | None = None  # the limit of the job it was killed for (past its deadline)
 
     def read_ready(self) -> None:
         """Read the readiness pipe: one byte means ready; end of file means it never will be."""

@@ -12,6 +12,7 @@ import redis
 
 from pyresque.errors import ConfigError
 from pyresque.wire.redaction import redact as redact  # noqa: PLC0414 - re-exported for importers
+from pyresque.wire.redaction import redact_text
 
 DEFAULT_URL = "redis://localhost:6379/0"
 
@@ -60,7 +61,7 @@ def connect(url: str, socket_timeout: float = 10.0) -> redis.Redis:
     try:
         return redis.Redis.from_url(url, **options)
     except ValueError as exc:  # a URL this client cannot use: say so, never a traceback
-        raise ConfigError(f"Redis URL {redact(url)!r}: {exc}") from None
+        raise ConfigError(redact_text(f"Redis URL {redact(url)!r}: {exc}", url)) from None
 
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -103,6 +104,16 @@ def is_refusal_for_now(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and _FOR_NOW.search(str(exc)) is not None
 
 
+def is_full(exc: BaseException) -> bool:
+    """True for a refusal because Redis reached ``maxmemory`` (``noeviction``): the command's own
+    ``OOM`` reply or one a script embeds (``... @user_script: 37: -OOM ...``)."""
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return True
+    return (
+        isinstance(exc, redis.ResponseError) and re.search(r"(?:^|: -)OOM ", str(exc)) is not None
+    )
+
+
 # --- checking a URL before use, telling refusals from outages --------------------
 
 SCHEMES: tuple[str, ...] = (
@@ -130,8 +141,9 @@ def validate_url(url: str, origin: str = "--redis") -> str:
     silently reads others (``/abc``) as database 0, so a typo could write to the wrong database.
     """
     problem = _url_problem(url)
-    if problem is not None:
-        raise ConfigError(f"{origin} {redact(url)!r} is not a usable Redis URL: {problem}")
+    if problem is not None:  # the message quotes parts of the URL: no password may be among them
+        message = f"{origin} {redact(url)!r} is not a usable Redis URL: {problem}"
+        raise ConfigError(redact_text(message, url))
     return url
 
 

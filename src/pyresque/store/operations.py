@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 import redis
-from redis.typing import EncodableT, FieldT
 
 from pyresque.errors import NoSuchFailure
 from pyresque.store.blocking import LandingMove, WakeupSubscription
@@ -52,16 +51,17 @@ class Store:
         self.redis = client
         self.keys = keys or Keys()
         self._cycle = ScriptCall(client, scripts.CYCLE)  # the hot path: see store.scriptcall
-        self._requeue = client.register_script(scripts.REQUEUE)
+        self._requeue = ScriptCall(client, scripts.REQUEUE)  # runs when full
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
-        self._return_landed = client.register_script(scripts.RETURN_LANDED)
+        self._return_landed = ScriptCall(client, scripts.RETURN_LANDED)  # runs when full
         self._retry_failure = client.register_script(scripts.RETRY_FAILURE)
         self._push = client.register_script(scripts.PUSH)
         self._push_many = client.register_script(scripts.PUSH_MANY)
-        self._retry = client.register_script(scripts.RETRY)
+        self._retry = ScriptCall(client, scripts.RETRY)  # runs when full
         self._prune_redeliveries = client.register_script(scripts.PRUNE_REDELIVERIES)
-        self._forget_token = client.register_script(scripts.FORGET_TOKEN)
-        self._forget_owner = client.register_script(scripts.FORGET_OWNER)
+        self._forget_token = ScriptCall(client, scripts.FORGET_TOKEN)  # runs when full
+        self._forget_owner = ScriptCall(client, scripts.FORGET_OWNER)  # runs when full
+        self._heartbeat = ScriptCall(client, scripts.HEARTBEAT)  # runs when full
         self.dashboard = DashboardStore(client, self.keys)
 
     # --- queues --------------------------------------------------------------------------------
@@ -318,11 +318,7 @@ class Store:
         if not ids:
             return
         stamp = protocol.heartbeat_time(self.server_time())
-        mapping: dict[FieldT, EncodableT] = dict.fromkeys(ids, stamp)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.keys.heartbeats, mapping=mapping)
-        pipe.sadd(self.keys.workers, *ids)
-        pipe.execute()
+        self._heartbeat(keys=[self.keys.heartbeats, self.keys.workers], args=[stamp, *ids])
 
     def unregister_worker(self, worker_id: str) -> None:
         """Remove every trace of a worker, as Ruby's unregister_worker does (stats included).

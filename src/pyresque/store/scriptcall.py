@@ -14,6 +14,12 @@ write) keep the generic path: :attr:`ScriptCall.fast` says which one a call take
 redis-py's own types, raised after the same retries, so the worker's outage handling sees what it
 saw before; a ``NOSCRIPT`` (scripts flushed, Redis restarted) loads the script and calls again,
 as redis-py's ``Script`` does.
+
+A full Redis (``maxmemory`` with ``noeviction``) refuses a plain script's first write that may grow
+memory, so a worker could neither acknowledge a job nor take the next, and the queue that would
+free the memory never drained. A refused call runs again in the form a full Redis accepts
+(:func:`pyresque.wire.scripts.when_full`: Redis 7's ``allow-oom`` flag, or Redis 6's first-write
+rule); the plain form stays the usual one, so a Redis with room pays nothing for it.
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.typing import EncodableT
+
+from pyresque.store.connection import is_full
+from pyresque.wire.scripts import when_full
 
 
 def bulk(value: str | bytes | int) -> bytes:
@@ -91,15 +100,37 @@ class ScriptCall:
     def __init__(self, client: redis.Redis, text: str) -> None:
         self._client = client
         self._script = client.register_script(text)
+        self._text = text
+        self._full: Any = None  # the form a full Redis runs, made on the first refusal
+        self._flags = True  # whether the server takes script flags (Redis 7), until it says not
         self.sha: str = self._script.sha
         self.fast = _owns_plain_connections(client)
         self._heads: dict[tuple[int, int], bytes] = {}
         self._connection: Any = None
         self._fork = -1  # the fork generation that made the connection
+        self._loaded: set[str] = set()  # the full forms loaded (a compile error shows at load)
 
-    def __call__(self, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
+    def __call__(self, keys: Sequence[str], args: Sequence[EncodableT] = ()) -> Any:
         """The generic call: redis-py's ``Script`` (``EVALSHA``, ``SCRIPT LOAD`` on NOSCRIPT)."""
-        return self._script(keys=keys, args=args)
+        try:
+            return self._script(keys=keys, args=args)
+        except ResponseError as exc:
+            if not is_full(exc):
+                raise
+        return self._when_full(lambda script: script(keys=keys, args=args))
+
+    def _when_full(self, call: Any) -> Any:
+        """``call`` with the form a full Redis runs: with flags first, without once the server
+        cannot parse them (Redis 6)."""
+        while True:
+            if self._full is None:
+                self._full = self._client.register_script(when_full(self._text, flags=self._flags))
+            try:
+                return call(self._full)
+            except ResponseError as exc:
+                if not (self._flags and _cannot_parse_flags(exc)):
+                    raise
+                self._flags, self._full = False, None
 
     def command(self, numkeys: int, numargs: int, body: bytes) -> bytes:
         """The whole ``EVALSHA`` of a call, as RESP; ``body`` is the RESP of its keys and
@@ -113,9 +144,25 @@ class ScriptCall:
         """``EVALSHA`` with ``body``, the RESP of its keys and arguments; only when :attr:`fast`."""
         command = self.command(numkeys, numargs, body)
         try:
+            return self._send_loaded(command, self._script)
+        except ResponseError as exc:
+            if not is_full(exc):
+                raise
+        return self._when_full(
+            lambda full: self._send_loaded(
+                evalsha_head(full.sha, numkeys, numargs) + body, full, loaded_first=True
+            )
+        )
+
+    def _send_loaded(self, command: bytes, script: Any, *, loaded_first: bool = False) -> Any:
+        """``command``, an ``EVALSHA`` of ``script``; loading it and trying again on NOSCRIPT."""
+        if loaded_first and script.sha not in self._loaded:
+            self._client.script_load(script.script)
+            self._loaded.add(script.sha)
+        try:
             return self._send(command)
         except NoScriptError:
-            self._client.script_load(self._script.script)
+            self._client.script_load(script.script)
             return self._send(command)
 
     def ping(self) -> None:
@@ -150,3 +197,8 @@ class ScriptCall:
         if self._connection is not None and self._fork == _forks[0]:
             self._connection.disconnect()
         self._connection, self._fork = None, -1
+
+
+def _cannot_parse_flags(exc: ResponseError) -> bool:
+    """A server without script flags (Redis 6) reading the shebang line as Lua."""
+    return "Error compiling script" in str(exc) or "near '#'" in str(exc)

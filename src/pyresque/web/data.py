@@ -92,7 +92,7 @@ def worker_rows(store: Store) -> list[WorkerRow]:
             host=parsed.host if parsed else wid,
             pid=parsed.pid if parsed else None,
             queues=parsed.queues.split(",") if parsed else [],
-            started=started,
+            started=protocol.shown_time(started),
             processed=processed,
             failed=failed,
             heartbeat_age=None if beat is None else max(now - beat, 0.0),

@@ -229,6 +229,27 @@ def started_time(now: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now))
 
 
+_EPOCH_NUMBER = re.compile(r"[0-9]{9,}(?:\.[0-9]*)?")
+_EPOCH_MS_FROM = 1e11  # as seconds, the year 5138; as milliseconds, 1973
+
+
+def shown_time(text: str | None) -> str | None:
+    """A time another client wrote, as :func:`started_time` shows it: an epoch number (node-resque
+    writes ``worker:<id>:started`` in epoch seconds, other clients in milliseconds) becomes a
+    local time; anything else (Resque's own text) is shown as it is.
+
+    Why: ``status`` and the dashboard list every registered worker, not only ours, and
+    ``1796698678000`` tells a reader nothing."""
+    if text is None or not _EPOCH_NUMBER.fullmatch(text.strip()):
+        return text
+    number = float(text)
+    seconds = number / 1000 if number >= _EPOCH_MS_FROM else number
+    try:
+        return started_time(seconds)
+    except (OverflowError, OSError, ValueError):  # beyond what the platform's clock can show
+        return text
+
+
 def heartbeat_time(now: float) -> str:
     """``2026-11-28T06:57:33+00:00``: ISO 8601 local time with offset (``workers:heartbeat``)."""
     return datetime.fromtimestamp(int(now)).astimezone().isoformat(timespec="seconds")

@@ -10,31 +10,63 @@ import re
 import sys
 from collections.abc import Sequence
 
-_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.I)
-_PASSWORD_PARAM = re.compile(r"(?P<key>[?&]password=)[^&#]*", re.I)
+# Where the authority starts: after the first "://" (whatever precedes it, even a scheme with a
+# space or a leading blank, as a copied REDIS_URL has), else after a "scheme:/" with too few
+# slashes, else at the start (user info with no scheme at all).
+_AUTHORITY_START = re.compile(r"^(?:.*?://|[^:/@]*:/+)?", re.S)
+_PASSWORD_PARAM = re.compile(r"(?P<key>[?&]password=)(?P<value>[^&#]*)", re.I)
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``.
+    """The URL with any password replaced by ``***``, however malformed the URL is.
 
     The user info ends at the last ``@`` of the authority, not the first: a password with an
     unescaped ``@``, ``/``, ``?`` or ``#`` (common in copied credentials) must not leak in part.
     User info without a colon (``redis://s3cret@host``) is hidden whole: redis-rb and most
-    clients read it as the password, not as a user name.
+    clients read it as the password, not as a user name. A URL that is not well formed (a space
+    in or before the scheme, one slash, no scheme) is redacted too: it is exactly the URL an
+    error message quotes.
     """
-    scheme = _SCHEME.match(url)
-    if scheme is not None:
-        rest = url[scheme.end() :]
-        head = rest.split("?", 1)[0].split("#", 1)[0]
-        at = head.rfind("@")
-        if at < 0:
-            at = rest.rfind("@")  # a password with an unescaped '?' or '#'
-        user, colon, _password = rest[: max(at, 0)].partition(":")
-        if at >= 0 and colon:
-            url = f"{scheme.group()}{user}:***@{rest[at + 1 :]}"
-        elif at > 0:  # user info without a colon: Redis clients take it as the password
-            url = f"{scheme.group()}***@{rest[at + 1 :]}"
+    start, userinfo, after = _split_userinfo(url)
+    if userinfo is not None:
+        user, colon, _password = userinfo.partition(":")
+        url = f"{start}{user}:***@{after}" if colon else f"{start}***@{after}"
     return _PASSWORD_PARAM.sub(lambda m: f"{m['key']}***", url)
+
+
+def redact_text(text: str, url: str) -> str:
+    """``text`` (an error message about ``url``) with every password of ``url`` replaced by ``***``.
+
+    Why: a parser's message may quote a part of the URL (a port, a path, a query value), and a
+    password typed in the wrong place is still a password.
+    """
+    for secret in sorted(passwords_in(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def passwords_in(url: str) -> set[str]:
+    """The passwords ``url`` holds, in its user info or as ``?password=``; the empty one left out."""
+    found = {m["value"] for m in _PASSWORD_PARAM.finditer(url)}
+    _start, userinfo, _after = _split_userinfo(url)
+    if userinfo is not None:
+        user, colon, password = userinfo.partition(":")
+        found.add(password if colon else user)
+    return {secret for secret in found if secret}
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """``(before, user info, after)`` of ``url``; user info None when there is no ``@`` in it."""
+    head_start = _AUTHORITY_START.match(url)
+    begin = head_start.end() if head_start is not None else 0
+    rest = url[begin:]
+    head = rest.split("?", 1)[0].split("#", 1)[0]
+    at = head.rfind("@")
+    if at < 0:
+        at = rest.rfind("@")  # a password with an unescaped '?' or '#'
+    if at <= 0:
+        return url, None, ""
+    return url[:begin], rest[:at], rest[at + 1 :]
 
 
 def scrub_argv(argv: Sequence[str] | None = None) -> bool:

@@ -351,3 +351,37 @@ local n = 0
 while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end
 return n
 """
+
+
+# Stamp workers' heartbeats and list them in ``workers`` again (a no-op when they are there: a live
+# worker a prune took for dead registers itself again). A script so that it runs on a full Redis
+# too (see below): an expired heartbeat gets a live worker pruned, and its job run twice.
+# KEYS: 1 workers:heartbeat, 2 workers. ARGV: 1 the stamp, 2.. worker ids.
+HEARTBEAT = r"""
+for i = 2, #ARGV do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+  redis.call('SADD', KEYS[2], ARGV[i])
+end
+"""
+
+
+# --- a full Redis ---------------------------------------------------------------------------------
+#
+# With maxmemory reached (noeviction) Redis refuses a script's first command that may grow memory
+# (INCRBY, HSET, SET, RPUSH: the acknowledgement's counters, the reservation's in-flight entry)
+# unless a write that may not grow memory ran before it in the same script, or the script declares
+# ``allow-oom`` (Redis 7's shebang flags). Taking a job frees memory (it leaves its queue) and a
+# worker that cannot finish one never takes the next, so the job scripts run in a form that a full
+# Redis accepts whenever the plain one is refused: nothing ran before the refusal but reads, so
+# running the other form is safe.
+ALLOW_OOM_FLAGS = "#!lua flags=allow-oom\n"
+# Redis 6 has no flags and cannot parse a shebang; its rule is "refuse only the first write": a
+# deletion of a key nobody writes (in the first key's hash slot) is that first write.
+_FIRST_WRITE = "redis.call('DEL', KEYS[1] .. ':pyresque-full-redis')\n"
+
+
+def when_full(text: str, *, flags: bool) -> str:
+    """``text`` in the form a full Redis runs: with Redis 7's ``allow-oom`` flag (``flags``), or
+    for a server without script flags (Redis 6), opened by a deletion that makes every later write
+    of the script allowed."""
+    return ALLOW_OOM_FLAGS + text if flags else _FIRST_WRITE + text

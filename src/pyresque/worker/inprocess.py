@@ -14,8 +14,9 @@ from collections.abc import Callable
 from types import FrameType
 
 from pyresque.errors import JobKilled, TermException
-from pyresque.jobs.job import Job, Outcome, Result
+from pyresque.jobs.job import Job, Outcome, Result, perform
 from pyresque.wire.protocol import Failure
+from pyresque.worker.deadline import JOB_DEADLINE
 from pyresque.worker.escalation import Policy, Reason
 from pyresque.worker.hooks import WorkerHooks
 from pyresque.worker.procname import set_title
@@ -23,7 +24,6 @@ from pyresque.worker.runner import (
     Ending,
     RunOutcome,
     outcome_of,
-    perform_with_job_hooks,
     timeout_failure,
 )
 from pyresque.worker.watchdog import Watchdog
@@ -57,6 +57,8 @@ class InProcessRunner:
         self._interrupt_at = _NEVER
         self._limit_at = started + limit if limit is not None else _NEVER
         self._running = True
+        if limit is not None:  # seen by the pool master even while the job holds the GIL
+            JOB_DEADLINE.get().arm(started + limit + self.policy.term_timeout, limit)
         if limit is not None and on_overrun is not None:
             self._watchdog.arm(started + limit + self.policy.term_timeout, on_overrun)
         try:
@@ -72,6 +74,8 @@ class InProcessRunner:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 self._timer_set = False
             self._watchdog.disarm()
+            if limit is not None:
+                JOB_DEADLINE.get().disarm()
         seconds = time.monotonic() - started
         if self._reason is Reason.OPERATOR:  # recorded as fork mode records it
             return RunOutcome(
@@ -82,10 +86,27 @@ class InProcessRunner:
         return outcome_of(result, seconds)
 
     def _perform(self, job: Job) -> Result:
+        """The job between the ``before_job`` and ``after_job`` hooks (and the ``job_failed`` hooks
+        of a job that raised), as :func:`~pyresque.worker.runner.perform_with_job_hooks` runs it
+        in a child, except that the job stops being killable (USR1) or interruptible (TERM, its
+        limit) once its work is done.
+
+        Why: a USR1 landing in ``after_job``, or anywhere between the job's end and its
+        acknowledgement, recorded a ``DirtyExit`` for a job that had run, and the acknowledgement
+        counted it too; retrying that record ran the job twice."""
         try:
-            return perform_with_job_hooks(job, self.hooks)
+            self.hooks.run("before_job", job)
         except Exception as exc:  # a before_job hook: the job cannot run as the app wants it
             return Result(Outcome.FAILED, Failure.from_exception(exc))
+        try:
+            result = perform(job.spec, job.args)
+            self._running = False  # no signal is handled before this: no call since perform's
+            if result.error is not None:  # only a failure pays for it
+                self.hooks.run_logged("job_failed", job, result.error)
+            return result
+        finally:
+            self._running = False
+            self.hooks.run_logged("after_job", job)
 
     def _arm(self) -> None:
         due = min(self._interrupt_at, self._limit_at)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from pyresque.store.connection import RETRYABLE_ERRORS, is_auth_failure
+from pyresque.store.connection import RETRYABLE_ERRORS, is_auth_failure, is_full
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +84,23 @@ class RedisOutage:
                         f"({type(exc).__name__}: {exc}); burst mode gives up",
                         1,
                     ) from exc
-                log.error(
-                    "%s: %s unreachable or refusing (%s: %s); retrying in %.1fs",
-                    what,
-                    self.host.redis_label,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
+                if is_full(exc):  # not an outage: say what an operator must fix
+                    log.error(
+                        "%s: Redis is full at %s (maxmemory reached: %s); retrying in %.1fs",
+                        what,
+                        self.host.redis_label,
+                        exc,
+                        delay,
+                    )
+                else:
+                    log.error(
+                        "%s: %s unreachable or refusing (%s: %s); retrying in %.1fs",
+                        what,
+                        self.host.redis_label,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                    )
             self.host.wait(delay, [])
             self.host.apply_signals()
             if self.host.stopping and what in ("start", "reserve"):

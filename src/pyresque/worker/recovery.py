@@ -1,8 +1,11 @@
 """Finding dead workers and putting their jobs back.
 
 Pruning follows Ruby Resque 3.0 (take the lock; prune workers whose heartbeat expired; prune
-same-host workers with the same queues whose pid is gone; never prune one that never sent a
-heartbeat), so mixed Ruby and Python fleets keep each other's registries clean. Where Ruby fails a
+same-host workers with the same queues whose pid is gone), so mixed Ruby and Python fleets keep
+each other's registries clean, but prunes only what is surely dead: the pid test applies only to a
+worker that writes Resque's heartbeats (Ruby's and ours). Other clients register workers too
+(node-resque on the same host, with a ``node`` process and its own ``worker:ping:`` keys), and a pid
+that is not a Resque process by ``ps`` is no proof of death for them. Where Ruby fails a
 dead worker's job, we put a pyresque worker's in-flight job back at the front of its queue and count
 the delivery (SPEC section 4): at least once, and a job that keeps killing its worker ends as a
 failure after ``max_deliveries``.
@@ -199,23 +202,32 @@ class _Judge:
                 protocol.PRUNE_DIRTY_EXIT,
                 f"Worker {worker_id} did not gracefully exit while processing {cls}",
             )
-        if self._gone_from_this_host(worker_id):
-            log.info("Pruning dead worker: %s (no such process)", worker_id)
+        gone = self._gone_from_this_host(worker_id, writes_heartbeats=age is not None)
+        if gone is not None:
+            log.info("Pruning dead worker: %s (%s)", worker_id, gone)
             return Failure(protocol.DIRTY_EXIT, "Job still being processed")
         return None
 
-    def _gone_from_this_host(self, worker_id: str) -> bool:
-        """Ruby's rule: a worker of this host, with my queues, whose pid runs no resque process."""
+    def _gone_from_this_host(self, worker_id: str, *, writes_heartbeats: bool) -> str | None:
+        """What shows a worker of this host dead ("no such process", "not a resque process"), or
+        None. Ruby's rule (my queues, and a pid that runs no resque process), for a worker that
+        writes Resque's heartbeats or holds our in-flight jobs only: a foreign client's worker
+        (node-resque's, which never writes one) runs under a title Ruby's ``ps`` test does not
+        know, so its live workers would be pruned and their running jobs failed."""
         parsed = WorkerId.parse(worker_id)
         if parsed is None or parsed.host != self.me.host or parsed.pid == self.me.pid:
-            return False
+            return None
         if not self.selector.includes_all and set(parsed.queues.split(",")) != set(
             self.selector.patterns
         ):
-            return False
+            return None
+        if not writes_heartbeats and worker_id not in self.survey.owners:
+            return None
         if self._local_pids is None:
             self._local_pids = local_resque_pids()
-        return parsed.pid not in self._local_pids
+        if parsed.pid in self._local_pids:
+            return None
+        return "not a resque process" if psutil.pid_exists(parsed.pid) else "no such process"
 
 
 def prune_dead_workers(

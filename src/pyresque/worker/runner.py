@@ -105,12 +105,12 @@ class JobRunner(Protocol):
 
 def perform_with_job_hooks(job: Job, hooks: WorkerHooks) -> Result:
     """In the job's process: the ``before_job``/``after_job`` hooks around the job, and the
-    ``job_failed`` hooks with the exception of a job that raised."""
+    ``job_failed`` hooks of a job that raised; reported before ``after_job`` (USR1-safe)."""
     hooks.run("before_job", job)
     try:
-        result = perform(job.spec, job.args)
-        if result.error is not None:  # only a failure pays for it
+        if (result := perform(job.spec, job.args)).error is not None:  # only a failure pays
             hooks.run_logged("job_failed", job, result.error)
+        job_child.report_result(result)
         return result
     finally:
         hooks.run_logged("after_job", job)

@@ -15,7 +15,7 @@ for rank, names in enumerate(
     [
         "_version errors processwide wire",
         "store",
-        "settings logs jobs",
+        "settings logs yamlfile jobs",
         "worker.hooks worker.queues worker.signals worker.procname worker.forking worker.deadline",
         "worker.escalation pool.plan",
         "worker.child worker.runner worker.inprocess worker.watchdog",

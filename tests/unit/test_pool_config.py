@@ -280,6 +280,36 @@ def test_parse_errors_name_file_key_and_expectation(
         assert needle in message
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "foo: 1\nbar: 2\nfoo: 3\n",
+            f"{SOURCE}:3: invalid YAML: duplicate key 'foo' (first on line 1)",
+        ),
+        (
+            "production:\n  foo: 1\n  foo: 2\n",
+            f"{SOURCE}:3: invalid YAML: duplicate key 'foo' (first on line 2)",
+        ),
+        (
+            "'a,b': 1\n\"a,b\": 2\n",
+            f"{SOURCE}:2: invalid YAML: duplicate key 'a,b' (first on line 1)",
+        ),
+        ("{foo: 1, foo: 2}", f"{SOURCE}:1: invalid YAML: duplicate key 'foo' (first on line 1)"),
+    ],
+)
+def test_a_duplicate_key_is_refused_with_file_and_line(text: str, expected: str) -> None:
+    """PyYAML keeps the last of two equal keys without a word; a hand-written config never means
+    that (issue 25)."""
+    assert parse_error(text) == expected
+
+
+def test_a_merge_key_may_be_overridden() -> None:
+    text = "defaults: &d\n  foo: 1\nproduction:\n  <<: *d\n  foo: 2\n"
+    config = parse_config(text, source=SOURCE, environment="production", env={})
+    assert dict(config.groups) == {"foo": 2}
+
+
 def test_the_spec_example_message() -> None:
     assert parse_error("foo: lots") == (
         "config/resque-pool.yml: key 'foo': expected a worker count "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from pyresque.scheduler.recurring import (
     parse_enqueued_at,
     parse_entry,
 )
-from pyresque.scheduler.schedule import Schedule, parse_dynamic
+from pyresque.scheduler.schedule import Schedule, parse_dynamic, parse_schedule_text
 
 
 def utc(text: str) -> float:
@@ -176,3 +177,48 @@ def test_options_from_resque_schedulers_variables() -> None:
     assert (options.poll_interval, options.lock_timeout, options.lock_prefix) == (0.5, 5, "MyApp:")
     assert (options.batch_size, options.schedule_file, options.missed) == (2, Path("s.yml"), "once")
     assert SchedulerOptions.from_env({}) == SchedulerOptions()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("3 * * * * Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("0 3 * * * * Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("@daily Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("3 * * * * Marsland", "unknown time zone 'Marsland'"),
+        # found by fuzz/run.py schedule: a zone *directory* escaped as IsADirectoryError
+        ("3 * * * * Europe", "unknown time zone 'Europe'"),
+        ("3 * * * * America/", "unknown time zone 'America/'"),
+        ("3 * * * * ../../etc", "unknown time zone"),
+        ("61 * * * *", "not a cron expression"),
+    ],
+)
+def test_schedule_errors_in_our_words(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        Cron.parse(text)
+    assert "acceptable" not in str(refused.value)  # croniter's own wording stays out
+
+
+@pytest.mark.parametrize(
+    "text", ["0 3 * * * mon", "0 3 * * * mon-fri", "0 3 * * * sun,sat", "3 * * * * UTC"]
+)
+def test_a_day_of_week_is_not_taken_for_a_zone(text: str) -> None:
+    assert Cron.parse(text).next_after(0.0) > 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        ("a:\n  cron: '* * * * *'\na:\n  every: 5s\n", 3, "duplicate key 'a' (first on line 1)"),
+        ("a:\n  cron: '* * * * *'\n  cron: '0 * * * *'\n", 3, "duplicate key 'cron'"),
+        ("a: [1\n", 2, "expected ',' or ']'"),
+    ],
+)
+def test_a_schedule_file_error_is_one_line_with_file_and_line(
+    text: str, line: int, what: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_schedule_text(text, None, "config/resque-schedule.yml")
+    message = str(refused.value)
+    assert message.startswith(f"config/resque-schedule.yml:{line}: ")
+    assert what in message and "\n" not in message

@@ -17,10 +17,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal, TypeAlias
 
-import yaml
-
 from pyresque.errors import ConfigError
 from pyresque.pool.template import Constants, render_template
+from pyresque.yamlfile import load_yaml
 
 # Looked for in this order, relative to the working directory, as Ruby's resque-pool does.
 CONFIG_FILES: Final = ("resque-pool.yml", "config/resque-pool.yml")
@@ -153,21 +152,10 @@ def parse_config(
     constants: Constants | None = None,
 ) -> PoolConfig:
     """Render the template, parse the YAML and validate it; ``source`` names the file in errors."""
-    rendered = render_template(text, env, source, constants)
-    try:
-        data = yaml.safe_load(rendered)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}{_yaml_problem(exc)}") from None
+    data = load_yaml(render_template(text, env, source, constants), source)
     if data is None:  # empty, or only comments
         return PoolConfig({}, source=source)
     return config_from_mapping(data, source=source, environment=environment)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        problem = exc.problem or exc.context or "syntax error"
-        return f":{exc.problem_mark.line + 1}: invalid YAML: {problem}"
-    return f": invalid YAML: {exc}"
 
 
 def config_from_mapping(data: object, *, source: str, environment: str | None) -> PoolConfig:

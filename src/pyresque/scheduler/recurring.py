@@ -82,12 +82,10 @@ class Cron:
     def parse(cls, text: str) -> Cron:
         fields = text.split()
         zone = None
-        if len(fields) in (2, 6, 7) and re.search("[A-Za-z]", fields[-1]):
-            try:
-                zoneinfo.ZoneInfo(fields[-1])
-                zone = fields.pop()
-            except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-                pass
+        if _meant_as_zone(fields):
+            zone = fields.pop()
+            if not is_time_zone(zone):
+                raise ConfigError(f"cron {text!r}: unknown time zone {zone!r}")
         nicknamed = len(fields) == 1 and fields[0].startswith("@")  # @daily, @hourly, …
         if len(fields) not in (5, 6) and not nicknamed:
             raise ConfigError(f"cron {text!r}: expected 5 or 6 fields and an optional time zone")
@@ -109,7 +107,34 @@ class Cron:
             )
             return float(it.get_next(float))
         except (ValueError, KeyError) as exc:
-            raise ConfigError(f"cron {self.expression!r}: {exc}") from exc
+            detail = _CRONITER_PREFIX.sub("", str(exc))  # croniter repeats the expression
+            raise ConfigError(
+                f"cron {self.expression!r}: not a cron expression"
+                + (f" ({detail})" if detail else "")
+            ) from None
+
+
+_CRONITER_PREFIX = re.compile(r"^\[.*\] is not acceptable,? *")
+# A sixth field that is a day of the week (seconds come first): digits, names, ranges, L, #.
+_DAY_OF_WEEK = re.compile(r"(?:[0-7*?LW#/,-]|sun|mon|tue|wed|thu|fri|sat)+", re.IGNORECASE)
+
+
+def _meant_as_zone(fields: list[str]) -> bool:
+    """Whether the last field names a time zone (rufus: ``0 3 * * * Europe/Berlin``): always after
+    a nickname or six fields; after five, when it has letters and is not a day of the week."""
+    if len(fields) not in (2, 6, 7) or not re.search("[A-Za-z]", fields[-1]):
+        return False
+    return len(fields) != 6 or not _DAY_OF_WEEK.fullmatch(fields[-1])
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether the IANA database here knows ``name`` (a directory such as ``Europe`` is no zone:
+    zoneinfo raises IsADirectoryError for it, which must not escape as a crash)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

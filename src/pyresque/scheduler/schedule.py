@@ -10,11 +10,10 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-
 from pyresque.errors import ConfigError
 from pyresque.scheduler.recurring import Entry, entries_from_mapping, parse_entry
 from pyresque.wire import protocol
+from pyresque.yamlfile import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +34,21 @@ def find_schedule_file(explicit: str | None, cwd: Path) -> Path | None:
 
 
 def load_schedule_file(path: Path, env_name: str | None, missed: str = "once") -> dict[str, Entry]:
+    """The entries of a schedule file; a ConfigError naming the file (and line) otherwise."""
     try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the schedule: {exc}") from exc
-    return entries_from_mapping(data, env_name, str(path), missed)
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the schedule: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the schedule is not UTF-8 text: {exc}") from None
+    return parse_schedule_text(text, env_name, str(path), missed)
+
+
+def parse_schedule_text(
+    text: str, env_name: str | None, source: str, missed: str = "once"
+) -> dict[str, Entry]:
+    """The entries of a schedule document; duplicate names are refused with their lines."""
+    return entries_from_mapping(load_yaml(text, source), env_name, source, missed)
 
 
 def parse_dynamic(raw: Mapping[str, str], missed: str = "once") -> dict[str, Entry]:

@@ -63,6 +63,10 @@ def test_redact(url: str, expected: str) -> None:
         "redis://:hun@ter2@host",
         "redis://:hun/ter2@host/0",
         "redis://hunter2@host/0",
+        # a mistyped scheme is still a URL with a password in it (found by fuzz/run.py redis_url)
+        "redis//:hunter2@host",
+        "redis:/u:hunter2@host",
+        "re\x01dis://u:hunter2@host",
     ],
 )
 def test_the_password_is_gone(url: str) -> None:
@@ -257,3 +261,28 @@ def test_a_refusal_for_now_is_told_from_one_that_says_something_is_wrong(
 )
 def test_a_full_redis_is_told_from_other_refusals(exc: Exception, full: bool) -> None:
     assert is_full(exc) is full
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis//u:hunter2@host:1",
+        "re\x01diss://u:hunter2@h:1/2",
+        "redis://u:hun/ter2@host",
+        "redis://u:hun?ter2@host",
+        "redis://u:hun#ter2@host/0",
+        "redis+sentinel://:hun/ter2@a:1,b:2/m",
+    ],
+)
+def test_a_refused_url_never_shows_its_password(url: str) -> None:
+    """The error repeats the URL and names the part that is wrong: neither may hold a piece of the
+    password, however the URL is broken (found by the redis_url fuzz target)."""
+    with pytest.raises(ConfigError) as refused:
+        validate_url(url)
+    for fragment in ("hunter2", "hun", "ter2"):
+        assert fragment not in str(refused.value)
+
+
+def test_a_password_with_a_slash_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigError, match="percent-encode"):
+        validate_url("redis://u:pa/ss@host:6379/0")

@@ -158,6 +158,13 @@ def _url_problem(url: str) -> str | None:
         query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
     except ValueError as exc:
         return str(exc)
+    rest = url[len(scheme) + 3 :]
+    at = _userinfo_end(rest)
+    if scheme.lower() != "unix" and at >= 0 and any(c in rest[:at] for c in "/?#"):
+        return (
+            "the user name or password holds '/', '?' or '#', which end the host part of a URL: "
+            "percent-encode them (%2F, %3F, %23)"
+        )
     if scheme.lower() == "unix":
         if not parts.path:
             return "a unix:// URL needs the socket's path, such as unix:///run/redis.sock?db=0"
@@ -171,6 +178,14 @@ def _url_problem(url: str) -> str | None:
     if "db" in query:
         return _db_problem(query["db"][-1], "?db=")
     return _db_problem(path or None, "the path (/N)")
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where the user info of ``rest`` (a URL after its scheme) ends: its last ``@`` before any
+    ``?`` or ``#``, else its last ``@`` (a password with an unescaped ``?``); -1 if none."""
+    head = rest.split("?", 1)[0].split("#", 1)[0]
+    at = head.rfind("@")
+    return rest.rfind("@") if at < 0 else at
 
 
 def _schemes() -> str:

@@ -30,6 +30,7 @@ from pyresque.worker.queues import QueueSelector
 log = logging.getLogger(__name__)
 
 _RESQUE_TITLE = re.compile(r"resque-[0-9]")
+_PID = re.compile(r"0|[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class WorkerId:
     @classmethod
     def parse(cls, text: str) -> WorkerId | None:
         parts = text.split(":", 2)
-        if len(parts) != 3 or not parts[1].isdigit():
-            return None
+        if len(parts) != 3 or not _PID.fullmatch(parts[1]):
+            return None  # not ours to read; a pid like 042 or ٤٢ would print back as another id
         return cls(parts[0], int(parts[1]), parts[2])
 
     def __str__(self) -> str:

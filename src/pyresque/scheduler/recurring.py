@@ -107,14 +107,14 @@ class Cron:
             )
             return float(it.get_next(float))
         except (ValueError, KeyError) as exc:
-            detail = _CRONITER_PREFIX.sub("", str(exc))  # croniter repeats the expression
+            detail = _CRONITER_WORDS.sub(" ", str(exc)).strip(" ,")  # croniter repeats the text
             raise ConfigError(
                 f"cron {self.expression!r}: not a cron expression"
                 + (f" ({detail})" if detail else "")
             ) from None
 
 
-_CRONITER_PREFIX = re.compile(r"^\[.*\] is not acceptable,? *")
+_CRONITER_WORDS = re.compile(r"^\[[^\]]*\]|,? *is not acceptable,?")
 # A sixth field that is a day of the week (seconds come first): digits, names, ranges, L, #.
 _DAY_OF_WEEK = re.compile(r"(?:[0-7*?LW#/,-]|sun|mon|tue|wed|thu|fri|sat)+", re.IGNORECASE)
 

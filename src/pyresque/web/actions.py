@@ -9,6 +9,7 @@ moved since the page was drawn is skipped; reloading shows where it went.)
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -19,6 +20,7 @@ from pyresque.web.data import digest
 log = logging.getLogger(__name__)
 
 Fields = dict[str, list[str]]
+_INDEX = re.compile("[0-9]+")
 
 
 def _items(fields: Fields) -> list[tuple[int, str]]:
@@ -26,7 +28,7 @@ def _items(fields: Fields) -> list[tuple[int, str]]:
     out = []
     for text in fields.get("item", []):
         index, _, want = text.partition(":")
-        if index.isdigit() and want:
+        if _INDEX.fullmatch(index) and want:  # not isdigit(): int("²") raises
             out.append((int(index), want))
     return out
 

@@ -116,7 +116,7 @@ def job(
     a queue with Ruby); ``queue`` is where :func:`enqueue` puts it (default: the target's ``queue``
     attribute); ``timeout`` is its time limit in seconds (it then fails as :class:`JobTimeout`);
     ``retry`` retries a failure later through the delayed queue (a :class:`Retry` policy, or a
-    number of attempts).
+    number of retries: runs after the first failure).
     """
 
     def register_job(target: F) -> F:

@@ -28,7 +28,7 @@ def fine(marker: str) -> None:
     _note(f"Fine {marker}")
 
 
-@pyresque.job(queue="watch", name="Twice", retry=pyresque.Retry(attempts=2, backoff=0, jitter=0))
+@pyresque.job(queue="watch", name="Twice", retry=pyresque.Retry(retries=2, backoff=0, jitter=0))
 def twice(marker: str) -> None:
     """Fails every attempt: two retries after the first failure, then a failure record."""
     _note(f"Twice {marker}")

@@ -22,7 +22,7 @@ class TransientError(Exception):
     pass
 
 
-@pyresque.job(queue="retry", name="Flaky", retry=pyresque.Retry(attempts=3, backoff=0, jitter=0))
+@pyresque.job(queue="retry", name="Flaky", retry=pyresque.Retry(retries=3, backoff=0, jitter=0))
 def flaky(marker: str) -> None:
     """Fails twice, then succeeds."""
     if _attempt("Flaky") <= 2:
@@ -37,20 +37,20 @@ def doomed(marker: str) -> None:
 
 
 @pyresque.job(
-    queue="retry", name="Picky", retry=pyresque.Retry(attempts=5, backoff=0, on=(TransientError,))
+    queue="retry", name="Picky", retry=pyresque.Retry(retries=5, backoff=0, on=(TransientError,))
 )
 def picky(marker: str) -> None:
     _attempt("Picky")
     raise ValueError("not worth retrying")
 
 
-@pyresque.job(queue="retry", name="Later", retry=pyresque.Retry(attempts=1, backoff=600, jitter=0))
+@pyresque.job(queue="retry", name="Later", retry=pyresque.Retry(retries=1, backoff=600, jitter=0))
 def later(*args: Any) -> None:
     raise TransientError("retry in ten minutes")
 
 
 @pyresque.job(
-    queue="retry", name="SlowThenFast", timeout=0.5, retry=pyresque.Retry(attempts=2, backoff=0)
+    queue="retry", name="SlowThenFast", timeout=0.5, retry=pyresque.Retry(retries=2, backoff=0)
 )
 def slow_then_fast(marker: str) -> None:
     """Runs past its limit the first time, then finishes quickly."""

@@ -5,6 +5,7 @@ for byte, and items Ruby delayed must reach their queues as Ruby's scheduler pus
 from __future__ import annotations
 
 import json
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -45,22 +46,39 @@ def delayed(r: redis.Redis) -> tuple[Delayed, Clock]:
     return Delayed(Client(r, namespace="resque", registry=registry), clock), clock
 
 
+def test_a_fractional_time_is_rounded_up(r: redis.Redis, delayed: tuple[Delayed, Clock]) -> None:
+    """Ruby stores ``Time.at(1800000300.75)`` under 1800000300, 0.75 s early; we store it under
+    1800000301, the first second in which it is due, and Ruby's scheduler reads either."""
+    api, clock = delayed
+    clock.now = 1800000000.5
+    api.enqueue_at(1800000300.75, "SomeJob", "frac")
+    api.enqueue_in(0.25, "SomeJob", "soon")  # due at 1800000000.75: stored under ...001
+    assert api.scheduled_at("SomeJob", "frac") == [1800000301]
+    assert api.scheduled_at("SomeJob", "soon") == [1800000001]
+    assert r.llen("resque:queue:mail") == 0
+
+
 def test_enqueue_at_writes_what_ruby_writes(r: redis.Redis, delayed: tuple[Delayed, Clock]) -> None:
     api, clock = delayed
     s1 = "s1_enqueue_at"
+    # Ruby truncates a fractional time (Time#to_i); we round up, so that a job never runs early.
+    # The clock is given in Ruby's whole second, and the fractional time its whole one, so that
+    # both write the same bytes; test_a_fractional_time_is_rounded_up shows the difference.
     clock.now = call(s1, 'Resque.enqueue_at(Time.at(1800000000), SomeJob, 1, "two", {"k"=>3.5})')[
         "clock_before"
     ]
     assert api.enqueue_at(1800000000, "SomeJob", 1, "two", {"k": 3.5}) is True
-    clock.now = call(s1, "Resque.enqueue_in(60, SomeJob, 2)")["clock_before"]
+    clock.now = math.floor(call(s1, "Resque.enqueue_in(60, SomeJob, 2)")["clock_before"])
     api.enqueue_in(60, "SomeJob", 2)
     api.enqueue_at_with_queue("other", 1800000000, "SomeJob", 3)
-    clock.now = call(s1, "Resque.enqueue_in_with_queue('other', 120, SomeJob, 4)")["clock_before"]
+    clock.now = math.floor(
+        call(s1, "Resque.enqueue_in_with_queue('other', 120, SomeJob, 4)")["clock_before"]
+    )
     api.enqueue_in_with_queue("other", 120, "SomeJob", 4)
     for arg in ("a", "b", "a"):
         api.enqueue_at(1800000100, "SomeJob", arg)
     api.enqueue_at(1800000200, "SomeJob", "a")
-    api.enqueue_at(1800000300.75, "SomeJob", "frac")
+    api.enqueue_at(1800000300, "SomeJob", "frac")  # Ruby's 1800000300.75, truncated
     api.enqueue_at(
         1800000400, "OtherJob", "sym", None, True, "é ✓", {"b": 1, "a": [2.0, 1e20, -0.5]}
     )

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyresque.errors import PayloadError
 from pyresque.scheduler.delayed import encode_item, parse_item, timestamp_of
@@ -50,9 +52,18 @@ def test_items_are_rubys_bytes(source: str, class_name: str, args: list[Any], qu
     assert sadd[2] == f"delayed:{ts}"
 
 
-def test_times_are_truncated_to_whole_seconds() -> None:
-    assert timestamp_of(1800000300.75) == 1800000300
-    assert timestamp_of(datetime(2027, 1, 15, 8, 0, 0, 999, tzinfo=timezone.utc)) == 1800000000
+def test_times_are_rounded_up_to_whole_seconds_so_a_job_never_runs_early() -> None:
+    """Ruby's ``to_i`` truncates, so ``enqueue_in(1, …)`` could run 0.2 s after the call; a
+    delayed job runs in the first whole second at or after its time (issue 25)."""
+    assert timestamp_of(1800000300.75) == 1800000301
+    assert timestamp_of(1800000300.0) == 1800000300
+    assert timestamp_of(datetime(2027, 1, 15, 8, 0, 0, 999, tzinfo=timezone.utc)) == 1800000001
+    assert timestamp_of(datetime(2027, 1, 15, 8, 0, 0, tzinfo=timezone.utc)) == 1800000000
+
+
+@given(st.floats(0, 4e9), st.floats(0, 1e6))
+def test_a_delayed_time_is_never_before_the_time_given(now: float, seconds: float) -> None:
+    assert timestamp_of(now + seconds) >= now + seconds
 
 
 def test_unserialisable_args_are_refused() -> None:

@@ -208,8 +208,8 @@ class _Hooks(tracing.Tracer):
         this, once the job's process is done)."""
         policy = job.spec.retry
         if policy is None and self.worker.retry_attempts:
-            policy = Retry(attempts=self.worker.retry_attempts)
-        if policy is None or not policy.retries(exc):
+            policy = Retry(retries=self.worker.retry_attempts)
+        if policy is None or not policy.covers(exc):
             return 1, True
         store = self.worker.store
         if store is None:
@@ -221,7 +221,7 @@ class _Hooks(tracing.Tracer):
             log.warning("sentry: attempt of %s unknown (%s); reported", job, exc_read)
             return 0, True
         done = int(seen) if seen.isdigit() else 0
-        return done + 1, done >= policy.attempts
+        return done + 1, done >= policy.retries
 
     def after_job(self, job: Job) -> None:
         stack = self.worker.running.pop(id(job), None)

@@ -100,7 +100,7 @@ def perform(spec: JobSpec, args: Sequence[Any]) -> Result:
         return Result(Outcome.INTERRUPTED)
     except BaseException as exc:  # a job's SystemExit or KeyboardInterrupt is its failure too
         run_failure_hooks(spec, exc, args)
-        retryable = spec.retry.retries(exc) if spec.retry is not None else True
+        retryable = spec.retry.covers(exc) if spec.retry is not None else True
         return Result(Outcome.FAILED, Failure.from_exception(exc), retryable, exc)
     return Result(Outcome.PERFORMED if performed else Outcome.NOT_PERFORMED)
 

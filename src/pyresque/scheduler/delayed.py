@@ -2,13 +2,15 @@
 
 ``enqueue_at(when, job, *args)`` writes what Ruby's ``Resque.enqueue_at`` writes, byte for byte:
 the item ``{"class":…,"args":[…],"queue":…}`` RPUSHed to ``delayed:<ts>``, its ``timestamps:``
-set, and the integer timestamp in ``delayed_queue_schedule``. Times are whole seconds (Ruby's
-``Time#to_i`` truncates); a time not after the current second enqueues at once, as Ruby does. A
-scheduler (ours or Ruby's) moves each item to its queue when its second comes.
+set, and the integer timestamp in ``delayed_queue_schedule``. Times are whole seconds, rounded up
+so that a job never runs early (Ruby's ``Time#to_i`` truncates); a time not after now enqueues at
+once, as Ruby does. A scheduler (ours or Ruby's) moves each item to its queue when its second
+comes.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,10 +26,16 @@ from pyresque.wire import protocol
 When = float | int | datetime
 
 
+def seconds_of(when: When) -> float:
+    """Epoch seconds of ``when`` (an epoch number or an aware/local datetime)."""
+    return when.timestamp() if isinstance(when, datetime) else float(when)
+
+
 def timestamp_of(when: When) -> int:
-    """Whole epoch seconds of ``when`` (an epoch number or an aware/local datetime), truncated."""
-    seconds = when.timestamp() if isinstance(when, datetime) else float(when)
-    return int(seconds)
+    """The whole epoch second a job delayed to ``when`` is stored under: rounded up, so that it
+    never runs before ``when`` (Ruby's ``to_i`` truncates: ``enqueue_in(1, …)`` could run 0.2 s
+    after the call). Ruby's scheduler reads any whole second, so the rounding is ours alone."""
+    return math.ceil(seconds_of(when))
 
 
 def encode_item(class_name: str, args: list[Any] | tuple[Any, ...], queue: str) -> str:
@@ -45,17 +53,17 @@ def delay_payload(
     store: ScheduleStore, when: When, queue: str, payload: str, now: float
 ) -> int | None:
     """Put a raw queue payload back on ``queue`` at ``when`` (retries use this); returns the
-    timestamp, or None when ``when`` is not after ``now``'s second and it was pushed at once.
+    timestamp, or None when ``when`` is not after ``now`` and it was pushed at once.
 
     No hooks run and the job need not be registered: the payload is already a job. It is stored
     as any delayed job, so resque-web, Ruby's scheduler and ``pyresque schedule delayed`` see it,
     and it survives restarts.
     """
     item = payload_item(queue, payload)
-    ts = timestamp_of(when)
-    if ts <= int(now):
+    if seconds_of(when) <= now:
         store.push_now(queue, payload)
         return None
+    ts = timestamp_of(when)
     store.push_delayed(ts, item)
     return ts
 
@@ -127,18 +135,17 @@ class Delayed:
         """Run ``job(*args)`` on ``queue`` at ``when``; False if a before_schedule hook said no.
 
         The job's ``before_schedule*``/``after_schedule*`` hooks run around it, as
-        resque-scheduler's do; a time not after the current second enqueues at once. Enqueue hooks
+        resque-scheduler's do; a time not after now enqueues at once. Enqueue hooks
         do not run, on this path or when the scheduler moves the job (Ruby's ``Job.create``).
         """
         name, queue, spec = self._resolve(job, queue)
         hooks = spec.hooks if spec else (lambda _prefix: ())
         if any(hook(*args) is False for hook in hooks("before_schedule")):
             return False
-        ts = timestamp_of(when)
-        if ts <= int(self.clock()):
+        if seconds_of(when) <= self.clock():
             self.store.push_now(queue, protocol.encode_payload(name, args))  # as Job.create
         else:
-            self.store.push_delayed(ts, encode_item(name, args, queue))
+            self.store.push_delayed(timestamp_of(when), encode_item(name, args, queue))
         for hook in hooks("after_schedule"):
             hook(*args)
         return True

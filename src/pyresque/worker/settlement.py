@@ -63,7 +63,7 @@ class Settlement:
         if ending is Ending.TIMED_OUT:
             log.warning("job timed out: %s: %s", shown, failure.error)
             self._failed_outside(job, JobTimeout(failure.error))
-            if policy is not None and policy.retries(JobTimeout):
+            if policy is not None and policy.covers(JobTimeout):
                 return self._retry_or_fail(job, res, outcome, failure, policy)
             return self._ack(job, res, outcome)
         if policy is not None and outcome.retryable:
@@ -76,14 +76,12 @@ class Settlement:
         """The job's retry policy, else the worker's default (None: no retries)."""
         if job.spec.retry is not None:
             return job.spec.retry
-        return (
-            Retry(attempts=self.settings.retry_attempts) if self.settings.retry_attempts else None
-        )
+        return Retry(retries=self.settings.retry_attempts) if self.settings.retry_attempts else None
 
     def _retry_or_fail(
         self, job: Job, res: Reservation, outcome: RunOutcome, failure: Failure, policy: Retry
     ) -> Ack | None:
-        """Delay the job's next attempt (through the delayed queue), or, with its attempts used
+        """Delay the job's next attempt (through the delayed queue), or, with its retries used
         up, record the failure saying how many it had; either way acknowledged in one call."""
         self._count(job, outcome)
         counter = self.store.keys.retry_attempts(job.payload.class_name, retry_identifier(job.args))
@@ -91,7 +89,7 @@ class Settlement:
         for _ in range(5):  # another worker retrying an identical job changed the counter: again
             seen = self.outage.retry("retry", lambda: self.store.retry_attempts(counter)) or ""
             done = int(seen) if seen.isdigit() else 0
-            again = done < policy.attempts
+            again = done < policy.retries
             now = time.time()
             ending = Failure(
                 failure.exception, f"{failure.error} (after {done + 1} attempts)", failure.backtrace
@@ -104,7 +102,7 @@ class Settlement:
                 seen,
                 again,
                 item,
-                int(now + policy.delay(done + 1)),
+                policy.due_at(now, done + 1),
                 record,
             )
             result = self.outage.retry("retry", functools.partial(self.store.retry_later, request))
@@ -118,7 +116,7 @@ class Settlement:
                     job.describe(self.settings.log_args),
                     failure.exception,
                     done + 1,
-                    policy.attempts,
+                    policy.retries,
                     request.timestamp,
                 )
             elif result == "failed":

@@ -18,7 +18,7 @@ from pyresque.settings import connection_settings
 from pyresque.store.connection import connect
 from pyresque.store.operations import Store
 from pyresque.wire import protocol
-from pyresque.wire.keys import Keys
+from pyresque.wire.keys import Keys, queue_name_problem
 
 JobRef = Callable[..., Any] | str
 
@@ -32,6 +32,13 @@ class Prepared:
     queue: str
     payload: str
     after: list[Callable[[], object]]
+
+
+def check_queue_name(queue: str) -> None:
+    """ConfigError when no worker's queue list could name ``queue`` (see ``queue_name_problem``)."""
+    problem = queue_name_problem(queue)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 class Client:
@@ -85,9 +92,12 @@ class Client:
         no), and the ``after_enqueue`` hooks to run once it is pushed. Single and batched
         enqueues share it, so both write the same bytes and run the same hooks. ``trace``: the
         trace context a tracing integration gave, carried in the payload."""
-        if not queue:
-            raise ConfigError("queue name must not be empty")
+        check_queue_name(queue)
         name, spec = self._spec(job)
+        if spec is not None:
+            problem = spec.arguments_problem(args)
+            if problem is not None:
+                raise PayloadError(problem)
         payload = protocol.encode_payload(name, args, trace)
         hooks = spec.hooks if spec else (lambda _prefix: ())
         if any(hook(*args) is False for hook in hooks("before_enqueue")):

@@ -60,6 +60,35 @@ class JobSpec:
             return getattr(self.target, "perform")  # type: ignore[no-any-return]  # noqa: B009
         return None
 
+    def arguments_problem(self, args: Sequence[Any]) -> str | None:
+        """Why ``perform(*args)`` cannot be called (its signature does not take them), else None;
+        None too when the signature cannot be read (a builtin, a C extension)."""
+        signature = self._signature
+        if signature is None:
+            return None
+        try:
+            signature.bind(*args)
+        except TypeError as exc:
+            return f"{self.name}{signature} cannot take {len(args)} argument(s): {exc}"
+        return None
+
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature | None:
+        """The signature a job's arguments are passed to (without ``self`` for a plain method)."""
+        perform: Any = self.target
+        if self.is_class:
+            perform = self._static_perform or inspect.getattr_static(self.target, "perform", None)
+            if perform is None:
+                return None
+        try:
+            signature = inspect.signature(perform)
+        except (TypeError, ValueError):
+            return None
+        if self.is_class and self._static_perform is None:  # a plain method: drop ``self``
+            params = list(signature.parameters.values())[1:]
+            signature = signature.replace(parameters=params)
+        return signature
+
     def hooks(self, prefix: str) -> tuple[Callable[..., Any], ...]:
         """Resque's job hooks: every attribute of the class whose name starts with ``prefix``,
         sorted by name, so plugins can add ``before_perform_audit`` next to ``before_perform``.

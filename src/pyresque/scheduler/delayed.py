@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pyresque.errors import ConfigError, PayloadError, PyresqueError
-from pyresque.jobs.client import Client, JobRef, default_client
+from pyresque.jobs.client import Client, JobRef, check_queue_name, default_client
 from pyresque.jobs.registry import JobSpec
 from pyresque.scheduler.store import ScheduleStore
 from pyresque.wire import protocol
@@ -39,7 +39,9 @@ def timestamp_of(when: When) -> int:
 
 
 def encode_item(class_name: str, args: list[Any] | tuple[Any, ...], queue: str) -> str:
-    """The delayed item, keys in Ruby's order; PayloadError if the args are not JSON."""
+    """The delayed item, keys in Ruby's order; PayloadError if the args are not JSON (or have a
+    key JSON would change)."""
+    protocol.check_keys(class_name, args)
     try:
         return protocol.dumps({"class": class_name, "args": list(args), "queue": queue})
     except (TypeError, ValueError) as exc:
@@ -139,6 +141,10 @@ class Delayed:
         do not run, on this path or when the scheduler moves the job (Ruby's ``Job.create``).
         """
         name, queue, spec = self._resolve(job, queue)
+        check_queue_name(queue)
+        problem = spec.arguments_problem(args) if spec else None
+        if problem is not None:
+            raise PayloadError(problem)
         hooks = spec.hooks if spec else (lambda _prefix: ())
         if any(hook(*args) is False for hook in hooks("before_schedule")):
             return False

@@ -75,6 +75,26 @@ from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "resque"
 
+# What a worker's queue list (``critical,mail*,!low``) gives a meaning to: a queue whose name holds
+# one of these cannot be named in it, so no worker would read it as itself.
+_QUEUE_LIST_SYNTAX = ",*?["
+
+
+def queue_name_problem(name: str) -> str | None:
+    """Why no worker's queue list could name ``name`` (None when one can): empty, a comma, a glob
+    character, a leading ``!``, or white space (``enqueue --queue 'a,b'`` made a queue literally
+    named ``a,b`` that ``work -q a,b`` never read)."""
+    if not name:
+        return "a queue name must not be empty"
+    found = sorted({c for c in name if c in _QUEUE_LIST_SYNTAX})
+    if found:
+        return f"queue name {name!r} holds {', '.join(map(repr, found))}, which a queue list reads as syntax"
+    if name.startswith("!"):
+        return f"queue name {name!r} starts with '!', which a queue list reads as 'all but'"
+    if any(c.isspace() for c in name):
+        return f"queue name {name!r} holds white space, which a queue list drops or splits on"
+    return None
+
 
 @dataclass(frozen=True)
 class Keys:

@@ -162,7 +162,9 @@ def encode_payload(
     trace: dict[str, str] | None = None,
 ) -> str:
     """The queue item for a job: ``{"class":…,"args":[…]}``, then ``"trace_context":{…}`` when a
-    tracing integration gave one; raises PayloadError if the arguments are not JSON-able."""
+    tracing integration gave one; raises PayloadError if the arguments are not JSON-able or if
+    JSON would change a mapping's key (a tuple becomes a list: JSON has only arrays)."""
+    check_keys(class_name, args)
     item: dict[str, JSONValue] = {"class": class_name, "args": list(args)}
     if trace:
         item[TRACE_CONTEXT] = trace
@@ -170,6 +172,39 @@ def encode_payload(
         return dumps(item)
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"arguments of {class_name} are not JSON-serialisable: {exc}") from exc
+
+
+def check_keys(class_name: str, args: list[JSONValue] | tuple[JSONValue, ...]) -> None:
+    """PayloadError when a mapping in ``args`` has a key that is not a string.
+
+    Why: JSON keys are strings, and ``json.dumps`` turns ``{1: "a"}`` into ``{"1": "a"}`` without a
+    word, so the job would get another mapping than it was given (issue 25)."""
+    found = _non_string_key(list(args), "args")
+    if found is not None:
+        path, key = found
+        raise PayloadError(
+            f"arguments of {class_name}: {path} has key {key!r}, and JSON keys are strings "
+            f"(it would arrive as {str(key)!r}): convert the keys first"
+        )
+
+
+def _non_string_key(value: JSONValue, path: str) -> tuple[str, object] | None:
+    """The path and key of the first mapping key in ``value`` that is not a string."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return path, key
+            if isinstance(item, (dict, list, tuple)):
+                found = _non_string_key(item, f"{path}[{key!r}]")
+                if found is not None:
+                    return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if isinstance(item, (dict, list, tuple)):
+                found = _non_string_key(item, f"{path}[{index}]")
+                if found is not None:
+                    return found
+    return None
 
 
 def decode_payload(raw: str | bytes) -> Payload:

@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 
 from pyresque.errors import ConfigError
@@ -72,8 +73,36 @@ def _is_part_of(missing: str, name: str) -> bool:
 
 
 def _failed(name: str, exc: BaseException) -> ConfigError:
-    logger.error("--app %s: importing it raised %s", name, type(exc).__name__, exc_info=exc)
+    """The error for an app that raised while importing, after logging where: the app's own
+    frames and the one-line summary (importlib's frames, most of a raw traceback, tell a user
+    nothing), or with ``-v`` (DEBUG) the whole traceback."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.error("--app %s: importing it raised %s", name, type(exc).__name__, exc_info=exc)
+    else:
+        logger.error(
+            "--app %s: importing it raised %s (its own frames; -v for the whole traceback):\n%s",
+            name,
+            type(exc).__name__,
+            app_traceback(exc),
+        )
     return ConfigError(f"--app {name}: importing it raised {type(exc).__name__}: {exc}")
+
+
+def app_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback without the frames of importlib and of pyresque, then its summary
+    (which for a SyntaxError shows the line and where on it)."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(("<frozen ", _OURS, _IMPORTLIB))
+    ]
+    head = ["Traceback (most recent call last):\n"] if frames else []
+    lines = head + traceback.format_list(frames) + traceback.format_exception_only(exc)
+    return "".join(lines).rstrip()
+
+
+_OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_IMPORTLIB = os.path.dirname(os.path.abspath(importlib.__file__)) + os.sep
 
 
 NO_APP_WARNING = (

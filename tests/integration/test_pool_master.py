@@ -249,15 +249,14 @@ def test_ttin_and_ttou(pool: Callable[..., Pool]) -> None:
     assert p.counts() == {"b": 1}
     for _ in range(5):
         p.signal(signal.SIGTTOU)
-    assert p.master.scale.delta == -3  # never lower than what takes every group to 0
     p.step(0.01)
     assert p.counts() == {}
-    p.signal(signal.SIGTTIN)
+    p.signal(signal.SIGTTIN)  # every group at 0 gets one again, not only the largest (issue 25)
     p.step(0.01)
-    assert p.counts() == {"b": 1}
+    assert p.counts() == {"a": 1, "b": 1}
     p.signal(signal.SIGHUP)
     p.step(0.01)
-    assert p.master.scale.delta == 0
+    assert p.master.scale.counts({"a": 1, "b": 3}) == {"a": 1, "b": 3}
 
 
 def test_governor_retirements_stop_after_the_job_and_kill_jobs(pool: Callable[..., Pool]) -> None:

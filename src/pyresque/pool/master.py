@@ -295,7 +295,7 @@ class Master:
         self.winched = True
 
     def handle_ttin(self) -> None:
-        self.scale.more()
+        self.scale.more(self._configured())
         log.info("TTIN: one more worker per group: %s", self.scale.describe(self._configured()))
 
     def handle_ttou(self) -> None:

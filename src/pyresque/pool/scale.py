@@ -10,28 +10,38 @@ from collections.abc import Mapping
 
 
 class Scale:
-    """The runtime change to every group's count (never taking one below 0)."""
+    """The runtime change to each group's count, kept per group so that no group goes below 0
+    and ``TTIN`` always adds a worker to every group.
+
+    Why per group: with one shared change, ``TTOU`` until every group was at 0 left the change at
+    minus the largest count, and the next ``TTIN`` gave a worker to the largest group only.
+    """
 
     def __init__(self) -> None:
-        self.delta = 0
+        self.deltas: dict[str, int] = {}
 
     def counts(self, configured: Mapping[str, int]) -> dict[str, int]:
-        return {group: max(0, count + self.delta) for group, count in configured.items()}
+        return {g: max(0, n + self.deltas.get(g, 0)) for g, n in configured.items()}
 
-    def more(self) -> None:
-        self.delta += 1
+    def more(self, configured: Mapping[str, int]) -> None:
+        """One more worker in every group, from the count it has now."""
+        current = self.counts(configured)
+        self.deltas = {g: current[g] + 1 - n for g, n in configured.items()}
 
     def fewer(self, configured: Mapping[str, int]) -> bool:
-        """One less; False (and no change) when every group is at 0 already, so that the next
-        ``more`` adds a worker at once."""
-        if self.delta <= -max(configured.values(), default=0):
+        """One less in every group above 0; False (and no change) when every group is at 0
+        already, so that the next ``more`` adds a worker to each at once."""
+        current = self.counts(configured)
+        if not any(current.values()):
             return False
-        self.delta -= 1
+        self.deltas = {g: max(0, current[g] - 1) - n for g, n in configured.items()}
         return True
 
     def reset(self) -> None:
-        self.delta = 0
+        self.deltas = {}
 
     def describe(self, configured: Mapping[str, int]) -> str:
         counts = ", ".join(f"{g}: {n}" for g, n in self.counts(configured).items())
-        return f"{counts or 'no groups'} ({self.delta:+d} on the config until HUP)"
+        changed = {g: d for g, d in self.deltas.items() if d and g in configured}
+        change = ", ".join(f"{g} {d:+d}" for g, d in changed.items()) or "none"
+        return f"{counts or 'no groups'} (on the config until HUP: {change})"

@@ -15,6 +15,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "example-only-not-secret")
 DEBUG = os.environ.get("DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
+TIME_ZONE = "UTC"  # Django's default is America/Chicago: its pool's log lines said -06:00
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"

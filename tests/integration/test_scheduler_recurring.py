@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,3 +141,48 @@ def test_hup_reloads_the_schedule_file(
     assert r.llen("resque:queue:one") == settled  # "one" is gone from the schedule
     proc.signal(signal.SIGTERM)
     assert proc.wait() == 0
+
+
+def test_enqueue_in_refuses_a_negative_delay_and_a_past_at_says_now(
+    r: redis.Redis, redis_server: object
+) -> None:
+    """``enqueue --in -5`` printed "delayed to … at <past time>" and queued at once (issue 25)."""
+    url = redis_server.url  # type: ignore[attr-defined]
+    done = _pyresque(url, "enqueue", "-q", "later", "--in", "-5", "Later", "7", cwd=APP_DIR)
+    assert done.returncode == 2 and "0 or more" in done.stderr, done.stderr
+    assert r.llen("resque:queue:later") == 0 and r.zcard("resque:delayed_queue_schedule") == 0
+    done = _pyresque(url, "enqueue", "-q", "later", "--at", "1000000000", "Later", "7", cwd=APP_DIR)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("enqueued to later now (") and "not in the future" in done.stdout
+    assert r.llen("resque:queue:later") == 1
+    done = _pyresque(url, "enqueue", "-q", "later", "--in", "60", "Later", "8", cwd=APP_DIR)
+    [second] = [int(m) for m in r.zrange("resque:delayed_queue_schedule", 0, -1)]
+    assert "delayed to later until " in done.stdout and f"(epoch {second})" in done.stdout
+
+
+def test_schedule_list_reads_when_the_running_scheduler_fires(
+    r: redis.Redis, spawn: Callable[..., Proc], tmp_path: Path, redis_server: object
+) -> None:
+    """An ``every`` entry's next run was recomputed from now on each call, so it moved; now the
+    master scheduler publishes its times, and ``list`` says when it can only estimate."""
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text("hourly:\n  every: 1h\n  class: Echo\n")
+    proc = spawn("scheduler", "--schedule", str(schedule), name="sched")
+    wait_until(lambda: r.exists("resque:schedule:next"), timeout=10)
+    published = float(r.hget("resque:schedule:next", "hourly") or 0)
+    url = redis_server.url  # type: ignore[attr-defined]
+    args = ("schedule", "list", "--json", "--schedule", str(schedule), "--app", "jobapp")
+    done = _pyresque(url, *args, cwd=APP_DIR)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    expected = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(published))
+    assert (row["next_run"], row["next_run_from"]) == (expected, "scheduler")
+    assert row["queue"] == "oracle"  # the registered job's queue, not "(job queue)"
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+    r.delete("resque:schedule:next")  # as when it expires with no scheduler running
+    done = _pyresque(url, *args[:-2], cwd=APP_DIR)
+    [row] = json.loads(done.stdout)
+    assert row["next_run_from"] == "estimate" and row["queue"] is None
+    done = _pyresque(url, "schedule", "list", "--schedule", str(schedule), cwd=APP_DIR)
+    assert "no scheduler running: estimated" in done.stdout, done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from datetime import datetime
 
 from pyresque.cli.common import json_arg, store_for
@@ -28,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--at", type=parse_time, metavar="TIME", help="run at TIME (epoch or ISO)")
-    when.add_argument("--in", dest="in_seconds", type=float, metavar="SECONDS", help="run later")
+    when.add_argument(
+        "--in", dest="in_seconds", type=parse_seconds_ahead, metavar="SECONDS", help="run later"
+    )
 
 
 def parse_time(text: str) -> float:
@@ -45,6 +48,19 @@ def parse_time(text: str) -> float:
         ) from None
 
 
+def parse_seconds_ahead(text: str) -> float:
+    """``--in``: seconds from now, 0 or more (``--in -5`` said "delayed" and queued at once)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give seconds from now, 0 or more (--at TIME for a time)"
+        )
+    return seconds
+
+
 def run(args: argparse.Namespace) -> int:
     queue = args.queue or _queue_of(args.job_class, app_modules(args.app))
     job_args = [json_arg(a) for a in args.args]
@@ -59,13 +75,21 @@ def run(args: argparse.Namespace) -> int:
 def _enqueue_later(args: argparse.Namespace, queue: str, job_args: list[object]) -> int:
     """Into the delayed queue, for the scheduler to move when the time comes."""
     from pyresque.jobs.client import Client
-    from pyresque.scheduler.delayed import Delayed
+    from pyresque.scheduler.delayed import Delayed, timestamp_of
 
     connection = args.connection
     delayed = Delayed(Client(url=connection.redis_url, namespace=connection.namespace))
-    when = args.at if args.at is not None else delayed.clock() + args.in_seconds
+    now = delayed.clock()
+    when = args.at if args.at is not None else now + args.in_seconds
     delayed.enqueue_at_with_queue(queue, when, args.job_class, *job_args)
-    print(f"delayed to {queue} at {int(when)}: {args.job_class} {json.dumps(job_args)}")
+    what = f"{args.job_class} {json.dumps(job_args, ensure_ascii=False)}"
+    if when <= now:  # as Ruby does: a time that has come is queued at once; say so
+        shown = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(when))
+        print(f"enqueued to {queue} now ({shown} is not in the future): {what}")
+        return 0
+    second = timestamp_of(when)
+    shown = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(second))
+    print(f"delayed to {queue} until {shown} (epoch {second}): {what}")
     return 0
 
 

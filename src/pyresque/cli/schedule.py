@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+from pyresque.errors import PyresqueError
 from pyresque.jobs.apps import app_modules, import_apps
 from pyresque.jobs.client import Client, configure
 from pyresque.jobs.registry import default_registry
@@ -66,24 +67,33 @@ def schedule_rows(store: ScheduleStore, options: SchedulerOptions, now: float) -
     last = {n: parse_enqueued_at(t) for n, t in last_text.items()}
     schedule = Schedule()
     schedule.load({**file_entries, **dynamic}, now, last)
+    published = store.next_runs()  # the running master's own times, when one runs
     rows = []
     for name, entry in schedule.entries.items():
+        next_at = published.get(name, schedule.next_at[name])
         rows.append(
             {
                 "name": name,
                 "source": "dynamic" if name in dynamic else "file",
                 "when": entry.when,
                 "class": entry.class_name,
-                "queue": entry.queue,
+                "queue": entry.queue or _registered_queue(entry.class_name),
                 "args": entry.args,
                 "description": entry.description,
-                "next_run": time.strftime(
-                    "%Y-%m-%d %H:%M:%S %z", time.localtime(schedule.next_at[name])
-                ),
+                "next_run": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(next_at)),
+                "next_run_from": "scheduler" if name in published else "estimate",
                 "last_enqueued_at": last_text.get(name),
             }
         )
     return rows
+
+
+def _registered_queue(class_name: str) -> str | None:
+    """The queue a job registered by the imported app names (None: not known here)."""
+    try:
+        return default_registry().resolve(class_name).queue
+    except PyresqueError:
+        return None
 
 
 def cmd_schedule_list(args: argparse.Namespace) -> int:
@@ -97,8 +107,10 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
     for row in rows:
         print(
             f"{row['name']} ({row['source']}): {row['when']} -> {row['class']} "
-            f"on {row['queue'] or '(job queue)'} args={json.dumps(row['args'])} "
-            f"next {row['next_run']} last {row['last_enqueued_at'] or 'never'}"
+            f"on {row['queue'] or '(the job queue: give --app to show it)'} "
+            f"args={json.dumps(row['args'])} next {row['next_run']}"
+            f"{'' if row['next_run_from'] == 'scheduler' else ' (no scheduler running: estimated)'}"
+            f" last {row['last_enqueued_at'] or 'never'}"
         )
     return 0
 

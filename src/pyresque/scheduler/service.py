@@ -123,8 +123,11 @@ class SchedulerService:
                     )
                     self.moved += moved
                     self._next_due = self.store.next_timestamp()
-                for entry in self.schedule.take_due(now):
+                fired = self.schedule.take_due(now)
+                for entry in fired:
                     self._fire(entry, now)
+                if fired:
+                    self._publish_next_runs()
         except CONNECTION_ERRORS as exc:
             log.warning("scheduler: Redis unavailable (%s); retrying in %.1fs", exc, 1.0)
             self.lock.held = False
@@ -162,6 +165,8 @@ class SchedulerService:
             elif self.options.dynamic and self.store.take_schedule_changes():
                 log.info("scheduler: dynamic schedules changed; reloading")
                 self._load_schedule(now)
+            elif self.schedule.entries:
+                self.store.keep_next_runs(self.options.lock_timeout)
             self._next_due = self.store.next_timestamp()
         elif was_master:
             self.schedule.clear()
@@ -189,7 +194,13 @@ class SchedulerService:
         entries.update(dynamic)
         last = {n: parse_enqueued_at(t) for n, t in self.store.last_enqueued().items()}
         self.schedule.load(entries, now, last)
+        self._publish_next_runs()
         log.info("scheduler: %d recurring schedule(s) loaded", len(entries))
+
+    def _publish_next_runs(self) -> None:
+        """Write when each entry fires next, so ``schedule list`` reads this master's times
+        instead of recomputing an ``every`` entry's (which moved on each call)."""
+        self.store.publish_next_runs(self.schedule.next_at, self.options.lock_timeout)
 
     def reload(self) -> None:
         """Read the schedule file and the dynamic schedules again (HUP)."""

@@ -8,7 +8,8 @@ the wake-up channel so idle pyresque workers start at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -176,6 +177,27 @@ class ScheduleStore:
     def last_enqueued(self) -> dict[str, str]:
         raw = self.redis.hgetall(self.keys.last_enqueued_at)
         return {as_text(k): as_text(v) for k, v in raw.items()}
+
+    def publish_next_runs(self, next_at: Mapping[str, float], ttl: int) -> None:
+        """Replace the published next fire of every recurring entry (the master's own times)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.keys.schedule_next)
+        if next_at:
+            pipe.hset(self.keys.schedule_next, mapping={n: repr(t) for n, t in next_at.items()})
+            pipe.expire(self.keys.schedule_next, ttl)
+        pipe.execute()
+
+    def keep_next_runs(self, ttl: int) -> None:
+        """Keep the published next fires alive while this scheduler is master."""
+        self.redis.expire(self.keys.schedule_next, ttl)
+
+    def next_runs(self) -> dict[str, float]:
+        """The published next fires; an entry that cannot be read is left out."""
+        out = {}
+        for name, value in self.redis.hgetall(self.keys.schedule_next).items():
+            with contextlib.suppress(ValueError):
+                out[as_text(name)] = float(as_text(value))
+        return out
 
     def persistent_schedules(self) -> dict[str, str]:
         raw = self.redis.hgetall(self.keys.persistent_schedules)

@@ -66,6 +66,10 @@ resque-scheduler on the same Redis:
 ``scheduler-wakeup``                              pubsub  channel (pyresque only): the timestamp
                                                           of each delayed job, to wake a sleeping
                                                           scheduler
+``schedule:next``                                 hash    (pyresque only) name -> epoch seconds
+                                                          of the next fire, as the master
+                                                          scheduler holds it; expires with its
+                                                          lock's timeout unless refreshed
 ================================================  ======  =======================================
 """
 
@@ -211,6 +215,11 @@ class Keys:
     @property
     def scheduler_wakeup(self) -> str:
         return self._k("scheduler-wakeup")
+
+    @property
+    def schedule_next(self) -> str:
+        """When the master scheduler will fire each recurring entry (``schedule list`` reads it)."""
+        return self._k("schedule:next")
 
     # --- retries (resque-retry's key) -----------------------------------------------------------
 

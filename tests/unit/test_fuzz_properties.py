@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
-from pyresque.cli.main import _busy_record
+from pyresque.cli.status import _busy_record
 from pyresque.errors import ConfigError, PayloadError, PyresqueError
 from pyresque.pool.config import parse_config
 from pyresque.scheduler.recurring import Cron

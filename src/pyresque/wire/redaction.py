@@ -62,8 +62,8 @@ def _split_userinfo(url: str) -> tuple[str, str | None, str]:
     rest = url[begin:]
     head = rest.split("?", 1)[0].split("#", 1)[0]
     at = head.rfind("@")
-    if at < 0:
-        at = rest.rfind("@")  # a password with an unescaped '?' or '#'
+    if at <= 0:  # a password with an unescaped '?' or '#' (``@?pw@``: not an empty user info)
+        at = rest.rfind("@")
     if at <= 0:
         return url, None, ""
     return url[:begin], rest[:at], rest[at + 1 :]

@@ -14,7 +14,7 @@ from redis.exceptions import NoPermissionError, OutOfMemoryError, ReadOnlyError
 from redis.typing import EncodableT, FieldT
 
 from pyresque.store.cycle import as_text
-from pyresque.wire.keys import Keys
+from pyresque.wire.keys import NAMESPACE_MARKERS, Keys, namespace_of
 
 # the server refused a write for good (an ACL rule, a read-only replica, maxmemory)
 WRITE_REFUSED = (NoPermissionError, ReadOnlyError, OutOfMemoryError)
@@ -81,11 +81,32 @@ class DashboardStore:
         """Redis INFO as text; values that could carry a secret are left to the caller to filter."""
         return {str(k): str(v) for k, v in self.redis.info().items()}
 
+    def _every_key(self) -> str:
+        """The SCAN pattern of every key of the namespace (its glob characters escaped)."""
+        return re.sub(r"([*?\[\]\\])", r"\\\1", self.keys.prefix) + "*"
+
+    def namespace_is_empty(self) -> bool:
+        """True when no key of this namespace exists (SCAN until the first one)."""
+        return next(iter(self.redis.scan_iter(match=self._every_key(), count=1000)), None) is None
+
+    def resque_namespaces(self, limit: int = 20) -> list[str]:
+        """Namespaces that hold Resque keys (a ``queues``, ``workers`` or ``stat:processed``
+        key), sorted; ``""`` is Resque without a namespace. A SCAN of the whole database, for the
+        error path of a command given an empty namespace."""
+        found: set[str] = set()
+        for marker, kind in NAMESPACE_MARKERS.items():
+            for raw in self.redis.scan_iter(match=f"*{marker}", count=1000, _type=kind):
+                namespace = namespace_of(as_text(raw))
+                if namespace is not None:
+                    found.add(namespace)
+                if len(found) >= limit:
+                    return sorted(found)
+        return sorted(found)
+
     def namespace_keys(self, limit: int) -> list[tuple[str, str, int]]:
         """Up to ``limit`` keys of the namespace (SCAN, never KEYS) with their type and size."""
         names: list[str] = []
-        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.keys.prefix) + "*"
-        for raw in self.redis.scan_iter(match=pattern, count=1000):
+        for raw in self.redis.scan_iter(match=self._every_key(), count=1000):
             names.append(as_text(raw))
             if len(names) >= limit:
                 break

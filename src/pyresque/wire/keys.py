@@ -100,6 +100,23 @@ def queue_name_problem(name: str) -> str | None:
     return None
 
 
+# Keys every Resque namespace in use holds (Ruby's and ours): how ``status`` finds the namespaces
+# of a Redis when the one asked about is empty.
+# With their types: a queue named ``queues`` (``resque:queue:queues``, a list) is no namespace.
+NAMESPACE_MARKERS = {"queues": "set", "workers": "set", "stat:processed": "string"}
+
+
+def namespace_of(key: str) -> str | None:
+    """The namespace of a Resque key that is one of :data:`NAMESPACE_MARKERS` (``""`` for none),
+    else None: ``resque:queues`` -> ``resque``, ``queues`` -> ``""``."""
+    for marker in NAMESPACE_MARKERS:
+        if key == marker:
+            return ""
+        if key.endswith(":" + marker):
+            return key[: -len(marker) - 1]
+    return None
+
+
 @dataclass(frozen=True)
 class Keys:
     """Key names under one namespace."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from pyresque.errors import ConfigError
 from pyresque.store.connection import connect
 from pyresque.store.operations import Store
+from pyresque.wire import protocol
 from pyresque.wire.keys import Keys
 
 
@@ -17,8 +18,15 @@ def store_for(args: argparse.Namespace) -> Store:
 
 
 def json_arg(text: str) -> Any:
-    """A job argument from the command line: JSON when it is JSON, else the text itself."""
+    """A job argument from the command line: JSON when it is JSON, else the text itself; but
+    text that starts like JSON (``{``, ``[``, ``"``) and does not parse is refused: ``'{bad'``
+    was sent as a string."""
     try:
-        return json.loads(text)
-    except ValueError:
+        return protocol.loads(text)
+    except ValueError as exc:
+        if text.lstrip()[:1] in ("{", "[", '"'):
+            raise ConfigError(
+                f"argument {text!r} starts like JSON but is not JSON ({exc}): fix it, or give "
+                "a string as a JSON string"
+            ) from None
         return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from datetime import datetime
@@ -10,6 +11,7 @@ from datetime import datetime
 from pyresque.cli.common import json_arg, store_for
 from pyresque.errors import ConfigError, UnknownJobClass
 from pyresque.jobs.apps import app_modules, import_apps
+from pyresque.jobs.client import check_queue_name
 from pyresque.jobs.registry import default_registry
 from pyresque.settings.options import add_connection_flags
 from pyresque.wire import protocol
@@ -63,7 +65,10 @@ def parse_seconds_ahead(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     queue = args.queue or _queue_of(args.job_class, app_modules(args.app))
+    check_queue_name(queue)
     job_args = [json_arg(a) for a in args.args]
+    if args.app:
+        _check_arguments(args.job_class, args.app, job_args)
     if args.at is not None or args.in_seconds is not None:
         return _enqueue_later(args, queue, job_args)
     payload = protocol.encode_payload(args.job_class, job_args)
@@ -91,6 +96,16 @@ def _enqueue_later(args: argparse.Namespace, queue: str, job_args: list[object])
     shown = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(second))
     print(f"delayed to {queue} until {shown} (epoch {second}): {what}")
     return 0
+
+
+def _check_arguments(job_class: str, apps: list[str], job_args: list[object]) -> None:
+    """ConfigError when the job ``--app`` registers cannot take ``job_args`` (its signature); a
+    job the app does not register (a Ruby class) is not checked."""
+    import_apps(apps)
+    with contextlib.suppress(UnknownJobClass):
+        problem = default_registry().resolve(job_class).arguments_problem(job_args)
+        if problem is not None:
+            raise ConfigError(f"enqueue: {problem}")
 
 
 def _queue_of(job_class: str, apps: list[str]) -> str:

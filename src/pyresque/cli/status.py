@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 from typing import Any
 
 from pyresque.cli.common import store_for
@@ -77,12 +78,24 @@ def local_memory(worker_id: str) -> dict[str, int] | None:
     return {"uss": usage.total.uss, "pss": usage.total.pss}
 
 
+def _say_if_empty(store: Store, namespace: str) -> None:
+    """On stderr: the namespace holds nothing, and which namespaces here do (a typo in
+    ``--namespace`` showed an empty status without a word)."""
+    if not store.dashboard.namespace_is_empty():
+        return
+    found = [n or "(no namespace)" for n in store.dashboard.resque_namespaces()]
+    where = f"namespaces with Resque keys here: {', '.join(found)}" if found else "none has any"
+    print(f"namespace {namespace!r} is empty; {where}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.watch and not args.json:
         from pyresque.cli.watch import watch
 
         return watch(store_for(args), redact(args.connection.redis_url))
-    data = status_data(store_for(args))
+    store = store_for(args)
+    _say_if_empty(store, args.connection.namespace)
+    data = status_data(store)
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0

@@ -75,6 +75,7 @@ resque-scheduler on the same Redis:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "resque"
@@ -82,12 +83,15 @@ DEFAULT_NAMESPACE = "resque"
 # What a worker's queue list (``critical,mail*,!low``) gives a meaning to: a queue whose name holds
 # one of these cannot be named in it, so no worker would read it as itself.
 _QUEUE_LIST_SYNTAX = ",*?["
+_UNADDRESSABLE = re.compile(r"^!|[,*?\[]|\s")
 
 
 def queue_name_problem(name: str) -> str | None:
     """Why no worker's queue list could name ``name`` (None when one can): empty, a comma, a glob
     character, a leading ``!``, or white space (``enqueue --queue 'a,b'`` made a queue literally
     named ``a,b`` that ``work -q a,b`` never read)."""
+    if name and _UNADDRESSABLE.search(name) is None:  # the common case, in one regex
+        return None
     if not name:
         return "a queue name must not be empty"
     found = sorted({c for c in name if c in _QUEUE_LIST_SYNTAX})

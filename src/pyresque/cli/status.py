@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
         return watch(store_for(args), redact(args.connection.redis_url))
     store = store_for(args)
-    _say_if_empty(store, args.connection.namespace)
     data = status_data(store)
+    _say_if_empty(store, args.connection.namespace)
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0

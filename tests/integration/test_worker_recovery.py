@@ -15,14 +15,16 @@ import pytest
 import redis
 
 from pyresque.jobs.registry import Registry
+from pyresque.jobs.retry import Retry
 from pyresque.settings import WorkerSettings
 from pyresque.store.operations import HELD, Ack, Reservation, Store
 from pyresque.wire import protocol
+from pyresque.wire.keys import Keys
 from pyresque.worker.hooks import WorkerHooks
 from pyresque.worker.loop import Worker
 from pyresque.worker.queues import QueueSelector
 from pyresque.worker.recovery import WorkerId, prune_dead_workers
-from tests.helpers import Proc, wait_until
+from tests.helpers import Proc, job_figures, wait_until
 from tests.integration.test_worker_outage import free_port
 from tests.redis_server import RedisServer, start_redis_server
 
@@ -266,3 +268,63 @@ def test_plain_workers_prune_only_under_the_prune_lock(
     r.delete("resque:pruning_dead_workers_in_progress")
     wait_until(lambda: r.lrange("test:done", 0, -1) == [b'["orphan"]'])
     assert proc.popen.poll() is None, proc.log()
+
+
+def test_a_crash_of_the_loop_after_boot_is_no_boot_failure(
+    r: redis.Redis, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug that raises in the worker's loop once it is working is logged as a crash, with its
+    traceback, and ends the worker with an unclean status (the pool replaces it at once), not as a
+    failing before_first_fork hook (status 3, which the pool counts as a boot failure)."""
+    for arg in ("A", "B"):
+        store.push("q", protocol.encode_payload("J", [arg]))
+    call = store._cycle
+    real = call.call_packed
+    calls = {"n": 0}
+
+    def buggy(numkeys: int, numargs: int, body: bytes) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the call after the first job: the worker is working
+            raise ValueError("a bug in the loop")
+        return real(numkeys, numargs, body)
+
+    call.call_packed = buggy  # type: ignore[method-assign]
+    ran: list[Any] = []
+    status = in_process_worker(store, ran).work()
+    assert ran == ["A"]
+    assert status not in (0, 3)
+    text = caplog.text
+    assert "before_first_fork" not in text
+    assert "crashed" in text and "ValueError: a bug in the loop" in text
+    assert "Traceback" in text
+    # nothing lost: the unacknowledged job and the one left are in Redis
+    assert r.llen("resque:queue:q") + len(r.keys("resque:inflight:*")) >= 1
+    assert r.lrange("resque:queue:q", 0, -1)[-1:] == [protocol.encode_payload("J", ["B"]).encode()]
+
+
+class RetryingElsewhere(Store):
+    """Another worker retrying an identical job bumps the attempt counter between every read
+    of it and the RETRY call that depends on it, so every call says "changed"."""
+
+    def retry_attempts(self, counter: str) -> str:
+        seen = super().retry_attempts(counter)
+        self.redis.incr(counter)
+        return seen
+
+
+def test_a_job_whose_retry_keeps_changing_is_counted_once(r: redis.Redis) -> None:
+    store = RetryingElsewhere(r, Keys("resque"))
+    registry = Registry()
+
+    def fails(arg: str) -> None:
+        raise RuntimeError(arg)
+
+    registry.register("J", fails, retry=Retry(attempts=100))
+    settings = WorkerSettings(queues="q", burst=True, fork_per_job=False, interval=0)
+    store.push("q", protocol.encode_payload("J", ["x"]))
+    worker = Worker(
+        store, QueueSelector.parse("q"), settings, registry=registry, hooks=WorkerHooks()
+    )
+    assert worker.work() == 0
+    assert r.llen("resque:failed") == 1  # given up on retrying: an ordinary failure
+    assert job_figures(r, "J") == (1, 1)

@@ -58,6 +58,8 @@ LANDING_RECHECK = 1.0  # how often a busy worker's reservation looks in its land
 # A worker that could not boot (a hook raised); the pool master backs off (gunicorn's
 # WORKER_BOOT_ERROR). The same value as pyresque.pool.spawn.WORKER_BOOT_ERROR.
 BOOT_FAILURE_EXIT = 3
+# A worker that crashed once working, or could not clean up after itself: an unclean exit.
+CRASH_EXIT = 1
 
 
 class Worker:
@@ -159,36 +161,52 @@ class Worker:
         """Run until told to stop (or, in burst mode, until the queues are empty).
 
         Returns 0; 1 when the worker could not clean up after itself in Redis (so that a pool
-        master treats it as an unclean exit and cleans up for it) or gave up on Redis;
-        :data:`BOOT_FAILURE_EXIT` when a ``before_first_fork`` hook raised.
+        master treats it as an unclean exit and cleans up for it), gave up on Redis, or crashed
+        once working (a pool master replaces it at once); :data:`BOOT_FAILURE_EXIT` when a
+        ``before_first_fork`` hook raised (a pool master backs off: the next one would too).
         """
         self.install_signals()
+        crashed = False
         try:
             set_title("Starting")
             if not self._outage.retry("start", self._startup):
                 return 0
-            self.hooks.run("before_first_fork", self)
-            if self.settings.fork_per_job:
-                if self.settings.gc_freeze:
-                    gc.freeze()  # objects loaded so far stay out of the collector: forks share them
-                if self._forked is not None:
-                    self._forked.prepare()  # a warm child for the first job
-            else:
-                # a job holds the main thread: the heartbeat thread writes the figures meanwhile
-                self._heartbeat.start_thread(also=self._record_metrics)
-            log.info("Worker %s started, queues %s", self.id, self.selector)
-            if self.on_ready is not None:
-                self.on_ready()
-            self._loop()
+            if not self._boot():
+                return BOOT_FAILURE_EXIT
+            try:
+                self._loop()
+            except BootFailure:
+                raise
+            except Exception:  # a bug, or data nobody foresaw: no boot failure, a crash
+                log.exception("Worker %s crashed; exiting", self.id)
+                crashed = True
         except BootFailure as exc:
             log.error("Worker %s cannot work: %s", self.id, exc)
             return exc.exit_code
-        except Exception:
-            log.exception("Worker %s: a before_first_fork hook failed; cannot boot", self.id)
-            return BOOT_FAILURE_EXIT
         finally:
             clean = self._finish()
-        return 0 if clean else 1
+        return 0 if clean and not crashed else CRASH_EXIT
+
+    def _boot(self) -> bool:
+        """Run the ``before_first_fork`` hooks and get ready for the first job; False (logged)
+        when a hook raised: the one failure that is a boot failure."""
+        try:
+            self.hooks.run("before_first_fork", self)
+        except Exception:
+            log.exception("Worker %s: a before_first_fork hook failed; cannot boot", self.id)
+            return False
+        if self.settings.fork_per_job:
+            if self.settings.gc_freeze:
+                gc.freeze()  # objects loaded so far stay out of the collector: forks share them
+            if self._forked is not None:
+                self._forked.prepare()  # a warm child for the first job
+        else:
+            # a job holds the main thread: the heartbeat thread writes the figures meanwhile
+            self._heartbeat.start_thread(also=self._record_metrics)
+        log.info("Worker %s started, queues %s", self.id, self.selector)
+        if self.on_ready is not None:
+            self.on_ready()
+        return True
 
     def _startup(self) -> bool:
         now = time.time()

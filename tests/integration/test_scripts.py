@@ -8,7 +8,7 @@ import time
 
 import redis
 
-from pyresque.store.operations import Ack, Reservation, Store
+from pyresque.store.operations import Ack, Reservation, Store, read_reply
 from pyresque.wire import protocol
 from pyresque.wire.jobmetrics import METRICS_TTL, MetricsBatch, bucket_of
 from pyresque.wire.protocol import Failure
@@ -207,7 +207,7 @@ def test_a_cycle_sent_ahead_stamps_the_busy_record_with_the_servers_clock(
         reply = conn.read_response()
     finally:
         r.connection_pool.release(conn)
-    assert store.reservation_from(reply, "t.1") == Reservation("oracle", payload("b"), 0, "t.1")
+    assert read_reply(reply, "t.1") == Reservation("oracle", payload("b"), 0, "t.1")
     record = protocol.loads(r.get("resque:worker:host:2:oracle") or b"")
     assert isinstance(record, dict)
     assert record["run_at"] in {protocol.run_at_time(before + d) for d in range(3)}

@@ -1,11 +1,13 @@
-"""The hand-packed EVALSHA of CYCLE: byte for byte what redis-py would send for the same call."""
+"""The hand-packed EVALSHA of CYCLE: byte for byte what redis-py would send for the same call, both
+packed from the one declaration of its layout (pyresque.wire.layout.CYCLE)."""
 
 from __future__ import annotations
 
 import pytest
 import redis
 
-from pyresque.store.cycle import Ack, CycleRequest, Reservation
+from pyresque.store.cycle import HELD, PAUSED, Ack, CycleRequest, Reservation
+from pyresque.store.cycle import read_reply as read
 from pyresque.store.scriptcall import ScriptCall, evalsha_head
 from pyresque.store.sentinel import durable
 from pyresque.wire.keys import Keys
@@ -14,7 +16,7 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
 def redis_py_packing(request: CycleRequest, k: Keys) -> bytes:
-    keys, argv = request.keys(k), request.argv()
+    keys, argv = request.keys(k), request.argv(k)
     parts = redis.Connection().pack_command("EVALSHA", SHA, len(keys), *keys, *argv)
     return b"".join(parts)
 
@@ -63,17 +65,15 @@ def test_the_owned_connection_applies_to_plain_clients_only() -> None:
 
 
 def test_a_cycle_reply_is_read_byte_for_byte() -> None:
-    from pyresque.store.operations import HELD, PAUSED, Store
-
     payload = '{"class":"A","args":["\xe9"]}'
     queue = "caf\xe9 q"  # a space and a character of two bytes
     raw = b"2 %d %b%b" % (len(queue.encode()), queue.encode(), payload.encode())
-    assert Store.reservation_from(raw, "t.1") == Reservation(queue, payload, 2, "t.1")
-    assert Store.reservation_from(raw.decode(), "t.1") == Reservation(queue, payload, 2, "t.1")
-    assert Store.reservation_from(b"0 1 q", "") == Reservation("q", "", 0, "")  # an empty job
-    assert Store.reservation_from(b"0 1 q\xff", "") == Reservation("q", "\udcff", 0, "")
-    assert Store.reservation_from(b"paused", "t") == PAUSED
-    assert Store.reservation_from(b"held", "t") == HELD
-    assert Store.reservation_from(None, "t") is None
+    assert read(raw, "t.1") == Reservation(queue, payload, 2, "t.1")
+    assert read(raw.decode(), "t.1") == Reservation(queue, payload, 2, "t.1")
+    assert read(b"0 1 q", "") == Reservation("q", "", 0, "")  # an empty job
+    assert read(b"0 1 q\xff", "") == Reservation("q", "\udcff", 0, "")
+    assert read(b"paused", "t") == PAUSED
+    assert read(b"held", "t") == HELD
+    assert read(None, "t") is None
     with pytest.raises(TypeError, match="not a string"):
-        Store.reservation_from([b"job", b"q"], "t")
+        read([b"job", b"q"], "t")

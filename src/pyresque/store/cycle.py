@@ -1,22 +1,24 @@
 """What a reservation is, and the typed requests of the job scripts.
 
 A :class:`Reservation` is a job moved into a worker's in-flight hash; an :class:`Ack` says how it
-ended. :class:`CycleRequest` and :class:`RequeueRequest` are the one place where a call's fields
-meet its script's ``KEYS`` and ``ARGV`` order (documented in :mod:`pyresque.wire.scripts`).
+ended. :class:`CycleRequest` fills the slots :mod:`pyresque.wire.layout` declares for ``CYCLE``,
+:class:`CyclePacker` packs them (the one packer of the hot path) and :func:`read_reply` reads the
+reply. :class:`RequeueRequest` and :class:`RetryRequest` are the one place where their calls'
+fields meet their scripts' ``KEYS`` and ``ARGV`` order (documented in :mod:`pyresque.wire.scripts`).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.typing import EncodableT
 
 from pyresque.store import scriptcall
-from pyresque.wire import protocol
+from pyresque.wire import layout, protocol
 from pyresque.wire.keys import Keys
 
 
@@ -55,7 +57,7 @@ class Ack:
 
     @property
     def extras(self) -> str:
-        """CYCLE's ARGV 8: what the call carries beyond a plain success."""
+        """CYCLE's ``extras`` argument: what the call carries beyond a plain success."""
         failure = ("f" if self.count_failed else "u") if self.failure_record else ""
         return failure + ("d" if self.forget else "")
 
@@ -64,14 +66,35 @@ PAUSED = "paused"
 HELD = "held"  # the worker's in-flight hash holds a reservation it never heard back about
 REDELIVERY_MEMORY = 24 * 3600.0  # a redelivery count not raised for this long is forgotten
 
+Reply = Reservation | str | None  # what a CYCLE call says: a reservation, PAUSED, HELD or None
+LAYOUT = layout.CYCLE
 
-@dataclass(frozen=True)
-class CycleRequest:
+
+class CycleArgs(NamedTuple):
+    """CYCLE's fixed arguments, one field per slot of :data:`pyresque.wire.layout.CYCLE`'s
+    ``args``, in its order (checked as this module loads)."""
+
+    worker_id: str
+    run_at: str
+    acked_queue: str
+    acked_sha: str
+    reserve_from: str
+    acked_token: str
+    token: str
+    extras: str
+
+
+if CycleArgs._fields != tuple(slot.name for slot in LAYOUT.args):
+    raise ImportError("CycleArgs and pyresque.wire.layout.CYCLE disagree on CYCLE's arguments")
+
+
+class CycleRequest(NamedTuple):
     """One CYCLE call: acknowledge ``ack`` (if any), then reserve from ``queues`` (None: don't),
     looking first in the worker's landing list unless ``landing`` is False.
 
-    The one place where the call's fields meet the script's ``KEYS`` and ``ARGV`` order
-    (:data:`pyresque.wire.scripts.CYCLE` documents it).
+    Its keys and arguments are the slots of :data:`pyresque.wire.layout.CYCLE`, filled by name
+    here (:meth:`key_values`, :meth:`arg_values`, :meth:`tails`) and put in the declared order by
+    :meth:`keys` and :meth:`argv` (redis-py's generic call) or :class:`CyclePacker` (RESP).
     """
 
     worker_id: str
@@ -81,185 +104,198 @@ class CycleRequest:
     token: str = ""
     landing: bool = True
 
-    def keys(self, k: Keys) -> list[str]:
-        fixed, queue_keys = _worker_keys(k, self.worker_id, tuple(self.queues or ()))
-        out = [*fixed, *queue_keys]
-        ack = self.ack
-        if ack is not None:
-            if ack.failure_record:
-                out += _failure_keys(k, self.worker_id)
-            if ack.forget:
-                out.append(ack.forget)
-        return out
+    def key_values(self, k: Keys) -> dict[str, str]:
+        """The fixed keys, by slot name."""
+        return _fixed_keys(k, self.worker_id)
 
-    def argv(self) -> list[EncodableT]:
-        queue_argv = _queue_argv(tuple(self.queues or ()))
-        reserve = _reserve_from(self.queues, self.landing)
-        ack = self.ack
-        if ack is None:
-            return [self.worker_id, self.run_at, "", "", reserve, "", self.token, "", *queue_argv]
-        res = ack.reservation
-        record = [ack.failure_record] if ack.failure_record else []
-        return [
-            self.worker_id,
-            self.run_at,
-            res.queue,
-            res.sha if res.deliveries else "",
-            reserve,
-            res.token,
-            self.token,
-            ack.extras,
-            *queue_argv,
-            *record,
-        ]
+    def arg_values(self) -> CycleArgs:
+        """The fixed arguments, by slot name."""
+        return cycle_args(self.worker_id, self.run_at, self.ack, self.reserve_from, self.token)
+
+    @property
+    def reserve_from(self) -> str:
+        return reserve_from(self.queues, self.landing)
 
     def packed(self, k: Keys) -> tuple[int, int, bytes]:
-        """(number of keys, number of arguments, their RESP): the same keys and arguments as
-        :meth:`keys` and :meth:`argv`; see :func:`pack_cycle`."""
-        return pack_cycle(
-            k,
-            self.worker_id,
-            self.run_at,
-            ack=self.ack,
-            queues=self.queues,
-            token=self.token,
-            landing=self.landing,
-        )
+        """(number of keys, number of arguments, their RESP), by the worker's packer."""
+        packer = cycle_packer(k, self.worker_id, tuple(self.queues or ()))
+        return packer.pack(self.run_at, self.ack, self.reserve_from, self.token)
+
+    def tails(self, k: Keys) -> list[tuple[layout.Tail, dict[str, str]]]:
+        """The optional tails this call carries, in declared order, with their slots' values."""
+        return cycle_tails(k, self.worker_id, self.ack)
+
+    def keys(self, k: Keys) -> list[str]:
+        """``KEYS`` in the declared order (redis-py's generic call)."""
+        fixed = self.key_values(k)
+        out = [fixed[slot.name] for slot in LAYOUT.keys]
+        for queue in self.queues or ():
+            per_queue = _queue_keys(k, queue)
+            out += [per_queue[slot.name] for slot in LAYOUT.queue_keys]
+        for tail, values in self.tails(k):
+            out += [values[slot.name] for slot in tail.keys]
+        return out
+
+    def argv(self, k: Keys) -> list[EncodableT]:
+        """``ARGV`` in the declared order (redis-py's generic call)."""
+        out: list[EncodableT] = list(self.arg_values())
+        for queue in self.queues or ():
+            per_queue = _queue_args(queue)
+            out += [per_queue[slot.name] for slot in LAYOUT.queue_args]
+        for tail, values in self.tails(k):
+            out += [values[slot.name] for slot in tail.args]
+        return out
 
 
-def _reserve_from(queues: Sequence[str] | None, landing: bool) -> str:
-    """CYCLE's ARGV 5: '0' reserve nothing, '1' the landing list then the queues, '2' the queues."""
+def _fixed_keys(k: Keys, wid: str) -> dict[str, str]:
+    return {
+        "inflight": k.inflight(wid),
+        "busy": k.worker(wid),
+        "redeliveries": k.redeliveries,
+        "processed": k.processed,
+        "worker_processed": k.worker_processed(wid),
+        "landing": k.landing(wid),
+        "pause_all": k.pause_all,
+        "inflight_workers": k.inflight_workers,
+    }
+
+
+def _queue_keys(k: Keys, queue: str) -> dict[str, str]:
+    return {"queue": k.queue(queue)}
+
+
+def _queue_args(queue: str) -> dict[str, str]:
+    return {"queue_name": queue, "queue_json": protocol.dumps(queue)}
+
+
+def reserve_from(queues: Sequence[str] | None, landing: bool) -> str:
+    """The ``reserve_from`` argument: '0' nothing, '1' the landing list first, '2' queues only."""
     if queues is None:
         return "0"
     return "1" if landing else "2"
 
 
-_EMPTY = b"$0\r\n\r\n"
-
-
-def pack_cycle(
-    k: Keys,
-    worker_id: str,
-    run_at: str,
-    *,
-    ack: Ack | None,
-    queues: Sequence[str] | None,
-    token: str,
-    landing: bool = True,
-) -> tuple[int, int, bytes]:
-    """:meth:`CycleRequest.packed` without building the request: the worker's fixed keys and
-    arguments come packed from a cache, the recurring values (queue, flags) from
-    :func:`pyresque.store.scriptcall.bulks_repeated`; only the tokens are packed afresh."""
-    fixed = _packed_fixed(k, worker_id, tuple(queues or ()))
-    reserve = _reserve_from(queues, landing)
+def cycle_args(worker_id: str, run_at: str, ack: Ack | None, reserve: str, token: str) -> CycleArgs:
+    """The fixed arguments of a call (positional for speed: a call per job; the field names of
+    :class:`CycleArgs` say which is which)."""
     if ack is None:
-        body = b"".join(
-            (
-                fixed.keys,
-                fixed.worker_id,
-                _packed_run_at(run_at),
-                _EMPTY,
-                _EMPTY,
-                scriptcall.bulks_repeated((reserve,)),
-                _EMPTY,
-                scriptcall.bulk(token),
-                _EMPTY,
-                fixed.queue_argv,
-            )
-        )
-        return fixed.numkeys, fixed.numargs, body
+        return CycleArgs(worker_id, run_at, "", "", reserve, "", token, "")
     res = ack.reservation
-    numkeys, numargs = fixed.numkeys, fixed.numargs
-    extra_keys = extra_argv = b""
-    if ack.failure_record or ack.forget:
-        parts = []
-        if ack.failure_record:
-            parts.append(_packed_failure_keys(k, worker_id))
-            extra_argv = scriptcall.bulk(ack.failure_record)
-            numkeys, numargs = numkeys + 3, numargs + 1
-        if ack.forget:
-            parts.append(scriptcall.bulk(ack.forget))
-            numkeys += 1
-        extra_keys = b"".join(parts)
-    body = b"".join(
-        (
-            fixed.keys,
-            extra_keys,
-            fixed.worker_id,
-            _packed_run_at(run_at),
-            scriptcall.bulks_repeated((res.queue, res.sha if res.deliveries else "", reserve)),
-            scriptcall.bulk(res.token),
-            scriptcall.bulk(token),
-            scriptcall.bulks_repeated((ack.extras,)),
-            fixed.queue_argv,
-            extra_argv,
-        )
-    )
-    return numkeys, numargs, body
+    sha = res.sha if res.deliveries else ""
+    return CycleArgs(worker_id, run_at, res.queue, sha, reserve, res.token, token, ack.extras)
 
 
-@dataclass(frozen=True)
-class _PackedFixed:
-    """A worker's CYCLE keys and arguments that never change, as RESP."""
-
-    keys: bytes  # KEYS 1-8, then the queue keys
-    worker_id: bytes  # ARGV 1
-    queue_argv: bytes  # ARGV 9..
-    numkeys: int
-    numargs: int
-
-
-@functools.lru_cache(maxsize=64)
-def _packed_fixed(k: Keys, wid: str, queues: tuple[str, ...]) -> _PackedFixed:
-    fixed, queue_keys = _worker_keys(k, wid, queues)
-    queue_argv = _queue_argv(queues)
-    return _PackedFixed(
-        keys=scriptcall.bulks([*fixed, *queue_keys]),
-        worker_id=scriptcall.bulk(wid),
-        queue_argv=scriptcall.bulks(queue_argv),
-        numkeys=len(fixed) + len(queue_keys),
-        numargs=8 + len(queue_argv),
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _packed_failure_keys(k: Keys, wid: str) -> bytes:
-    return scriptcall.bulks(_failure_keys(k, wid))
+def cycle_tails(
+    k: Keys, worker_id: str, ack: Ack | None
+) -> list[tuple[layout.Tail, dict[str, str]]]:
+    """The optional tails a call carries, in declared order, with their slots' values."""
+    if ack is None or not (ack.failure_record or ack.forget):
+        return []
+    values = {
+        "failed": k.failed,
+        "failed_count": k.failed_count,
+        "worker_failed_count": k.worker_failed_count(worker_id),
+        "failure_record": ack.failure_record,
+        "forget": ack.forget,
+    }
+    carried = {"failure": bool(ack.failure_record), "forget": bool(ack.forget)}
+    return [(tail, values) for tail in LAYOUT.tails if carried[tail.name]]
 
 
 @functools.lru_cache(maxsize=4)
-def _packed_run_at(run_at: str) -> bytes:
-    return scriptcall.bulk(run_at)  # changes once a second
+def _packed_second(value: str) -> bytes:
+    return scriptcall.bulk(value)  # a time: changes once a second
+
+
+def _constant(packed: bytes) -> Callable[[str], bytes]:
+    """A slot packed once for the worker: the call's value is the worker's own."""
+    return lambda _value: packed
+
+
+class CyclePacker:
+    """A worker's CYCLE calls as RESP, packed the way the declaration says each slot varies:
+    the slots that never change for the worker (its keys, its id, its queues' arguments) are
+    packed once, here; per call, a time is packed once a second, a recurring value (a queue
+    name, a flag) once (:data:`pyresque.store.scriptcall.bulk_repeated`), a token afresh.
+
+    The only packer: :meth:`pack` gives the same bytes as redis-py would for
+    :meth:`CycleRequest.keys` and :meth:`CycleRequest.argv` (a test compares every shape).
+    """
+
+    def __init__(self, k: Keys, worker_id: str, queues: tuple[str, ...]) -> None:
+        self._k, self._worker_id = k, worker_id
+        probe = CycleRequest(worker_id, "", queues=queues)
+        self.keys = scriptcall.bulks(probe.keys(k))
+        self.numkeys = len(LAYOUT.keys) + len(LAYOUT.queue_keys) * len(queues)
+        self.numargs = len(LAYOUT.args) + len(LAYOUT.queue_args) * len(queues)
+        per_queue = [_queue_args(q) for q in queues]
+        self.queue_args = scriptcall.bulks(
+            [values[slot.name] for values in per_queue for slot in LAYOUT.queue_args]
+        )
+        fixed = probe.arg_values()
+        self._packs = [
+            _constant(scriptcall.bulk(value))
+            if slot.packing is layout.Packing.WORKER
+            else _PACKING[slot.packing]
+            for slot, value in zip(LAYOUT.args, fixed, strict=True)
+        ]
+
+    def pack(
+        self, run_at: str, ack: Ack | None, reserve: str, token: str
+    ) -> tuple[int, int, bytes]:
+        """(number of keys, number of arguments, their RESP) for one of this worker's calls
+        (the fields of :class:`CycleRequest`; ``reserve``: its ``reserve_from``)."""
+        args = cycle_args(self._worker_id, run_at, ack, reserve, token)
+        packed = b"".join([pack(value) for pack, value in zip(self._packs, args, strict=True)])
+        if ack is None or not (ack.failure_record or ack.forget):
+            return self.numkeys, self.numargs, self.keys + packed + self.queue_args
+        tails = cycle_tails(self._k, self._worker_id, ack)
+        tail_keys = [values[slot.name] for tail, values in tails for slot in tail.keys]
+        tail_args = [values[slot.name] for tail, values in tails for slot in tail.args]
+        return (
+            self.numkeys + len(tail_keys),
+            self.numargs + len(tail_args),
+            b"".join(
+                (
+                    self.keys,
+                    scriptcall.bulks(tail_keys),
+                    packed,
+                    self.queue_args,
+                    scriptcall.bulks(tail_args),
+                )
+            ),
+        )
+
+
+_PACKING: dict[layout.Packing, Callable[[str], bytes]] = {
+    layout.Packing.SECOND: _packed_second,
+    layout.Packing.RECURRING: scriptcall.bulk_repeated,
+    layout.Packing.FRESH: scriptcall.bulk,
+}
 
 
 @functools.lru_cache(maxsize=64)
-def _worker_keys(k: Keys, wid: str, queues: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """A worker's fixed CYCLE keys and its queue keys (the same for every call of a worker with
-    a fixed queue list, so built once)."""
-    return (
-        [
-            k.inflight(wid),
-            k.worker(wid),
-            k.redeliveries,
-            k.processed,
-            k.worker_processed(wid),
-            k.landing(wid),
-            k.pause_all,
-            k.inflight_workers,
-        ],
-        [k.queue(q) for q in queues],
-    )
+def cycle_packer(k: Keys, worker_id: str, queues: tuple[str, ...]) -> CyclePacker:
+    """The packer of a worker's calls with ``queues`` (made once per worker and queue list)."""
+    return CyclePacker(k, worker_id, queues)
 
 
-def _failure_keys(k: Keys, wid: str) -> list[str]:
-    """The keys a CYCLE call that records a failure adds after the queue keys."""
-    return [k.failed, k.failed_count, k.worker_failed_count(wid)]
-
-
-@functools.lru_cache(maxsize=64)
-def _queue_argv(queues: tuple[str, ...]) -> list[str]:
-    """Each queue's name and its name as JSON (for the busy record)."""
-    return [part for q in queues for part in (q, protocol.dumps(q))]
+def read_reply(reply: Any, token: str) -> Reply:
+    """What a ``CYCLE`` reply says (its format: :data:`pyresque.wire.layout.CYCLE`'s ``reply``):
+    a Reservation (under ``token``), :data:`PAUSED`, :data:`HELD`, or None."""
+    if not reply:
+        return None
+    if isinstance(reply, str):  # a client that decodes replies (as UTF-8)
+        reply = as_bytes(reply)
+    if not isinstance(reply, bytes):
+        raise TypeError(f"CYCLE replied {reply!r}, not a string")
+    if reply == b"paused":
+        return PAUSED
+    if reply == b"held":
+        return HELD
+    deliveries, size, rest = reply.split(b" ", 2)  # '<deliveries> <n> <queue: n bytes><payload>'
+    n = int(size)
+    return Reservation(as_text(rest[:n]), as_text(rest[n:]), int(deliveries), token)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
 
 import redis
 
@@ -21,13 +20,16 @@ from pyresque.store.cycle import (
     PAUSED,
     REDELIVERY_MEMORY,
     Ack,
+    CyclePacker,
     CycleRequest,
     RequeueRequest,
     Reservation,
     RetryRequest,
     as_bytes,
     as_text,
-    pack_cycle,
+    cycle_packer,
+    read_reply,
+    reserve_from,
 )
 from pyresque.store.dashboard import DashboardStore
 from pyresque.store.scriptcall import ScriptCall
@@ -35,7 +37,7 @@ from pyresque.wire import protocol, scripts
 from pyresque.wire.jobmetrics import METRICS_TTL, MinuteFigures
 from pyresque.wire.keys import Keys
 
-__all__ = ["HELD", "PAUSED", "Ack", "Reservation", "Store"]
+__all__ = ["HELD", "PAUSED", "Ack", "Reservation", "Store", "read_reply"]
 
 _REHEARSAL_PAYLOAD = '{"class":"Rehearsal","args":[]}'
 
@@ -51,6 +53,7 @@ class Store:
         self.redis = client
         self.keys = keys or Keys()
         self._cycle = ScriptCall(client, scripts.CYCLE)  # the hot path: see store.scriptcall
+        self._last_packer: tuple[str, Sequence[str] | None, CyclePacker] | None = None
         self._requeue = ScriptCall(client, scripts.REQUEUE)  # runs when full
         self._remove_failure = client.register_script(scripts.REMOVE_FAILURE)
         self._return_landed = ScriptCall(client, scripts.RETURN_LANDED)  # runs when full
@@ -140,14 +143,23 @@ class Store:
         """
         run_at = protocol.run_at_time(now)
         if self._cycle.fast:
-            packed = pack_cycle(
-                self.keys, worker_id, run_at, ack=ack, queues=queues, token=token, landing=landing
-            )
-            reply = self._cycle.call_packed(*packed)
+            packer = self._packer(worker_id, queues)
+            reserve = reserve_from(queues, landing)
+            reply = self._cycle.call_packed(*packer.pack(run_at, ack, reserve, token))
         else:
             request = CycleRequest(worker_id, run_at, ack, queues, token, landing)
-            reply = self._cycle(request.keys(self.keys), request.argv())
-        return self.reservation_from(reply, token)
+            reply = self._cycle(request.keys(self.keys), request.argv(self.keys))
+        return read_reply(reply, token)
+
+    def _packer(self, worker_id: str, queues: Sequence[str] | None) -> CyclePacker:
+        """The packer of a worker's calls: the last one used when the worker and its queue list
+        (the same list object: a worker keeps its own) are the same, else made or found."""
+        last = self._last_packer
+        if last is not None and last[1] is queues and last[0] == worker_id:
+            return last[2]
+        packer = cycle_packer(self.keys, worker_id, tuple(queues or ()))
+        self._last_packer = (worker_id, queues, packer)
+        return packer
 
     def record_metrics(self, figures: Sequence[MinuteFigures]) -> None:
         """Add a worker's per-job figures to their minutes' hashes, giving each hash its expiry
@@ -169,27 +181,8 @@ class Store:
         ``run_at`` is the server's clock then. None on the generic path (cluster, durable)."""
         if not self._cycle.fast:
             return None
-        packed = pack_cycle(self.keys, worker_id, "", ack=None, queues=queues, token=token)
+        packed = self._packer(worker_id, queues).pack("", None, reserve_from(queues, True), token)
         return self._cycle.command(*packed)
-
-    @staticmethod
-    def reservation_from(reply: Any, token: str) -> Reservation | str | None:
-        """What a ``CYCLE`` reply says: a Reservation (under ``token``), :data:`PAUSED`,
-        :data:`HELD`, or None."""
-        if not reply:
-            return None
-        if isinstance(reply, str):  # a client that decodes replies (as UTF-8)
-            reply = as_bytes(reply)
-        if not isinstance(reply, bytes):
-            raise TypeError(f"CYCLE replied {reply!r}, not a string")
-        for tag in (PAUSED, HELD):
-            if reply == tag.encode():
-                return tag
-        deliveries, size, rest = reply.split(
-            b" ", 2
-        )  # '<deliveries> <n> <queue: n bytes><payload>'
-        n = int(size)
-        return Reservation(as_text(rest[:n]), as_text(rest[n:]), int(deliveries), token)
 
     def rehearse_cycle(self, worker_id: str, queues: Sequence[str]) -> None:
         """Walk the path of the next :meth:`cycle` without changing anything: pack a call like
@@ -200,7 +193,8 @@ class Store:
             return
         ack = Ack(Reservation(queues[0] if queues else "", _REHEARSAL_PAYLOAD, 0, "rehearsal"))
         run_at = protocol.run_at_time(time.time())
-        pack_cycle(self.keys, worker_id, run_at, ack=ack, queues=queues, token="rehearsal")
+        reserve = reserve_from(queues, False)
+        self._packer(worker_id, queues).pack(run_at, ack, reserve, "rehearsal")
         self._cycle.ping()
 
     def requeue(

@@ -49,23 +49,22 @@ def bulks(values: Iterable[str | bytes | int]) -> bytes:
     return b"".join([bulk(v) for v in values])
 
 
-_REPEATED: dict[str | bytes | int, bytes] = {}
+class _Repeated(dict[str | bytes | int, bytes]):
+    """Values that recur from call to call (a queue's name, a job class, '0'), each packed once;
+    up to :data:`_REPEATED_MAX` of them are kept."""
+
+    def __missing__(self, value: str | bytes | int) -> bytes:
+        packed = bulk(value)
+        if len(self) < _REPEATED_MAX:
+            self[value] = packed
+        return packed
+
+
 _REPEATED_MAX = 1024  # distinct values kept: queue and class names, flags, small numbers
+_REPEATED = _Repeated()
 
-
-def bulks_repeated(values: Iterable[str | bytes | int]) -> bytes:
-    """:func:`bulks` for values that recur from call to call (a queue's name, a job class, '0'),
-    each packed once: a dictionary lookup instead of an encode and a format per value."""
-    cache = _REPEATED
-    out = []
-    for value in values:
-        packed = cache.get(value)
-        if packed is None:
-            packed = bulk(value)
-            if len(cache) < _REPEATED_MAX:
-                cache[value] = packed
-        out.append(packed)
-    return b"".join(out)
+# One recurring value as RESP: a dictionary lookup (in C) instead of an encode and a format.
+bulk_repeated = _REPEATED.__getitem__
 
 
 def evalsha_head(sha: str, numkeys: int, numargs: int) -> bytes:

@@ -2,8 +2,9 @@
 
 Every key a script touches is passed in ``KEYS``, built by :mod:`pyresque.wire.keys` (Redis requires it
 of scripts, and proxies and Redis Cluster route by it); ``ARGV`` carries only values. The order of
-each script's ``KEYS`` and ``ARGV`` is stated once, in the typed request of :mod:`pyresque.store.operations`
-that calls it. Under one hash-tagged namespace (``{resque}``) every key lands in one slot, so the
+``CYCLE``'s ``KEYS`` and ``ARGV`` is declared by name in :mod:`pyresque.wire.layout`, from which its
+Lua indices and header come; the other scripts' in the typed requests of
+:mod:`pyresque.store.cycle`. Under one hash-tagged namespace (``{resque}``) every key lands in one slot, so the
 scripts also run on a Redis Cluster.
 
 Redelivery counts (``redeliveries``: sha1 of a payload -> ``"<count> <epoch>"``) carry the time of
@@ -12,6 +13,8 @@ that never reached the limit) goes stale and is swept by :data:`PRUNE_REDELIVERI
 """
 
 from __future__ import annotations
+
+from pyresque.wire.layout import CYCLE as CYCLE_LAYOUT
 
 # ``utc_text(seconds)``: epoch seconds as ``2026-11-28T06:57:33Z``, the text of
 # :func:`pyresque.wire.protocol.run_at_time` (days to a civil date, as in Howard Hinnant's
@@ -37,20 +40,10 @@ end
 
 # Finish the previous job (if any) and reserve the next one, in one call.
 #
-# KEYS: 1 inflight:<id>, 2 worker:<id>, 3 redeliveries, 4 stat:processed, 5 stat:processed:<id>,
-# 6 landing:<id>, 7 pause-all-workers, 8 inflight-workers, 9.. queue:<q> per queue, then only when
-# ARGV 8 says so: failed, stat:failed and stat:failed:<id> (a failure), then a key to delete with
-# the acknowledgement (a succeeded job's retry counter).
-# ARGV: 1 worker id, 2 run_at ('' = the server's clock when a job is reserved: a call sent ahead
-# of its job, behind a worker's blocking move), 3 queue of the job to acknowledge ('' = none),
-# 4 sha1 of that payload when it had been redelivered ('' = none), 5 where to reserve from: '0'
-# nowhere (acknowledge only), '1' the worker's landing list, then its queues, '2' its queues only
-# (no blocking move of the worker's has run since a call last looked in its landing list; the
-# worker still looks once a second, for a move served after it gave up on it), 6 token of the
-# reservation being acknowledged, 7 token for the new reservation, 8 what else the call carries,
-# '' for a plain success: 'f' a failure counted in stat:failed, 'u' one not counted, 'd' a key to
-# delete, 9.. pairs (queue name, queue as JSON), one per queue key, in priority order, then the
-# failure record when there is one.
+# Its KEYS and ARGV are declared once, by name, in pyresque.wire.layout.CYCLE: the Lua below
+# says KEYS[$name] / ARGV[$name], replaced by the declared index when the text is rendered, and
+# the script starts with a header comment generated from the declaration (print CYCLE to read
+# it). pyresque.store.cycle packs a call from the same declaration.
 #
 # Only what a call needs is passed: the server turns every argument into a Lua string, and a
 # success (most calls) needs no failure keys, no failure record, no key to delete.
@@ -59,15 +52,12 @@ end
 # acknowledgement applies only while that token is still there: a call retried after its reply was
 # lost cannot count a job twice, nor acknowledge the next job in its place.
 #
-# Returns nil when nothing is reserved (no queue has a job, or the call reserves nothing),
-# 'paused' when pause-all-workers is set, 'held' when the in-flight hash holds a reservation this
-# call does not know (one whose reply was lost: the worker puts it back, see
-# Worker.reconcile_after_outage), else one string: '<deliveries> <length of the queue name in
-# bytes> <queue name><payload>' (one bulk reply costs the server a fraction of what a table of
-# four does). The job moves from its queue (or from the worker's landing list, where a blocking
-# BLMOVE put it) into the worker's in-flight hash atomically, and
-# worker:<id> is set in the same call, so resque-web sees the worker busy at once. The busy record
-# embeds the payload as it is when it looks like a JSON object; the worker parses the payload
+# A 'held' reply means the in-flight hash holds a reservation whose reply was lost: the worker
+# puts it back (pyresque.worker.reserving). The reply is one string, not a table (one bulk reply
+# costs the server a fraction of what a table of four does). The job moves from its queue (or
+# from the worker's landing list, where a blocking BLMOVE put it) into the worker's in-flight
+# hash atomically, and worker:<id> is set in the same call, so resque-web sees the worker busy at
+# once. The busy record embeds the payload as it is when it looks like a JSON object; the worker parses the payload
 # itself and fails one that is not JSON, which clears the record in its next call.
 #
 # The worker is listed in inflight-workers (recovery's index of who may hold a job) by the call
@@ -88,69 +78,70 @@ end
 # ARGV): fewer of either is what makes a script cheaper for Redis. Every increment is given as
 # the string '1', never the number 1: Redis turns a Lua number argument into text with
 # snprintf("%.17g"), which costs more than the INCRBY itself.
-CYCLE = (
-    UTC_TEXT
-    + r"""
-local inflight = KEYS[1]
+CYCLE_TEMPLATE = r"""
+local inflight = KEYS[$inflight]
 local failing, counted, deletes = false, false, false
-if ARGV[8] ~= '' then
-  counted = string.find(ARGV[8], 'f', 1, true)
-  failing = counted or string.find(ARGV[8], 'u', 1, true)
-  deletes = string.find(ARGV[8], 'd', 1, true)
+if ARGV[$extras] ~= '' then
+  counted = string.find(ARGV[$extras], 'f', 1, true)
+  failing = counted or string.find(ARGV[$extras], 'u', 1, true)
+  deletes = string.find(ARGV[$extras], 'd', 1, true)
 end
--- KEYS[9..last] are the queues; the optional keys follow them
-local last = #KEYS - (failing and 3 or 0) - (deletes and 1 or 0)
+-- KEYS[$queue..last] are the queues; the optional tails' keys follow them
+local last = #KEYS - (failing and $failure_keys or 0) - (deletes and $forget_keys or 0)
 -- the token the in-flight hash holds (false: none), once read; the acknowledged job's queue;
 -- whether the worker is known to be listed in inflight-workers
 local current, known, acked, listed = false, false, nil, false
-if ARGV[3] ~= '' then
-  if ARGV[6] ~= '' then current, known = redis.call('HGET', inflight, ''), true end
-  if ARGV[6] == '' or current == ARGV[6] then
-    acked, current, known, listed = ARGV[3], false, true, ARGV[6] ~= ''
-    if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
+if ARGV[$acked_queue] ~= '' then
+  if ARGV[$acked_token] ~= '' then current, known = redis.call('HGET', inflight, ''), true end
+  if ARGV[$acked_token] == '' or current == ARGV[$acked_token] then
+    acked, current, known, listed = ARGV[$acked_queue], false, true, ARGV[$acked_token] ~= ''
+    if ARGV[$acked_sha] ~= '' then redis.call('HDEL', KEYS[$redeliveries], ARGV[$acked_sha]) end
     if failing then
-      redis.call('RPUSH', KEYS[last + 1], ARGV[9 + 2 * (last - 8)])
+      redis.call('RPUSH', KEYS[last + $failed],
+        ARGV[$args + $per_queue_args * (last - $keys) + $failure_record])
       if counted then
-        redis.call('INCRBY', KEYS[last + 2], '1')
-        redis.call('INCRBY', KEYS[last + 3], '1')
+        redis.call('INCRBY', KEYS[last + $failed_count], '1')
+        redis.call('INCRBY', KEYS[last + $worker_failed_count], '1')
       end
     end
-    redis.call('INCRBY', KEYS[4], '1')
-    redis.call('INCRBY', KEYS[5], '1')
-    if deletes then redis.call('DEL', KEYS[#KEYS]) end
+    redis.call('INCRBY', KEYS[$processed], '1')
+    redis.call('INCRBY', KEYS[$worker_processed], '1')
+    if deletes then
+      redis.call('DEL', KEYS[last + (failing and $failure_keys or 0) + $forget])
+    end
   end
 end
 -- The job to reserve, if any; with none, the call returns `reply`: 'held', 'paused', or false
 -- (a nil reply). Plain blocks, no inner functions: a closure and its upvalues are allocated afresh
 -- by every call.
 local q, qjson, payload, reply, flagged = nil, nil, false, false, false
-if ARGV[5] ~= '0' then
+if ARGV[$reserve_from] ~= '0' then
   -- A call delayed in the network may run after its worker gave up on it and moved on: it must
   -- not reserve over the worker's current reservation (whose token it does not know).
   if not known then current = redis.call('HGET', inflight, '') end
-  if current and current ~= ARGV[6] and ARGV[7] ~= '' then
+  if current and current ~= ARGV[$acked_token] and ARGV[$token] ~= '' then
     reply = 'held'
   else
     -- a job a blocking BLMOVE dropped in this worker's landing list (single-queue workers only)
-    local landed = ARGV[5] == '1' and redis.call('LPOP', KEYS[6])
+    local landed = ARGV[$reserve_from] == '1' and redis.call('LPOP', KEYS[$landing])
     -- pause-all-workers and redeliveries are both absent almost always: one EXISTS says so
-    flagged = redis.call('EXISTS', KEYS[7], KEYS[3]) > 0
-    local pause = flagged and redis.call('GET', KEYS[7])
+    flagged = redis.call('EXISTS', KEYS[$pause_all], KEYS[$redeliveries]) > 0
+    local pause = flagged and redis.call('GET', KEYS[$pause_all])
     if pause and string.lower((string.gsub(pause, '^%s*(.-)%s*$', '%1'))) == 'true' then
-      if landed then redis.call('LPUSH', last >= 9 and KEYS[9] or KEYS[6], landed) end
+      if landed then redis.call('LPUSH', last >= $queue and KEYS[$queue] or KEYS[$landing], landed) end
       reply = 'paused'
     elseif landed then
-      if last >= 9 then
-        q, qjson, payload = ARGV[9], ARGV[10], landed
+      if last >= $queue then
+        q, qjson, payload = ARGV[$queue_name], ARGV[$queue_json], landed
       else  -- reserving from no queue: the job stays where it landed
-        redis.call('LPUSH', KEYS[6], landed)
+        redis.call('LPUSH', KEYS[$landing], landed)
       end
     else
-      for i = 9, last do
+      for i = $queue, last do
         payload = redis.call('LPOP', KEYS[i])
         if payload then
-          local at = 9 + 2 * (i - 9)
-          q, qjson = ARGV[at], ARGV[at + 1]
+          local at = $queue_name + $per_queue_args * (i - $queue)
+          q, qjson = ARGV[at], ARGV[at + ($queue_json - $queue_name)]
           break
         end
       end
@@ -161,14 +152,14 @@ if not payload then
   -- the acknowledged job leaves the in-flight hash and the busy record
   if acked then
     redis.call('HDEL', inflight, acked, '')
-    redis.call('DEL', KEYS[2])
+    redis.call('DEL', KEYS[$busy])
   end
   return reply
 end
 -- The reserved job and its token overwrite the acknowledged job's in the in-flight hash, and its
 -- busy record the acknowledged one's (one command each, not two).
-if ARGV[7] ~= '' then
-  redis.call('HSET', inflight, q, payload, '', ARGV[7])
+if ARGV[$token] ~= '' then
+  redis.call('HSET', inflight, q, payload, '', ARGV[$token])
   if acked and acked ~= q then redis.call('HDEL', inflight, acked) end
 else
   redis.call('HSET', inflight, q, payload)
@@ -176,23 +167,23 @@ else
     if acked ~= q then redis.call('HDEL', inflight, acked, '') else redis.call('HDEL', inflight, '') end
   end
 end
-if not listed then redis.call('SADD', KEYS[8], ARGV[1]) end
+if not listed then redis.call('SADD', KEYS[$inflight_workers], ARGV[$worker_id]) end
 if string.byte(payload, 1) == 123 and string.byte(payload, -1) == 125 then  -- '{' ... '}'
-  local run_at = ARGV[2]
+  local run_at = ARGV[$run_at]
   if run_at == '' then run_at = utc_text(tonumber(redis.call('TIME')[1])) end
-  redis.call('SET', KEYS[2],
+  redis.call('SET', KEYS[$busy],
     '{"queue":' .. qjson .. ',"run_at":"' .. run_at .. '","payload":' .. payload .. '}')
 elseif acked then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[$busy])
 end
 local delivered = '0'
 if flagged then  -- the redeliveries hash exists only when something crashed
-  local entry = redis.call('HGET', KEYS[3], redis.sha1hex(payload))
+  local entry = redis.call('HGET', KEYS[$redeliveries], redis.sha1hex(payload))
   if entry then delivered = string.match(entry, '^%d+') or '0' end
 end
 return delivered .. ' ' .. #q .. ' ' .. q .. payload
 """
-)
+CYCLE = CYCLE_LAYOUT.render(UTC_TEXT + CYCLE_TEMPLATE)
 
 # Put a worker's in-flight job back at the front of its queue (or fail it once it has killed its
 # process too often). Compare-and-move: nothing happens unless the in-flight entry still holds the

@@ -25,7 +25,7 @@ from pyresque.errors import PyresqueError
 from pyresque.jobs.job import Job
 from pyresque.jobs.registry import Registry, default_registry
 from pyresque.settings import WorkerSettings
-from pyresque.store.operations import HELD, PAUSED, Ack, Reservation, Store
+from pyresque.store.operations import HELD, PAUSED, Ack, Reservation, Store, read_reply
 from pyresque.wire import protocol
 from pyresque.wire.protocol import Failure
 from pyresque.worker.escalation import Policy, Reason, WorkerFlags, on_signals
@@ -434,7 +434,7 @@ class Worker:
             self._landing_due = True
             waited = self._blocking.wait(block, interruptible, ahead)
             if waited.reply is not NOT_READ:
-                early = self.store.reservation_from(waited.reply, token)
+                early = read_reply(waited.reply, token)
                 self._early = (early,)
                 if early != HELD:  # that call looked in the landing list after the move
                     self._landing_due, self._landing_looked = False, time.monotonic()

@@ -25,7 +25,7 @@ from pyresque.errors import PyresqueError
 from pyresque.jobs.job import Job
 from pyresque.jobs.registry import Registry, default_registry
 from pyresque.settings import WorkerSettings
-from pyresque.store.operations import HELD, PAUSED, Ack, Reservation, Store, read_reply
+from pyresque.store.operations import HELD, PAUSED, Ack, Reservation, Store
 from pyresque.wire import protocol
 from pyresque.wire.protocol import Failure
 from pyresque.worker.escalation import Policy, Reason, WorkerFlags, on_signals
@@ -36,10 +36,10 @@ from pyresque.worker.outage import BootFailure, RedisOutage
 from pyresque.worker.procname import set_title
 from pyresque.worker.queues import QueueSelector
 from pyresque.worker.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
+from pyresque.worker.reserving import Reservations
 from pyresque.worker.runner import ForkedRunner, JobRunner
 from pyresque.worker.settlement import Settlement
 from pyresque.worker.signals import SignalInbox
-from pyresque.worker.wakeup import NOT_READ, BlockingWait, WakeupListener
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,7 @@ WORKER_SIGNALS = (
     signal.SIGCONT,
 )
 FIRST_POLL = 0.05  # idle poll for jobs pushed by clients that do not publish a wake-up
-QUEUE_REFRESH = 1.0  # how long a resolved '*' or glob list is reused while busy
 PARENT_CHECK = 1.0  # how often a busy worker looks whether its pool master is still there
-LANDING_RECHECK = 1.0  # how often a busy worker's reservation looks in its landing list anyway
 # A worker that could not boot (a hook raised); the pool master backs off (gunicorn's
 # WORKER_BOOT_ERROR). The same value as pyresque.pool.spawn.WORKER_BOOT_ERROR.
 BOOT_FAILURE_EXIT = 3
@@ -97,34 +95,16 @@ class Worker:
         self.runner, self._inbox = self._runner_and_inbox()
         self._flags = WorkerFlags()
         self._job_kill: Reason | None = None
-        self._pending_ack: Ack | None = None
-        self._queues_cache: tuple[float, list[str]] = (-1e9, [])
-        self._dynamic = selector.is_dynamic  # asked once per job: computed once
-        self._static_queues = [] if self._dynamic else selector.resolve()
-        self._wakeups = WakeupListener(store, selector)
-        self._blocking = (
-            BlockingWait(store, self.id, selector.patterns[0])
-            if selector.blocks_on_one_queue
-            else None
-        )
         self._heartbeat = Heartbeat(store, self.id, settings.heartbeat_interval, self.redis_label)
         self._outage = RedisOutage(self, settings.burst, settings.burst_outage_timeout)
         self._settlement = Settlement(store, self.id, settings, self._outage)
         self._registered = False
+        self.reservations = Reservations(
+            store, self.id, selector, self._heartbeat, lambda: self._registered
+        )
         self._signals_installed = False
         self._parent_checked = 0.0
         self.jobs_done = 0
-        self._nonce = os.urandom(4).hex()  # reservation tokens: <nonce>.<counter>
-        self._tokens = 0
-        # the reply of a reservation sent behind the blocking wait, for the next _reserve; and
-        # whether a reservation may have been made for us that we never heard of (a reply lost
-        # with its wait, or a CYCLE that found one): reconcile before the next one
-        self._early: tuple[Reservation | str | None] | None = None
-        self._must_reconcile = False
-        # whether a blocking move may have landed a job since a reservation last looked in the
-        # landing list (which it then does first), and when one last looked (monotonic)
-        self._landing_due = True
-        self._landing_looked = -LANDING_RECHECK
         self._next_prune = math.inf  # monotonic; scheduled at start when the worker prunes
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
@@ -202,7 +182,7 @@ class Worker:
                 self._forked.prepare()  # a warm child for the first job
         else:
             # a job holds the main thread: the heartbeat thread writes the figures meanwhile
-            self._heartbeat.start_thread(also=self._record_metrics)
+            self._heartbeat.start_thread(also=self._settlement.record_metrics)
         log.info("Worker %s started, queues %s", self.id, self.selector)
         if self.on_ready is not None:
             self.on_ready()
@@ -232,14 +212,9 @@ class Worker:
         try:
             if not self._registered:
                 return True  # nothing of ours is in Redis
-            if self._pending_ack is not None:
-                self.store.cycle(self.id, time.time(), ack=self._pending_ack)
-                self._pending_ack = None
-            self._record_metrics(force=True)
-            if self._blocking is not None:
-                self._blocking.close()
-                if self.store.landed(self.id):  # a script is refused under maxmemory: not idly
-                    self.store.return_landed(self.id, self._blocking.queue)
+            self.reservations.acknowledge()
+            self._settlement.record_metrics(force=True)
+            self.reservations.leave()
             for queue, payload in self.store.inflight(self.id).items():
                 self.store.requeue(self.id, queue, payload, count_delivery=False)
             self.store.unregister_worker(self.id)
@@ -257,47 +232,40 @@ class Worker:
         finally:
             if self._forked is not None:
                 self._forked.close()
-            self._wakeups.close()
-            if self._blocking is not None:
-                self._blocking.close()
+            self.reservations.close()
             self.hooks.run_logged("worker_exit")
 
     def _loop(self) -> None:
         poll = FIRST_POLL
         busy = False
-        held_before = False  # the last reply was HELD too
+        reservations = self.reservations
         while True:
             self.apply_signals()
             self._check_parent()
             if self._flags.stopping:
                 return
             self._prune_if_due()
-            if self._flags.paused and not self._holds_early_job():
-                if self._early is not None and self._early[0] == HELD:
-                    self._must_reconcile = True  # what it found goes back, while we are paused
-                self._early = None  # an empty reply, from before the pause
+            if self._flags.paused and reservations.pause():
                 self._idle_paused()
                 continue
-            reply = self._outage.retry("reserve", self._reserve)
+            reply = self._outage.retry("reserve", reservations.reserve)
             # the figures go when due, and whenever the worker stops taking jobs for a while
-            self._record_metrics(force=not isinstance(reply, Reservation))
+            self._settlement.record_metrics(force=not isinstance(reply, Reservation))
             if reply is None and self._flags.stopping:
                 return
             if reply == HELD:
-                if not held_before:
+                if reservations.progress.held == 1:
                     log.warning(
                         "Worker %s holds a reservation it never heard back about; putting it back",
                         self.id,
                     )
                 else:  # still there after putting it back: never a busy loop, whatever it is
                     self.wait(FIRST_POLL, [])
-                held_before = self._must_reconcile = True
                 continue
-            held_before = False
             if isinstance(reply, Reservation):
                 busy = True
                 poll = FIRST_POLL
-                self._pending_ack = self._process(reply)
+                reservations.finished(self._process(reply))
                 self._count_job()
                 continue
             if reply == PAUSED:
@@ -325,169 +293,33 @@ class Worker:
     def _idle_paused(self) -> None:
         set_title("Paused")
         # a job the server reserved as the pause ended the wait goes back for other workers
-        self._outage.retry("reconcile", self._reconcile_if_needed)
-        if self._pending_ack is not None:  # the finished job is acknowledged first
-            ack = self._pending_ack
-            self._outage.retry("ack", functools.partial(self._acknowledge, ack))
-        self._record_metrics(force=True)
-        if self._blocking is not None:  # a job the blocking move took goes back for others
-            queue = self._blocking.queue
-            self._outage.retry(
-                "return", functools.partial(self.store.return_landed, self.id, queue)
-            )
+        self._outage.retry("reconcile", self.reservations.reconcile_if_unsure)
+        self._outage.retry("ack", self.reservations.acknowledge)  # the finished job first
+        self._settlement.record_metrics(force=True)
+        # a job the blocking move took goes back for others
+        self._outage.retry("return", self.reservations.return_landed)
         self.wait(self.settings.heartbeat_interval, [])
 
-    # --- reserving -----------------------------------------------------------------------------
-
-    def _queues(self) -> list[str]:
-        """The concrete queues, in priority order: fixed for a list of names, re-read from Redis
-        at most once a second for ``*`` and globs."""
-        if not self._dynamic:
-            return self._static_queues
-        stamp, cached = self._queues_cache
-        now = time.monotonic()
-        if now - stamp > QUEUE_REFRESH:
-            cached = self.selector.resolve(self.store.queue_names())
-            self._queues_cache = (now, cached)
-        return cached
-
-    def _holds_early_job(self) -> bool:
-        """A job the server reserved behind the blocking wait is ours to run: reserved before a
-        pause was seen, it runs as one reserved just before the pause would."""
-        return self._early is not None and isinstance(self._early[0], Reservation)
-
-    def _next_token(self) -> str:
-        self._tokens += 1
-        return f"{self._nonce}.{self._tokens}"
-
-    def _reconcile_if_needed(self) -> None:
-        if self._must_reconcile:
-            self.reconcile_after_outage()
-            self._must_reconcile = False
-
-    def _reserve(self) -> Reservation | str | None:
-        self._reconcile_if_needed()
-        early, self._early = self._early, None
-        if early is not None:
-            return early[0]  # the reply of the call sent behind the blocking wait
-        ack, self._pending_ack = self._pending_ack, None
-        token = self._next_token()
-        # Only a blocking move of this worker's puts a job in its landing list, and the call
-        # behind it takes that job: a busy worker's reservations skip the list (one command less
-        # for the server a job). They look again after a move whose reply was not read, and once
-        # a second for a move the server served after the worker gave up on it (it closed the
-        # connection, the server had not seen the close yet, and the call behind the move found
-        # the worker holding another job).
-        now = time.monotonic()
-        landing = self._landing_due or now - self._landing_looked >= LANDING_RECHECK
-        try:
-            reply = self.store.cycle(
-                self.id, time.time(), ack=ack, queues=self._queues(), token=token, landing=landing
-            )
-        except RedisOutage.ERRORS:
-            self._pending_ack = ack
-            raise
-        if landing and reply != HELD:  # a call that says held returns before it looks there
-            self._landing_due, self._landing_looked = False, now
-        return reply
-
-    def _acknowledge(self, ack: Ack) -> None:
-        self.store.cycle(self.id, time.time(), ack=ack)
-        self._pending_ack = None
-
     def reconcile_after_outage(self) -> None:
-        """After a lost reply, learn from the in-flight hash what the server actually did.
-
-        The hash carries the token of the reservation it holds. If that is still the token of the
-        job we were acknowledging, the acknowledgement was not applied (the retried call applies
-        it). Otherwise it was, and whatever the hash holds now was reserved for us by a call whose
-        reply never came: put it back at the front of its queue.
-        """
-        if self._registered and not self.store.is_registered(self.id):
-            log.warning(
-                "Worker %s: registration lost (Redis restarted?); registering again", self.id
-            )
-            self.store.register_worker(self.id, time.time())
-        self._early = None  # whatever it reserved is in the hash, and goes back with the rest
-        self._landing_due = True
-        token, held = self.store.held(self.id)
-        ack = self._pending_ack
-        if ack is not None and ack.reservation.token and token == ack.reservation.token:
-            return
-        self._pending_ack = None
-        for queue, payload in held.items():
-            self.store.requeue(self.id, queue, payload, count_delivery=False)
-        if token is not None and not held:  # a token alone would make every reservation refuse
-            self.store.forget_token(self.id, token)
+        """After a lost reply, learn from the in-flight hash what the server did
+        (:meth:`Reservations.reconcile`)."""
+        self.reservations.reconcile()
 
     def _wait_for_work(self, timeout: float) -> None:
         """Sleep until a job may be there, a signal arrives, or ``timeout`` passes."""
-        interruptible = self._inbox.interruptible
-        if self._blocking is not None:
-            # the server's timeout ends the command before our own deadline (its + 1 s): only a
-            # signal abandons it
-            block = min(timeout, max(self._heartbeat.seconds_left(), 0.01))
-            # the reservation goes out behind the move (this worker has nothing to acknowledge:
-            # the call that found its queue empty did it), so a job is picked up in one round trip
-            token = self._next_token()
-            ahead = self.store.cycle_ahead(self.id, self._static_queues, token)
-            self._landing_due = True
-            waited = self._blocking.wait(block, interruptible, ahead)
-            if waited.reply is not NOT_READ:
-                early = read_reply(waited.reply, token)
-                self._early = (early,)
-                if early != HELD:  # that call looked in the landing list after the move
-                    self._landing_due, self._landing_looked = False, time.monotonic()
-            self._must_reconcile = self._must_reconcile or waited.unsure
-            self._heartbeat.beat_if_due()
-            if waited.ran:
-                return
-            if self._blocking.unsupported:
-                self._blocking = None
-        self._wakeups.wait(min(timeout, self._heartbeat.seconds_left()), interruptible)
-        self._heartbeat.beat_if_due()
+        self.reservations.wait_for_work(timeout, self._inbox.interruptible)
 
     # --- Supervision: what a runner asks of the worker while a job runs ------------------------
 
     def wait(self, timeout: float, fds: list[int]) -> list[int]:
         """Block on signals and ``fds``, heartbeating and writing per-job figures on time;
         returns the readable fds."""
-        timeout = min(timeout, self._heartbeat.seconds_left(), self._metrics_due_in())
+        settlement = self._settlement
+        timeout = min(timeout, self._heartbeat.seconds_left(), settlement.metrics_due_in())
         readable = self._inbox.wait(timeout, fds)
         self._heartbeat.beat_if_due()
-        self._record_metrics()
+        settlement.record_metrics()
         return readable
-
-    # --- per-job figures -----------------------------------------------------------------------
-
-    def _metrics_due_in(self) -> float:
-        batch = self._settlement.metrics
-        return math.inf if batch is None else batch.seconds_until_due(time.monotonic())
-
-    def _record_metrics(self, *, force: bool = False) -> float:
-        """Write the per-job figures added up since the last write, when due or ``force``d (the
-        worker goes idle or stops). A failed write drops them: it may have been applied before its
-        reply was lost, and figures are better short than counted twice. Returns the seconds until
-        the next write is due (for the in-process worker's heartbeat thread)."""
-        batch = self._settlement.metrics
-        if batch is None:
-            return math.inf
-        now = time.monotonic()
-        due_in = batch.seconds_until_due(now)
-        if force or due_in <= 0.0:
-            figures = batch.take(now)
-            try:
-                self.store.record_metrics(figures)
-            except Exception as exc:  # figures never stop a worker, whatever refused them
-                log.warning(
-                    "Worker %s: per-job figures of %d minute(s) not written, dropped: %s: %s",
-                    self.id,
-                    len(figures),
-                    type(exc).__name__,
-                    exc,
-                )
-            due_in = batch.seconds_until_due(now)
-        return due_in
 
     def job_signals(self) -> tuple[float | None, Reason | None]:
         self.apply_signals()
@@ -501,7 +333,7 @@ class Worker:
         between a warm child's job and the next for the call. A Redis error here is left to the
         next real call."""
         with contextlib.suppress(*RedisOutage.ERRORS):
-            self.store.rehearse_cycle(self.id, self._queues())
+            self.store.rehearse_cycle(self.id, self.reservations.queues())
         payload = protocol.decode_payload(job.raw or job.payload.encode())
         Job(job.queue, payload, self.registry.resolve(payload.class_name))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import time
 
@@ -187,6 +188,38 @@ class Settlement:
         if self.metrics is not None:
             failed = outcome.failure is not None
             self.metrics.add(job.payload.short_class, outcome.seconds, failed, time.time())
+
+    # --- per-job figures ---------------------------------------------------------------------
+
+    def metrics_due_in(self) -> float:
+        """Seconds until the per-job figures are due to be written (inf: none are kept)."""
+        batch = self.metrics
+        return math.inf if batch is None else batch.seconds_until_due(time.monotonic())
+
+    def record_metrics(self, *, force: bool = False) -> float:
+        """Write the per-job figures added up since the last write, when due or ``force``d (the
+        worker goes idle or stops). A failed write drops them: it may have been applied before its
+        reply was lost, and figures are better short than counted twice. Returns the seconds until
+        the next write is due (for the in-process worker's heartbeat thread)."""
+        batch = self.metrics
+        if batch is None:
+            return math.inf
+        now = time.monotonic()
+        due_in = batch.seconds_until_due(now)
+        if force or due_in <= 0.0:
+            figures = batch.take(now)
+            try:
+                self.store.record_metrics(figures)
+            except Exception as exc:  # figures never stop a worker, whatever refused them
+                log.warning(
+                    "Worker %s: per-job figures of %d minute(s) not written, dropped: %s: %s",
+                    self.worker_id,
+                    len(figures),
+                    type(exc).__name__,
+                    exc,
+                )
+            due_in = batch.seconds_until_due(now)
+        return due_in
 
     def failed(self, res: Reservation, failure: Failure, count_failed: bool = True) -> Ack:
         record = protocol.failure_record(

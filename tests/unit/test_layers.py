@@ -17,8 +17,8 @@ for rank, names in enumerate(
         "store",
         "settings logs yamlfile jobs",
         "worker.hooks worker.queues worker.signals worker.procname worker.forking worker.deadline",
-        "worker.escalation pool.plan",
-        "worker.child worker.runner worker.inprocess worker.watchdog",
+        "worker.escalation worker.progress pool.plan",
+        "worker.child worker.runner worker.forked worker.inprocess worker.watchdog",
         "worker",  # the rest of pyresque.worker: outages, heartbeats, recovery, settling, the loop
         "pool",  # the rest of pyresque.pool
         "scheduler web",

@@ -231,24 +231,7 @@ def _spawn(
         _install_child_signals(control_r)
         child.unblock()
         in_child()
-        job = None
-        if ahead:
-            message = _read_to_end(job_r)
-            os.close(job_r)
-            if not message:
-                return 0  # discarded: no job is coming
-            job = _parse_job_message(message)
-        _ShutdownState.job_running, _ShutdownState.result_fd = True, result_w
-        try:
-            result = run(job)
-        finally:
-            _ShutdownState.job_running = False
-        if _ShutdownState.result_fd >= 0:  # not reported by report_result
-            _ShutdownState.result_fd = -1
-            _report(result_w, result, idle_exit=ahead)
-        elif ahead:
-            _exit_when_idle()
-        return 0
+        return _run_job(run, result_w, job_r)
 
     def report(exc: BaseException) -> int:  # in the child
         # interrupted before or around the job proper (an after_fork hook): it goes back
@@ -275,6 +258,31 @@ def _spawn(
         os.close(job_r)
     os.set_blocking(result_r, False)
     return JobChild(pid, result_r, control_w, job_w, _pidfd(pid))
+
+
+def _run_job(run: Callable[[tuple[str, str] | None], Result], result_w: int, job_r: int) -> int:
+    """In the child: wait for its job when forked ahead (``job_r`` >= 0), run it, report how it
+    ended on ``result_w`` (unless the job's path reported it already, see :func:`report_result`).
+    Returns the child's exit status."""
+    ahead = job_r >= 0
+    job = None
+    if ahead:
+        message = _read_to_end(job_r)
+        os.close(job_r)
+        if not message:
+            return 0  # discarded: no job is coming
+        job = _parse_job_message(message)
+    _ShutdownState.job_running, _ShutdownState.result_fd = True, result_w
+    try:
+        result = run(job)
+    finally:
+        _ShutdownState.job_running = False
+    if _ShutdownState.result_fd >= 0:  # not reported by report_result
+        _ShutdownState.result_fd = -1
+        _report(result_w, result, idle_exit=ahead)
+    elif ahead:
+        _exit_when_idle()
+    return 0
 
 
 def _pidfd(pid: int) -> int:

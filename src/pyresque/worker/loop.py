@@ -29,6 +29,7 @@ from pyresque.store.operations import HELD, PAUSED, Ack, Reservation, Store
 from pyresque.wire import protocol
 from pyresque.wire.protocol import Failure
 from pyresque.worker.escalation import Policy, Reason, WorkerFlags, on_signals
+from pyresque.worker.forked import ForkedRunner
 from pyresque.worker.heartbeat import Heartbeat
 from pyresque.worker.hooks import WorkerHooks, default_hooks
 from pyresque.worker.inprocess import InProcessRunner
@@ -37,7 +38,7 @@ from pyresque.worker.procname import set_title
 from pyresque.worker.queues import QueueSelector
 from pyresque.worker.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
 from pyresque.worker.reserving import Reservations
-from pyresque.worker.runner import ForkedRunner, JobRunner
+from pyresque.worker.runner import JobRunner
 from pyresque.worker.settlement import Settlement
 from pyresque.worker.signals import SignalInbox
 

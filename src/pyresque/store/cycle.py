@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -110,7 +111,9 @@ class CycleRequest(NamedTuple):
 
     def arg_values(self) -> CycleArgs:
         """The fixed arguments, by slot name."""
-        return cycle_args(self.worker_id, self.run_at, self.ack, self.reserve_from, self.token)
+        return CycleArgs(
+            *cycle_args(self.worker_id, self.run_at, self.ack, self.reserve_from, self.token)
+        )
 
     @property
     def reserve_from(self) -> str:
@@ -207,9 +210,10 @@ def _packed_second(value: str) -> bytes:
     return scriptcall.bulk(value)  # a time: changes once a second
 
 
-def _constant(packed: bytes) -> Callable[[str], bytes]:
-    """A slot packed once for the worker: the call's value is the worker's own."""
-    return lambda _value: packed
+def _packed_once(value: str) -> Callable[[str], bytes]:
+    """A slot packed once for the worker (its value is the worker's own in every call): a
+    lookup of that one value, in C."""
+    return {value: scriptcall.bulk(value)}.__getitem__
 
 
 class CyclePacker:
@@ -234,9 +238,7 @@ class CyclePacker:
         )
         fixed = probe.arg_values()
         self._packs = [
-            _constant(scriptcall.bulk(value))
-            if slot.packing is layout.Packing.WORKER
-            else _PACKING[slot.packing]
+            _packed_once(value) if slot.packing is layout.Packing.WORKER else _PACKING[slot.packing]
             for slot, value in zip(LAYOUT.args, fixed, strict=True)
         ]
 
@@ -246,7 +248,7 @@ class CyclePacker:
         """(number of keys, number of arguments, their RESP) for one of this worker's calls
         (the fields of :class:`CycleRequest`; ``reserve``: its ``reserve_from``)."""
         args = cycle_args(self._worker_id, run_at, ack, reserve, token)
-        packed = b"".join([pack(value) for pack, value in zip(self._packs, args, strict=True)])
+        packed = b"".join(map(_call, self._packs, args))
         if ack is None or not (ack.failure_record or ack.forget):
             return self.numkeys, self.numargs, self.keys + packed + self.queue_args
         tails = cycle_tails(self._k, self._worker_id, ack)
@@ -267,10 +269,17 @@ class CyclePacker:
         )
 
 
+def _call_py310(pack: Callable[[str], bytes], value: str) -> bytes:
+    return pack(value)
+
+
+# pack(value) for each slot, called from C where there is operator.call (Python 3.11 on)
+_call: Callable[[Callable[[str], bytes], str], bytes] = getattr(operator, "call", _call_py310)
+
 _PACKING: dict[layout.Packing, Callable[[str], bytes]] = {
     layout.Packing.SECOND: _packed_second,
     layout.Packing.RECURRING: scriptcall.bulk_repeated,
-    layout.Packing.FRESH: scriptcall.bulk,
+    layout.Packing.FRESH: scriptcall.bulk_text,
 }
 
 

@@ -45,6 +45,12 @@ def bulk(value: str | bytes | int) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(value), value)
 
 
+def bulk_text(value: str) -> bytes:
+    """:func:`bulk` of a text (a token, a record): the call per job, without type tests."""
+    raw = value.encode("utf-8", "surrogateescape")
+    return b"$%d\r\n%b\r\n" % (len(raw), raw)
+
+
 def bulks(values: Iterable[str | bytes | int]) -> bytes:
     return b"".join([bulk(v) for v in values])
 

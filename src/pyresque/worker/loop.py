@@ -141,41 +141,41 @@ class Worker:
     def work(self) -> int:
         """Run until told to stop (or, in burst mode, until the queues are empty).
 
-        Returns 0; 1 when the worker could not clean up after itself in Redis (so that a pool
-        master treats it as an unclean exit and cleans up for it), gave up on Redis, or crashed
-        once working (a pool master replaces it at once); :data:`BOOT_FAILURE_EXIT` when a
-        ``before_first_fork`` hook raised (a pool master backs off: the next one would too).
+        Returns 0; 1 (:data:`CRASH_EXIT`) when the worker crashed once working (a pool master
+        replaces it at once), could not clean up after itself in Redis (the master cleans up for
+        it) or gave up on Redis; :data:`BOOT_FAILURE_EXIT` when it could not boot: its start-up
+        or a ``before_first_fork`` hook raised (a pool master backs off: the next one would too).
         """
         self.install_signals()
-        crashed = False
         try:
-            set_title("Starting")
-            if not self._outage.retry("start", self._startup):
-                return 0
-            if not self._boot():
-                return BOOT_FAILURE_EXIT
-            try:
-                self._loop()
-            except BootFailure:
-                raise
-            except Exception:  # a bug, or data nobody foresaw: no boot failure, a crash
-                log.exception("Worker %s crashed; exiting", self.id)
-                crashed = True
+            status = self._boot()
+            if status is None:
+                status = self._work()
         except BootFailure as exc:
             log.error("Worker %s cannot work: %s", self.id, exc)
-            return exc.exit_code
+            status = exc.exit_code
         finally:
             clean = self._finish()
-        return 0 if clean and not crashed else CRASH_EXIT
+        return status if status or clean else CRASH_EXIT
 
-    def _boot(self) -> bool:
-        """Run the ``before_first_fork`` hooks and get ready for the first job; False (logged)
-        when a hook raised: the one failure that is a boot failure."""
+    def _boot(self) -> int | None:
+        """Register, run the ``before_first_fork`` hooks and get ready for the first job. None
+        once ready; else the exit status: 0 when told to stop while Redis was away,
+        :data:`BOOT_FAILURE_EXIT` (logged with the traceback) when something raised."""
+        set_title("Starting")
+        try:
+            if not self._outage.retry("start", self._startup):
+                return 0
+        except BootFailure:
+            raise
+        except Exception:
+            log.exception("Worker %s: start-up failed; cannot boot", self.id)
+            return BOOT_FAILURE_EXIT
         try:
             self.hooks.run("before_first_fork", self)
         except Exception:
             log.exception("Worker %s: a before_first_fork hook failed; cannot boot", self.id)
-            return False
+            return BOOT_FAILURE_EXIT
         if self.settings.fork_per_job:
             if self.settings.gc_freeze:
                 gc.freeze()  # objects loaded so far stay out of the collector: forks share them
@@ -187,7 +187,19 @@ class Worker:
         log.info("Worker %s started, queues %s", self.id, self.selector)
         if self.on_ready is not None:
             self.on_ready()
-        return True
+        return None
+
+    def _work(self) -> int:
+        """The loop, once ready: 0 when it ends, :data:`CRASH_EXIT` when it raised (a bug, or
+        data nobody foresaw: logged with its traceback as a crash, never as a boot failure)."""
+        try:
+            self._loop()
+        except BootFailure:
+            raise
+        except Exception:
+            log.exception("Worker %s crashed; exiting", self.id)
+            return CRASH_EXIT
+        return 0
 
     def _startup(self) -> bool:
         now = time.time()

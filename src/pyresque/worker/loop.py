@@ -13,9 +13,7 @@ import contextlib
 import functools
 import gc
 import logging
-import math
 import os
-import random
 import signal
 import socket
 import time
@@ -36,7 +34,7 @@ from pyresque.worker.inprocess import InProcessRunner
 from pyresque.worker.outage import BootFailure, RedisOutage
 from pyresque.worker.procname import set_title
 from pyresque.worker.queues import QueueSelector
-from pyresque.worker.recovery import PRUNE_RETRY, WorkerId, prune, recover_worker
+from pyresque.worker.recovery import PeriodicPrune, WorkerId, recover_worker
 from pyresque.worker.reserving import Reservations
 from pyresque.worker.runner import JobRunner
 from pyresque.worker.settlement import Settlement
@@ -106,7 +104,7 @@ class Worker:
         self._signals_installed = False
         self._parent_checked = 0.0
         self.jobs_done = 0
-        self._next_prune = math.inf  # monotonic; scheduled at start when the worker prunes
+        self._prunes = PeriodicPrune(store, self.identity, selector, settings, self.redis_label)
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
 
@@ -211,9 +209,7 @@ class Worker:
             log.warning(
                 "Worker %s: a previous worker with this id left jobs: %s", self.id, recovered
             )
-        if self.settings.prunes:
-            prune(self.store, self.identity, self.selector, self.settings, now=now)
-            self._schedule_prune(time.monotonic())
+        self._prunes.run_at_start(now)
         self.store.register_worker(self.id, now)
         self._registered = True
         return True
@@ -257,7 +253,7 @@ class Worker:
             self._check_parent()
             if self._flags.stopping:
                 return
-            self._prune_if_due()
+            self._prunes.run_if_due()
             if self._flags.paused and reservations.pause():
                 self._idle_paused()
                 continue
@@ -370,36 +366,6 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._flags.stopping
-
-    def _schedule_prune(self, now: float) -> None:
-        """The next prune about a heartbeat interval from ``now`` (up to 10 % later, so that the
-        workers of a fleet started together do not all prune at the same instant)."""
-        self._next_prune = now + self.settings.heartbeat_interval * (1 + random.random() / 10)
-
-    def _prune_if_due(self) -> None:
-        """A worker outside a pool prunes dead workers as a pool's master does, about every
-        heartbeat interval, so a fleet of plain workers recovers the jobs of a dead host without
-        waiting for a worker to (re)start: whichever worker finds Resque's prune lock free does
-        it for the fleet. A failed prune never stops the worker."""
-        if not self.settings.prunes:
-            return
-        now = time.monotonic()
-        if now < self._next_prune:
-            return
-        self._schedule_prune(now)
-        try:
-            store, me, settings = self.store, self.identity, self.settings
-            prune(store, me, self.selector, settings, now=time.time(), lock_first=True)
-        except RedisOutage.ERRORS as exc:
-            log.warning(
-                "Worker %s: prune failed, %s unreachable (%s); trying again soon",
-                self.id,
-                self.redis_label,
-                exc,
-            )
-            self._next_prune = now + min(PRUNE_RETRY, self.settings.heartbeat_interval)
-        except Exception:  # malformed data written by someone else must not stop the worker
-            log.exception("Worker %s: prune failed; trying again later", self.id)
 
     def _check_parent(self) -> None:
         if self.parent_pid is None or self._flags.stopping:

@@ -14,7 +14,10 @@ failure after ``max_deliveries``.
 from __future__ import annotations
 
 import logging
+import math
+import random
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,7 @@ import psutil
 
 from pyresque.errors import ConfigError
 from pyresque.settings import WorkerSettings
+from pyresque.store.connection import RETRYABLE_ERRORS
 from pyresque.store.operations import Store
 from pyresque.wire import protocol
 from pyresque.wire.protocol import Failure
@@ -309,3 +313,56 @@ def prune(
     if pruned:
         log.info("prune: recovered dead workers %s", ", ".join(pruned))
     return pruned
+
+
+class PeriodicPrune:
+    """A worker outside a pool prunes dead workers as a pool's master does: as it starts, then
+    about every heartbeat interval, so a fleet of plain workers recovers the jobs of a dead host
+    without waiting for a worker to (re)start; whichever worker finds Resque's prune lock free does
+    it for the fleet. A failed prune never stops the worker. A pool's worker does not
+    (``settings.prunes`` is off): its master prunes."""
+
+    def __init__(
+        self,
+        store: Store,
+        me: WorkerId,
+        selector: QueueSelector,
+        settings: WorkerSettings,
+        redis_label: str,
+    ) -> None:
+        self.store, self.me, self.selector, self.settings = store, me, selector, settings
+        self.redis_label = redis_label
+        self._next = math.inf  # monotonic
+
+    def run_at_start(self, now: float) -> None:
+        """The prune of a starting worker (Redis errors are the start-up's to retry)."""
+        if self.settings.prunes:
+            prune(self.store, self.me, self.selector, self.settings, now=now)
+            self._schedule(time.monotonic())
+
+    def _schedule(self, now: float) -> None:
+        """The next prune about a heartbeat interval from ``now`` (up to 10 % later, so that the
+        workers of a fleet started together do not all prune at the same instant)."""
+        self._next = now + self.settings.heartbeat_interval * (1 + random.random() / 10)
+
+    def run_if_due(self) -> None:
+        if not self.settings.prunes:
+            return
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._schedule(now)
+        try:
+            prune(
+                self.store, self.me, self.selector, self.settings, now=time.time(), lock_first=True
+            )
+        except RETRYABLE_ERRORS as exc:
+            log.warning(
+                "Worker %s: prune failed, %s unreachable (%s); trying again soon",
+                self.me,
+                self.redis_label,
+                exc,
+            )
+            self._next = now + min(PRUNE_RETRY, self.settings.heartbeat_interval)
+        except Exception:  # malformed data written by someone else must not stop the worker
+            log.exception("Worker %s: prune failed; trying again later", self.me)

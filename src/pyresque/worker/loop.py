@@ -104,7 +104,7 @@ class Worker:
         self._signals_installed = False
         self._parent_checked = 0.0
         self.jobs_done = 0
-        self._prunes = PeriodicPrune(store, self.identity, selector, settings, self.redis_label)
+        self._prunes = PeriodicPrune(store, self.identity, selector, self.redis_label)
         # called once registered and about to work (a pool worker tells its master)
         self.on_ready: Callable[[], None] | None = None
 
@@ -209,7 +209,7 @@ class Worker:
             log.warning(
                 "Worker %s: a previous worker with this id left jobs: %s", self.id, recovered
             )
-        self._prunes.run_at_start(now)
+        self._prunes.run_at_start(self.settings, now)
         self.store.register_worker(self.id, now)
         self._registered = True
         return True
@@ -253,7 +253,7 @@ class Worker:
             self._check_parent()
             if self._flags.stopping:
                 return
-            self._prunes.run_if_due()
+            self._prunes.run_if_due(self.settings)
             if self._flags.paused and reservations.pause():
                 self._idle_paused()
                 continue

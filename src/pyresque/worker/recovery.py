@@ -323,39 +323,33 @@ class PeriodicPrune:
     (``settings.prunes`` is off): its master prunes."""
 
     def __init__(
-        self,
-        store: Store,
-        me: WorkerId,
-        selector: QueueSelector,
-        settings: WorkerSettings,
-        redis_label: str,
+        self, store: Store, me: WorkerId, selector: QueueSelector, redis_label: str
     ) -> None:
-        self.store, self.me, self.selector, self.settings = store, me, selector, settings
+        self.store, self.me, self.selector = store, me, selector
         self.redis_label = redis_label
         self._next = math.inf  # monotonic
 
-    def run_at_start(self, now: float) -> None:
+    def run_at_start(self, settings: WorkerSettings, now: float) -> None:
         """The prune of a starting worker (Redis errors are the start-up's to retry)."""
-        if self.settings.prunes:
-            prune(self.store, self.me, self.selector, self.settings, now=now)
-            self._schedule(time.monotonic())
+        if settings.prunes:
+            prune(self.store, self.me, self.selector, settings, now=now)
+            self._schedule(settings, time.monotonic())
 
-    def _schedule(self, now: float) -> None:
+    def _schedule(self, settings: WorkerSettings, now: float) -> None:
         """The next prune about a heartbeat interval from ``now`` (up to 10 % later, so that the
         workers of a fleet started together do not all prune at the same instant)."""
-        self._next = now + self.settings.heartbeat_interval * (1 + random.random() / 10)
+        self._next = now + settings.heartbeat_interval * (1 + random.random() / 10)
 
-    def run_if_due(self) -> None:
-        if not self.settings.prunes:
+    def run_if_due(self, settings: WorkerSettings) -> None:
+        """Prune if it is time, by the worker's ``settings`` as they are now."""
+        if not settings.prunes:
             return
         now = time.monotonic()
         if now < self._next:
             return
-        self._schedule(now)
+        self._schedule(settings, now)
         try:
-            prune(
-                self.store, self.me, self.selector, self.settings, now=time.time(), lock_first=True
-            )
+            prune(self.store, self.me, self.selector, settings, now=time.time(), lock_first=True)
         except RETRYABLE_ERRORS as exc:
             log.warning(
                 "Worker %s: prune failed, %s unreachable (%s); trying again soon",
@@ -363,6 +357,6 @@ class PeriodicPrune:
                 self.redis_label,
                 exc,
             )
-            self._next = now + min(PRUNE_RETRY, self.settings.heartbeat_interval)
+            self._next = now + min(PRUNE_RETRY, settings.heartbeat_interval)
         except Exception:  # malformed data written by someone else must not stop the worker
             log.exception("Worker %s: prune failed; trying again later", self.me)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
 
@@ -32,13 +31,13 @@ TRANSITIONS: list[tuple[str, Progress, Event, Progress]] = [
         "a job put back: nothing to acknowledge",
         BUSY,
         lambda p: p.finished(None),
-        replace(BUSY, ack=None),
+        BUSY._replace(ack=None),
     ),
     (
         "a call replies with a job: the ack was applied",
         BUSY,
         lambda p: p.replied(Call(ACK, False), NEXT, NOW),
-        replace(BUSY, ack=None),
+        BUSY._replace(ack=None),
     ),
     (
         "a call that looked in the landing list says when",
@@ -54,20 +53,20 @@ TRANSITIONS: list[tuple[str, Progress, Event, Progress]] = [
     ),
     (
         "held twice in a row",
-        replace(FRESH, held=1),
+        FRESH._replace(held=1),
         lambda p: p.replied(Call(None, False), HELD, NOW),
         Progress(unsure=True, held=2),
     ),
     (
         "any other reply ends a run of held",
-        replace(FRESH, held=2),
+        FRESH._replace(held=2),
         lambda p: p.replied(Call(None, False), PAUSED, NOW),
         FRESH,
     ),
-    ("an acknowledgement alone", BUSY, lambda p: p.acknowledged(), replace(BUSY, ack=None)),
+    ("an acknowledgement alone", BUSY, lambda p: p.acknowledged(), BUSY._replace(ack=None)),
     (
         "a blocking move: the landing list must be looked at",
-        replace(BUSY, ack=None),
+        BUSY._replace(ack=None),
         lambda p: p.moving(),
         FRESH,
     ),

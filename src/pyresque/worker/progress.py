@@ -46,9 +46,9 @@ class Early:
     reply: Reply
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Where the worker stands between two CYCLE calls.
+class Progress(NamedTuple):
+    """Where the worker stands between two CYCLE calls (a named tuple: two transitions a job,
+    and a tuple costs a fraction of a frozen dataclass to make).
 
         ``ack``: the finished job the next call acknowledges. ``early``: the reply of the call sent
         behind the blocking move, not taken yet. ``unsure``: a reply was lost, or a call found a
@@ -67,11 +67,12 @@ class Progress:
     def step(self, paused: bool) -> Step:
         """What to do next. A job the server reserved behind the blocking wait is the worker's
         to run even when a pause was seen since: it was reserved before the pause."""
-        if paused and not (self.early is not None and isinstance(self.early.reply, Reservation)):
+        early = self.early
+        if paused and not (early is not None and isinstance(early.reply, Reservation)):
             return Step.IDLE_PAUSED
         if self.unsure:
             return Step.RECONCILE
-        if self.early is not None:
+        if early is not None:
             return Step.TAKE_EARLY
         return Step.CALL
 

@@ -77,9 +77,11 @@ class Reservations:
         first when a reply may have been lost; the early reply when there is one; else a call.
         A Redis error leaves the progress as it was (the retried call carries the same
         acknowledgement; tokens make it apply once)."""
-        if self.progress.step(paused=False) is Step.RECONCILE:
+        step = self.progress.step(False)
+        if step is Step.RECONCILE:
             self.reconcile()
-        if self.progress.step(paused=False) is Step.TAKE_EARLY:
+            step = self.progress.step(False)
+        if step is Step.TAKE_EARLY:
             self.progress, reply = self.progress.took_early()
             return reply
         now = time.monotonic()
@@ -109,7 +111,7 @@ class Reservations:
     def pause(self) -> bool:
         """Whether the worker idles paused now (not while it holds a job reserved behind its
         blocking wait before the pause); if so, an early reply is dropped."""
-        if self.progress.step(paused=True) is not Step.IDLE_PAUSED:
+        if self.progress.step(True) is not Step.IDLE_PAUSED:
             return False
         self.progress = self.progress.paused()
         return True

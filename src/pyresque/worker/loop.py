@@ -262,6 +262,12 @@ class Worker:
             self._settlement.record_metrics(force=not isinstance(reply, Reservation))
             if reply is None and self._flags.stopping:
                 return
+            if isinstance(reply, Reservation):
+                busy = True
+                poll = FIRST_POLL
+                reservations.finished(self._process(reply))
+                self._count_job()
+                continue
             if reply == HELD:
                 if reservations.progress.held == 1:
                     log.warning(
@@ -270,12 +276,6 @@ class Worker:
                     )
                 else:  # still there after putting it back: never a busy loop, whatever it is
                     self.wait(FIRST_POLL, [])
-                continue
-            if isinstance(reply, Reservation):
-                busy = True
-                poll = FIRST_POLL
-                reservations.finished(self._process(reply))
-                self._count_job()
                 continue
             if reply == PAUSED:
                 set_title("Paused (pause-all-workers)")

@@ -93,7 +93,7 @@ class Progress(NamedTuple):
         """A call made at ``now`` replied: its acknowledgement is applied (by token, exactly
         once); it looked in the landing list if it said so (a call that says held returns before
         it looks there)."""
-        held = reply == HELD
+        held = not isinstance(reply, Reservation) and reply == HELD  # (a job: no __eq__ call)
         looked = now if call.landing and not held else self.landing_looked
         return Progress(None, self.early, self.unsure or held, looked, self.held + 1 if held else 0)
 

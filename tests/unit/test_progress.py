@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from pyresque.store.cycle import HELD, PAUSED, Ack, Reservation
-from pyresque.worker.progress import LANDING_RECHECK, Call, Early, Progress, Step
+from pyresque.worker.progress import LANDING_RECHECK, Early, Progress, Step
 
 JOB = Reservation("q", '{"class":"A","args":[]}', 0, "n.1")
 NEXT = Reservation("q", '{"class":"B","args":[]}', 0, "n.2")
@@ -36,31 +36,31 @@ TRANSITIONS: list[tuple[str, Progress, Event, Progress]] = [
     (
         "a call replies with a job: the ack was applied",
         BUSY,
-        lambda p: p.replied(Call(ACK, False), NEXT, NOW),
+        lambda p: p.replied((ACK, False), NEXT, NOW),
         BUSY._replace(ack=None),
     ),
     (
         "a call that looked in the landing list says when",
         BUSY,
-        lambda p: p.replied(Call(ACK, True), None, NOW),
+        lambda p: p.replied((ACK, True), None, NOW),
         Progress(landing_looked=NOW),
     ),
     (
         "a call that says held: unsure, not looked, counted",
         BUSY,
-        lambda p: p.replied(Call(ACK, True), HELD, NOW),
+        lambda p: p.replied((ACK, True), HELD, NOW),
         Progress(unsure=True, landing_looked=NOW - 0.5, held=1),
     ),
     (
         "held twice in a row",
         FRESH._replace(held=1),
-        lambda p: p.replied(Call(None, False), HELD, NOW),
+        lambda p: p.replied((None, False), HELD, NOW),
         Progress(unsure=True, held=2),
     ),
     (
         "any other reply ends a run of held",
         FRESH._replace(held=2),
-        lambda p: p.replied(Call(None, False), PAUSED, NOW),
+        lambda p: p.replied((None, False), PAUSED, NOW),
         FRESH,
     ),
     ("an acknowledgement alone", BUSY, lambda p: p.acknowledged(), BUSY._replace(ack=None)),
@@ -191,7 +191,7 @@ def test_steps(progress: Progress, paused: bool, step: Step) -> None:
 def test_a_call_looks_in_the_landing_list_after_a_move_and_once_a_second(
     looked: float, landing: bool
 ) -> None:
-    assert Progress(ack=ACK, landing_looked=looked).call(NOW) == Call(ACK, landing)
+    assert Progress(ack=ACK, landing_looked=looked).call(NOW) == (ACK, landing)
 
 
 def test_taking_the_early_reply_gives_it_as_a_calls() -> None:

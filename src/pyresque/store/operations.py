@@ -144,7 +144,7 @@ class Store:
         run_at = protocol.run_at_time(now)
         if self._cycle.fast:
             packer = self._packer(worker_id, queues)
-            reserve = reserve_from(queues, landing)
+            reserve = "0" if queues is None else "1" if landing else "2"  # see reserve_from
             reply = self._cycle.call_packed(*packer.pack(run_at, ack, reserve, token))
         else:
             request = CycleRequest(worker_id, run_at, ack, queues, token, landing)

@@ -31,12 +31,9 @@ class Step(enum.Enum):
     CALL = "call"  # a CYCLE call: acknowledge the finished job (if any), reserve the next
 
 
-class Call(NamedTuple):
-    """A CYCLE call to make: the acknowledgement it carries, and whether it looks in the landing
-    list first."""
-
-    ack: Ack | None
-    landing: bool
+# A CYCLE call to make: the acknowledgement it carries, and whether it looks in the landing list
+# first (a plain tuple: one a job).
+Call = tuple[Ack | None, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,7 @@ class Progress(NamedTuple):
         its landing list, and the call behind the move takes it: a busy worker's calls skip the
         list (one command less for the server a job). They look after a move whose reply went
         unread, and once a second for a move the server served after the worker gave up on it."""
-        return Call(self.ack, now - self.landing_looked >= LANDING_RECHECK)
+        return self.ack, now - self.landing_looked >= LANDING_RECHECK
 
     # --- transitions ---------------------------------------------------------------------------
 
@@ -94,7 +91,7 @@ class Progress(NamedTuple):
         once); it looked in the landing list if it said so (a call that says held returns before
         it looks there)."""
         held = not isinstance(reply, Reservation) and reply == HELD  # (a job: no __eq__ call)
-        looked = now if call.landing and not held else self.landing_looked
+        looked = now if call[1] and not held else self.landing_looked
         return Progress(None, self.early, self.unsure or held, looked, self.held + 1 if held else 0)
 
     def acknowledged(self) -> Progress:

@@ -86,13 +86,14 @@ class Reservations:
             return reply
         now = time.monotonic()
         call = self.progress.call(now)
+        ack, landing = call
         reply = self.store.cycle(
             self.id,
             time.time(),
-            ack=call.ack,
+            ack=ack,
             queues=self.queues(),
             token=self._next_token(),
-            landing=call.landing,
+            landing=landing,
         )
         self.progress = self.progress.replied(call, reply, now)
         return reply

@@ -129,7 +129,7 @@ class Settlement:
                     done + 1,
                 )
             return None
-        return self._acknowledgement(job, res, outcome)  # its figures were counted above
+        return self._ack(job, res, outcome, counted=True)  # its figures were counted above
 
     def _requeue_counted(self, job: Job, res: Reservation, failure: Failure, shown: str) -> None:
         """The job's process died unasked: put it back, counting a delivery (or fail it once it
@@ -160,16 +160,17 @@ class Settlement:
             tracing.notify("failed_outside", job, exc)
 
     def _ack(
-        self, job: Job, res: Reservation, outcome: RunOutcome, count_failed: bool = True
+        self,
+        job: Job,
+        res: Reservation,
+        outcome: RunOutcome,
+        count_failed: bool = True,
+        *,
+        counted: bool = False,
     ) -> Ack:
-        """The job's figures counted, and its acknowledgement."""
-        self._count(job, outcome)
-        return self._acknowledgement(job, res, outcome, count_failed)
-
-    def _acknowledgement(
-        self, job: Job, res: Reservation, outcome: RunOutcome, count_failed: bool = True
-    ) -> Ack:
-        """How ``job`` is acknowledged, its figures already counted."""
+        """How ``job`` is acknowledged, its figures counted first unless they were."""
+        if not counted:
+            self._count(job, outcome)
         forget = ""
         if outcome.ending is Ending.DONE and self._policy(job) is not None:
             # a retried job that now succeeded starts from zero next time, as resque-retry does

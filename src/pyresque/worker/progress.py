@@ -43,6 +43,11 @@ class Early:
     reply: Reply
 
 
+# Progress(...) without the named tuple's constructor, a Python function: for the two transitions
+# of every job (finished, replied), whose values come in the fields' order.
+_new = tuple.__new__
+
+
 class Progress(NamedTuple):
     """Where the worker stands between two CYCLE calls (a named tuple: two transitions a job,
     and a tuple costs a fraction of a frozen dataclass to make).
@@ -84,7 +89,7 @@ class Progress(NamedTuple):
 
     def finished(self, ack: Ack | None) -> Progress:
         """A job ended: ``ack`` goes with the next call (None: the job was put back)."""
-        return Progress(ack, self.early, self.unsure, self.landing_looked, self.held)
+        return _new(Progress, (ack, self.early, self.unsure, self.landing_looked, self.held))
 
     def replied(self, call: Call, reply: Reply, now: float) -> Progress:
         """A call made at ``now`` replied: its acknowledgement is applied (by token, exactly
@@ -92,7 +97,8 @@ class Progress(NamedTuple):
         it looks there)."""
         held = not isinstance(reply, Reservation) and reply == HELD  # (a job: no __eq__ call)
         looked = now if call[1] and not held else self.landing_looked
-        return Progress(None, self.early, self.unsure or held, looked, self.held + 1 if held else 0)
+        count = self.held + 1 if held else 0
+        return _new(Progress, (None, self.early, self.unsure or held, looked, count))
 
     def acknowledged(self) -> Progress:
         """A call that reserves nothing applied the acknowledgement."""

@@ -27,7 +27,7 @@ import sys
 import time
 
 import psutil
-from _common import BENCH_DIR, environment_summary, median, private_redis
+from common import BENCH_DIR, environment_summary, median, private_redis
 
 SETTLE = 3.5  # seconds the children wait (three BRPOP timeouts) before the tree is measured
 

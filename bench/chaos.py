@@ -49,9 +49,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _procs
 import redis
-from _common import BENCH_DIR, install_sigterm_handler, private_redis, worker_env
+from common import BENCH_DIR, install_sigterm_handler, private_redis, worker_env
+
+from harness import proctable
 
 QUEUE = "chaos"
 JOB_CLASS = "Chaos::Work"
@@ -245,19 +246,21 @@ class Chaos:
         return self.masters[-1]
 
     def pool_processes(
-        self, table: dict[int, _procs.Stat]
+        self, table: dict[int, proctable.Stat]
     ) -> tuple[list[int], list[int], set[int]]:
         """(workers of the live master, their job children, every live master or worker pid)."""
         master = self.master.pid
-        workers = [p for p in _procs.children(master, table) if "Processing" not in _procs.title(p)]
-        kids = [c for w in workers for c in _procs.children(w, table)]
+        workers = [
+            p for p in proctable.children(master, table) if "Processing" not in proctable.title(p)
+        ]
+        kids = [c for w in workers for c in proctable.children(w, table)]
         live = {master, *workers} if self.master.popen.poll() is None else set()
         return workers, kids, live
 
-    def sample_zombies(self, table: dict[int, _procs.Stat]) -> None:
+    def sample_zombies(self, table: dict[int, proctable.Stat]) -> None:
         """Remember Z-state processes under a pool process; keep those that outlive the grace."""
         now = time.monotonic()
-        parents = {st.pid for st in _procs.in_sessions(self.sessions, table)}
+        parents = {st.pid for st in proctable.in_sessions(self.sessions, table)}
         seen_now = set()
         for st in table.values():
             if st.state != "Z" or st.ppid not in parents:
@@ -267,7 +270,7 @@ class Chaos:
             first = self.zombie_seen.setdefault(key, now)
             if now - first >= ZOMBIE_GRACE and key not in self.zombies:
                 self.zombies[key] = (
-                    f"pid {st.pid} under {st.ppid} ({_procs.title(st.ppid)!r}), "
+                    f"pid {st.pid} under {st.ppid} ({proctable.title(st.ppid)!r}), "
                     f"zombie for {now - first:.1f} s"
                 )
         for key in list(self.zombie_seen):
@@ -282,14 +285,14 @@ class Chaos:
 
     def check_orphans(self, when: str) -> None:
         """Processes of this run whose parent is not the live master or one of its workers."""
-        table = _procs.snapshot()
+        table = proctable.snapshot()
         _workers, _kids, live = self.pool_processes(table)
-        for st in _procs.in_sessions(self.sessions, table):
+        for st in proctable.in_sessions(self.sessions, table):
             if st.pid in live or st.ppid in live:
                 continue
             self.orphans.append(
-                f"{when}: pid {st.pid} ({_procs.title(st.pid)[:60]!r}), parent {st.ppid} "
-                f"({(_procs.title(st.ppid) or 'gone')[:40]!r}), state {st.state}"
+                f"{when}: pid {st.pid} ({proctable.title(st.pid)[:60]!r}), parent {st.ppid} "
+                f"({(proctable.title(st.ppid) or 'gone')[:40]!r}), state {st.state}"
             )
 
     def log_facts(self) -> dict[str, int]:
@@ -316,7 +319,7 @@ class Chaos:
                 os.kill(m.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 m.popen.wait(10)
-        _procs.kill_sessions(self.sessions)
+        proctable.kill_sessions(self.sessions)
 
 
 def _wait_until(predicate: Callable[[], object], timeout: float) -> bool:
@@ -344,7 +347,7 @@ def left_behind(r: redis.Redis) -> list[str]:
     for worker_id in sorted(ids):
         parts = worker_id.split(":", 2)
         if len(parts) == 3 and parts[1].isdigit():
-            st = _procs.stat(int(parts[1]))
+            st = proctable.stat(int(parts[1]))
             if st is None or st.state == "Z":
                 held = r.hlen(f"{NAMESPACE}:inflight:{worker_id}")
                 out.append(f"{worker_id} ({held} in flight)")
@@ -444,7 +447,7 @@ def run_chaos(
             orphan_check_at: float | None = None
             last = began
             while (now := time.monotonic()) < began + duration:
-                table = _procs.snapshot()
+                table = proctable.snapshot()
                 chaos.sample_zombies(table)
                 pool_workers, kids, _live = chaos.pool_processes(table)
                 if not pool_workers:
@@ -454,7 +457,7 @@ def run_chaos(
                     # a busy worker first, then the master before it can reap and recover it:
                     # the dead worker's registration and in-flight job are left to the new pool
                     old = chaos.master
-                    busy = [w for w in pool_workers if "Forked" in _procs.title(w)]
+                    busy = [w for w in pool_workers if "Forked" in proctable.title(w)]
                     if busy:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(rng.choice(busy), signal.SIGKILL)
@@ -491,7 +494,7 @@ def run_chaos(
 
             # drain: nothing queued, nothing in flight (samples zombies meanwhile)
             def drained() -> bool:
-                chaos.sample_zombies(_procs.snapshot())
+                chaos.sample_zombies(proctable.snapshot())
                 if r.llen(f"{NAMESPACE}:queue:{QUEUE}"):
                     return False
                 return not any(r.hlen(k) for k in r.scan_iter(f"{NAMESPACE}:inflight:*"))
@@ -499,7 +502,7 @@ def run_chaos(
             t0 = time.monotonic()
             report.drained = _wait_until(drained, drain_timeout)
             report.drain_seconds = time.monotonic() - t0
-            chaos.sample_zombies(_procs.snapshot())
+            chaos.sample_zombies(proctable.snapshot())
             t0 = time.monotonic()
             os.kill(chaos.master.pid, signal.SIGTERM)
             try:

@@ -1,5 +1,5 @@
 """Enqueue rate: one ``enqueue_to`` per job vs ``enqueue_many`` (one script call per 1,000 jobs),
-against a private redis-server on TCP. Prints jobs/s, medians of --repeat runs, and the ratio.
+against a private redis-server on its unix socket. Prints jobs/s, medians of --repeat runs, and the ratio.
 
     python bench/enqueue.py [--jobs 20000] [--repeat 3]
 """
@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import private_redis
 
 import pyresque
 from pyresque.store.connection import connect
-from tests.redis_server import start_redis_server
 
 
 def main() -> None:
@@ -24,8 +21,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    server = start_redis_server(port=0)
-    try:
+    with private_redis("unix") as server:
         client = pyresque.Client(connect(server.url), namespace="bench")
         single: list[float] = []
         bulk: list[float] = []
@@ -42,8 +38,6 @@ def main() -> None:
                     batch.enqueue_to("bench", "Bench::Noop", i, args.jobs)
             bulk.append(args.jobs / (time.perf_counter() - began))
             assert client.redis.llen("bench:queue:bench") == args.jobs
-    finally:
-        server.stop()
     one, many = statistics.median(single), statistics.median(bulk)
     print(f"enqueue_to, one call per job : {one:10,.0f} jobs/s (median of {args.repeat})")
     print(f"batch / enqueue_many         : {many:10,.0f} jobs/s ({many / one:.1f}x)")

@@ -1,6 +1,6 @@
 """How many confirmed enqueues a Redis failover loses, and the window they fall in.
 
-A master, a replica and three sentinels (tests/sentinels.py). Writers enqueue numbered jobs as
+A master, a replica and three sentinels (harness/sentinels.py). Writers enqueue numbered jobs as
 fast as they can through a ``redis+sentinel://`` URL, retrying an enqueue that raised, and note
 when each call returned. Mid-stream one fault: ``failover`` (SENTINEL FAILOVER), ``kill`` (SIGKILL
 of the master; its supervisor restarts it, and it comes back as a replica), or ``freeze`` (SIGSTOP
@@ -20,11 +20,11 @@ import sys
 import threading
 import time
 
-from _common import install_sigterm_handler
+from common import install_sigterm_handler
 
+from harness.ledger import Feeder, jobs_in
+from harness.sentinels import start_sentinel_cluster
 from pyresque.store.connection import connect
-from tests.ledger import Feeder, jobs_in
-from tests.sentinels import start_sentinel_cluster
 
 
 def trial(fault: str, mode: str) -> tuple[int, int, str, float]:

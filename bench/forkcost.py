@@ -26,10 +26,10 @@ HERE = Path(__file__).resolve().parent.parent
 ONE_RUN = r"""
 import json, resource, sys, time
 root, n, extra, sleep = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4])
-sys.path[:0] = [root + "/src", root]
+sys.path[:0] = [root + "/src", sys.argv[5]]  # the tree's pyresque, this checkout's harness
 import logging
 logging.basicConfig(level=logging.WARNING)
-from tests.redis_server import start_redis_server
+from harness.redis_server import start_redis_server
 from pyresque.wire import protocol
 from pyresque.store.connection import connect
 from pyresque.worker.hooks import WorkerHooks
@@ -88,7 +88,7 @@ def main() -> None:
             out = subprocess.run(
                 [
                     sys.executable, "-c", ONE_RUN, tree, str(args.jobs), json.dumps(extra),
-                    str(args.sleep_ms / 1000),
+                    str(args.sleep_ms / 1000), str(HERE),
                 ],
                 capture_output=True, text=True, check=True, cwd=tree,
             )  # fmt: skip

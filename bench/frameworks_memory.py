@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from _common import (
+from common import (
     BENCH_DIR,
     NAMESPACE,
     environment_summary,

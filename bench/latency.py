@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
-from _common import (
+from benchjobs import LATENCY_KEY
+from common import (
     NAMESPACE,
     PLACEMENT_HELP,
     PLACEMENTS,
@@ -43,9 +44,9 @@ from _common import (
     private_redis,
     pyresque_argv,
     rq_argv,
+    say,
     worker_env,
 )
-from benchjobs import LATENCY_KEY
 
 from pyresque import Client
 from pyresque.wire import protocol
@@ -160,10 +161,6 @@ def measure(server: PrivateRedis, mode: Mode, samples: int, gap: tuple[float, fl
             result.problems.append(f"worker log {proc.log_path}:\n{proc.log_tail()}")
         else:
             proc.discard_log()
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import psutil
 import redis
-from _common import (
+from common import (
     BENCH_DIR,
     NAMESPACE,
     Proc,

@@ -34,9 +34,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _procs
 import redis
-from _common import (
+from common import (
     BENCH_DIR,
     environment_summary,
     install_sigterm_handler,
@@ -44,6 +43,8 @@ from _common import (
     private_redis,
     worker_env,
 )
+
+from harness import proctable
 
 SYSTEMS = ("pyresque", "rq")
 QUEUE = "poolbench"
@@ -86,14 +87,14 @@ class Pool:
 
     def workers(self) -> list[int]:
         """The master's live worker processes (pyresque: not orphaned job children it adopted)."""
-        table = _procs.snapshot()
-        kids = _procs.children(self.pid, table)
+        table = proctable.snapshot()
+        kids = proctable.children(self.pid, table)
         if self.system == "pyresque":
-            kids = [p for p in kids if "Processing" not in _procs.title(p)]
+            kids = [p for p in kids if "Processing" not in proctable.title(p)]
         return kids
 
     def worker_titles(self) -> dict[int, str]:
-        return {pid: _procs.title(pid) for pid in self.workers()}
+        return {pid: proctable.title(pid) for pid in self.workers()}
 
     def exited(self) -> bool:
         return self.popen.poll() is not None
@@ -109,7 +110,7 @@ class Pool:
             os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(10)
-        _procs.kill_sessions([self.pid])  # the master led its session: workers, job children
+        proctable.kill_sessions([self.pid])  # the master led its session: workers, job children
 
 
 @contextlib.contextmanager
@@ -260,22 +261,22 @@ class Bench:
                 raise BenchError(f"{system} master did not exit within 30 s of TERM when idle")
             res.idle_term.setdefault((system, n), []).append(took)
             time.sleep(0.2)
-            left = len(_procs.in_sessions([pool.pid]))
+            left = len(proctable.in_sessions([pool.pid]))
             res.idle_leftovers[(system, n)] = res.idle_leftovers.get((system, n), 0) + left
 
     def sample_cpu(self, pool: Pool, window: float) -> None:
-        master0 = _procs.cpu_seconds(pool.pid) or 0.0
-        tree0 = [st for st in _procs.in_sessions([pool.pid]) if st.pid != pool.pid]
+        master0 = proctable.cpu_seconds(pool.pid) or 0.0
+        tree0 = [st for st in proctable.in_sessions([pool.pid]) if st.pid != pool.pid]
         t0 = time.monotonic()
         time.sleep(window)
-        master1 = _procs.cpu_seconds(pool.pid) or 0.0
-        tree1 = {st.pid: st for st in _procs.in_sessions([pool.pid]) if st.pid != pool.pid}
+        master1 = proctable.cpu_seconds(pool.pid) or 0.0
+        tree1 = {st.pid: st for st in proctable.in_sessions([pool.pid]) if st.pid != pool.pid}
         elapsed = time.monotonic() - t0
         # only processes alive over the whole window (one that left took its ticks along)
         ticks = sum(tree1[st.pid].cpu_ticks - st.cpu_ticks for st in tree0 if st.pid in tree1)
         self.res.master_cpu.setdefault(pool.system, []).append(100 * (master1 - master0) / elapsed)
         self.res.workers_cpu.setdefault(pool.system, []).append(
-            100 * ticks / _procs.CLOCK_TICKS / elapsed
+            100 * ticks / proctable.CLOCK_TICKS / elapsed
         )
 
     def replacement(self, system: str) -> None:
@@ -299,7 +300,9 @@ class Bench:
                 wait_ready(self.r, pool, 1)
                 for variant, i in plan:
                     [victim] = wait_for(pool.workers, 30, "the RQ worker")
-                    wait_for(lambda v=victim: "Listening on" in _procs.title(v), 30, "idle worker")
+                    wait_for(
+                        lambda v=victim: "Listening on" in proctable.title(v), 30, "idle worker"
+                    )
                     time.sleep(0.5)
                     self.replace_once(pool, victim, QUEUE, f"{variant}-{i}", variant)
 
@@ -362,7 +365,7 @@ class Bench:
 
 
 def _gone(pid: int) -> bool:
-    st = _procs.stat(pid)
+    st = proctable.stat(pid)
     return st is None or st.state in ("Z", "X")
 
 

@@ -28,17 +28,15 @@ figures only; nothing here asserts.
 from __future__ import annotations
 
 import argparse
-import bisect
 import os
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from _common import (
+from common import (
     BENCH_DIR,
     NAMESPACE,
     PYRESQUE_QUEUE_KEY,
@@ -46,6 +44,7 @@ from _common import (
     CpuAccount,
     PrivateRedis,
     Proc,
+    RedisCpuSampler,
     environment_summary,
     install_sigterm_handler,
     median,
@@ -53,6 +52,7 @@ from _common import (
     private_redis,
     pyresque_argv,
     read_marks,
+    say,
     worker_env,
 )
 
@@ -111,51 +111,6 @@ def modes_for(before: Path | None, before_hiredis: bool = True) -> dict[str, Poo
         )
     modes.append(PoolMode("dramatiq", f"Dramatiq {WORKERS}x{DRAMATIQ_THREADS} threads", "dramatiq"))
     return {m.key: m for m in modes}
-
-
-# --- Redis's own CPU -----------------------------------------------------------------------------
-
-
-class RedisCpuSampler:
-    """redis-server's CPU seconds (INFO cpu), sampled by a thread, read back at any instant."""
-
-    def __init__(self, url: str, every: float = 0.02) -> None:
-        self._client = redis.Redis.from_url(url)
-        self._every = every
-        self._times: list[float] = []
-        self._cpu: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="redis-cpu", daemon=True)
-
-    def _sample(self) -> None:
-        info = self._client.info("cpu")
-        self._cpu.append(float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
-        self._times.append(time.monotonic())
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            self._sample()
-
-    def __enter__(self) -> RedisCpuSampler:
-        self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sample()
-
-    def at(self, when: float) -> float:
-        """CPU seconds at ``when`` (monotonic), interpolated between the nearest samples."""
-        i = bisect.bisect_left(self._times, when)
-        if i <= 0:
-            return self._cpu[0]
-        if i >= len(self._times):
-            return self._cpu[-1]
-        t0, t1 = self._times[i - 1], self._times[i]
-        c0, c1 = self._cpu[i - 1], self._cpu[i]
-        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
 
 
 # --- one run -------------------------------------------------------------------------------------
@@ -282,10 +237,6 @@ def run_pool(server: PrivateRedis, mode: PoolMode, n: int) -> PoolRun:
 
 
 # --- reporting -----------------------------------------------------------------------------------
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def ratio_line(label: str, num: float | None, den: float | None, target: float, unit: str) -> str:

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import redis
-from _common import (
+from common import (
     BENCH_DIR,
     NAMESPACE,
     PYRESQUE_QUEUE_KEY,
@@ -49,8 +49,8 @@ from _common import (
     worker_env,
 )
 
+from harness.redis_server import find_redis_server
 from pyresque.wire import protocol
-from tests.redis_server import find_redis_server
 
 MODES = ("bare", "pyresque", "pyresque-nometrics", "pyresque-before")
 

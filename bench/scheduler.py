@@ -30,17 +30,18 @@ import threading
 import time
 
 import redis
-from _common import (
+from common import (
     NAMESPACE,
     CpuAccount,
     PrivateRedis,
     Proc,
-    _pid_cpu,
     install_sigterm_handler,
     median,
     percentile,
+    pid_cpu,
     placement,
     private_redis,
+    say,
     worker_env,
 )
 
@@ -51,10 +52,6 @@ from pyresque.wire.keys import Keys
 
 QUEUE = "sched-bench"
 LOCK = f"{NAMESPACE}:{NAMESPACE}:resque_scheduler_master_lock"
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def start_scheduler(server: PrivateRedis) -> Proc:
@@ -150,10 +147,10 @@ def measure_latency(server: PrivateRedis, jobs: int, seconds: int, mode: str) ->
 def measure_idle(server: PrivateRedis, idle: float) -> None:
     proc = start_scheduler(server)
     time.sleep(2)  # past start-up (imports, the first lock calls)
-    before, started = _pid_cpu(proc.pid), time.monotonic()
+    before, started = pid_cpu(proc.pid), time.monotonic()
     commands_before = int(server.client().info("stats")["total_commands_processed"])
     time.sleep(idle)
-    used, wall = _pid_cpu(proc.pid) - before, time.monotonic() - started
+    used, wall = pid_cpu(proc.pid) - before, time.monotonic() - started
     commands = int(server.client().info("stats")["total_commands_processed"]) - commands_before
     proc.stop()
     say(

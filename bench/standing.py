@@ -7,7 +7,7 @@ its start and end in a separate ledger Redis that no fault touches. For ``--dura
 every ~0.2 s one fault, chosen at random with the weights in :data:`FAULTS`: SIGKILL of a worker, a
 job child, a pool master (restarted) or a whole host (restarted a few seconds later), a Redis
 crash and restart, a frozen Redis (SIGSTOP/SIGCONT), all client connections cut (CLIENT KILL), a
-host partitioned from Redis (healed later), a hostile payload (bench/faults.py); and one Sentinel
+host partitioned from Redis (healed later), a hostile payload (bench/standing_faults.py); and one Sentinel
 failover in the middle. Then the faults stop, the fleet drains, every master gets TERM, and the run
 prints:
 
@@ -39,18 +39,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import _procs
 import redis
-from _common import install_sigterm_handler
-from faults import HOSTILE_KINDS, HostPools, LocalHost, hostile_payload
+from common import install_sigterm_handler
+from standing_faults import HOSTILE_KINDS, HostPools, LocalHost, hostile_payload
 from stuckfaults import NAMES as STUCK_FAULTS
 from stuckfaults import StuckFaults
 
+from harness import proctable
+from harness.fleet import Fleet, namespaces_unavailable
+from harness.ledger import Feeder, jobs_in, tally, wait_drained
+from harness.redis_server import start_redis_server
+from harness.sentinels import SentinelCluster, start_sentinel_cluster
 from pyresque.store.connection import connect
-from tests.fleet import Fleet, namespaces_unavailable
-from tests.ledger import Feeder, jobs_in, tally, wait_drained
-from tests.redis_server import start_redis_server
-from tests.sentinels import SentinelCluster, start_sentinel_cluster
 
 FAULTS = {
     "kill worker": 30,
@@ -159,7 +159,7 @@ class Watch:
 
     def sample(self, hosts: list[Any]) -> None:
         now, me = time.monotonic(), os.getpid()
-        table = _procs.snapshot()
+        table = proctable.snapshot()
         seen = set()
         for host in hosts:
             host.reap()
@@ -176,7 +176,9 @@ class Watch:
                 age = now - self.first_seen.setdefault(key, now)
                 found = self.zombies if kind == "Z" else self.orphans
                 if age > (ZOMBIE_GRACE if kind == "Z" else ORPHAN_GRACE) and pid not in found:
-                    found[pid] = f"{host.name} pid {pid} ({_procs.title(pid)[:60]!r}) {age:.0f} s"
+                    found[pid] = (
+                        f"{host.name} pid {pid} ({proctable.title(pid)[:60]!r}) {age:.0f} s"
+                    )
         for key in set(self.first_seen) - seen:
             del self.first_seen[key]
 
@@ -238,7 +240,7 @@ class Run:
     def act(self, name: str, now: float) -> bool:
         host = self.rng.choice(self.hosts)
         self.detail = host.name
-        table = _procs.snapshot()
+        table = proctable.snapshot()
         workers, kids = self.pools.tree(host, table)
         if name in STUCK_FAULTS:
             return self.stuck.act(name, host, now)

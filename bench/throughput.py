@@ -26,219 +26,27 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pools
-import redis
-from _common import (
-    NAMESPACE,
-    PLACEMENT_HELP,
-    PLACEMENTS,
-    PYRESQUE_QUEUE_KEY,
-    QUEUE,
+from common import (
     CpuAccount,
-    Monitor,
     PrivateRedis,
-    Proc,
-    command_calls,
-    command_delta,
+    add_cpus_argument,
+    add_transport_argument,
     environment_summary,
     install_sigterm_handler,
     median,
     placement,
     private_redis,
-    pyresque_argv,
-    read_marks,
-    rq_argv,
-    worker_env,
+    say,
 )
-
-from pyresque.wire import protocol
-
-JOB_NAMES = {"noop": "Bench::Noop", "sleep": "Bench::Sleep", "spin": "Bench::Spin"}
-SLEEP_SECONDS = 0.010
-
-
-@dataclass(frozen=True)
-class Mode:
-    key: str
-    label: str
-    system: str  # "bare", "pyresque" or "rq"
-    forks: bool
-    options: tuple[str, ...] = ()  # more options for the worker
-
-    def argv(self, server: PrivateRedis, rq_quiet: bool) -> list[str]:
-        if self.system == "pyresque":
-            return [*pyresque_argv(in_process=not self.forks, burst=True), *self.options]
-        if self.system == "rq":
-            return rq_argv(server.url, simple=not self.forks, burst=True, quiet=rq_quiet)
-        return [sys.executable, "bareloop.py", PYRESQUE_QUEUE_KEY]
-
-
-MODES = {
-    m.key: m
-    for m in (
-        Mode("bare", "bare redis-py LPOP loop", "bare", False),
-        Mode("pyresque-inproc", "pyresque --in-process", "pyresque", False),
-        Mode("rq-simple", "RQ SimpleWorker", "rq", False),
-        Mode("pyresque-fork", "pyresque fork per job", "pyresque", True),
-        Mode("pyresque-warm", "pyresque fork, warm child", "pyresque", True, ("--warm-child",)),
-        Mode("rq-fork", "RQ Worker (fork per job)", "rq", True),
-    )
-}
-
-
-@dataclass
-class Run:
-    mode: Mode
-    jobs: int
-    wall: float = float("nan")  # seconds, process start to exit
-    steady: float | None = None  # jobs/s between the first and the last job's end
-    window: tuple[float, float] | None = None  # wall-clock ends of the first and last job
-    commands: collections.Counter[str] = field(default_factory=collections.Counter)
-    redis_us: float | None = None  # redis-server's own CPU per job over the same window
-    problems: list[str] = field(default_factory=list)
-
-
-# --- one run -----------------------------------------------------------------------------------
-
-
-def prefill(client: redis.Redis, mode: Mode, n: int, job: str) -> None:
-    if mode.system == "rq":
-        from rq import Queue
-
-        queue = Queue(QUEUE, connection=client)
-        for start in range(0, n, 500):
-            queue.enqueue_many(
-                [
-                    Queue.prepare_data(f"benchjobs.{job}", args=(i, n))
-                    for i in range(start, min(n, start + 500))
-                ]
-            )
-        return
-    name = JOB_NAMES[job]
-    for start in range(0, n, 1000):
-        pipe = client.pipeline(transaction=False)
-        pipe.sadd(f"{NAMESPACE}:queues", QUEUE)
-        pipe.rpush(
-            PYRESQUE_QUEUE_KEY,
-            *[protocol.encode_payload(name, [i, n]) for i in range(start, min(n, start + 1000))],
-        )
-        pipe.execute()
-
-
-def verify(client: redis.Redis, mode: Mode, n: int, proc: Proc) -> list[str]:
-    """What looks wrong after the worker exited: jobs left, lost, failed or unacknowledged."""
-    problems = []
-    if mode.system == "rq":
-        from rq import Queue
-
-        queue = Queue(QUEUE, connection=client)
-        left = queue.count
-        finished = queue.finished_job_registry.count
-        failed = queue.failed_job_registry.count
-        started = queue.started_job_registry.count
-        if left or finished != n or failed or started:
-            problems.append(
-                f"rq: {left} left in queue, {finished}/{n} finished, {failed} failed, "
-                f"{started} still started"
-            )
-        return problems
-    left = client.llen(PYRESQUE_QUEUE_KEY)
-    if left:
-        problems.append(f"{left} jobs left in the queue")
-    if mode.system == "bare":
-        tail = proc.log_tail(1).strip()
-        if tail != str(n):
-            problems.append(f"bare loop ran {tail!r} jobs, expected {n}")
-        return problems
-    processed = int(client.get(f"{NAMESPACE}:stat:processed") or 0)
-    failed = int(client.get(f"{NAMESPACE}:stat:failed") or 0)
-    records = client.llen(f"{NAMESPACE}:failed")
-    inflight = [
-        key for key in client.scan_iter(f"{NAMESPACE}:inflight:*", count=1000) if client.hlen(key)
-    ]
-    workers = client.scard(f"{NAMESPACE}:workers")
-    if processed != n or failed or records or inflight or workers:
-        problems.append(
-            f"pyresque: processed {processed}/{n}, failed {failed}, {records} failure records, "
-            f"{len(inflight)} non-empty in-flight hashes, {workers} workers still registered"
-        )
-    return problems
-
-
-def run_once(
-    server: PrivateRedis,
-    mode: Mode,
-    n: int,
-    *,
-    job: str = "noop",
-    rq_quiet: bool = False,
-    monitor: Monitor | None = None,
-) -> Run:
-    client = server.client()
-    client.flushall()
-    run = Run(mode, n)
-    marks_fd, marks_path = tempfile.mkstemp(prefix="bench-marks-")
-    os.close(marks_fd)
-    proc: Proc | None = None
-    try:
-        prefill(client, mode, n, job)
-        env = worker_env(server.url, BENCH_MARKS=marks_path)
-        before = command_calls(client)
-        ctx = monitor if monitor is not None else contextlib.nullcontext()
-        with ctx, pools.RedisCpuSampler(server.url) as cpu:
-            proc = Proc(mode.argv(server, rq_quiet), env, mode.key, server.worker_cpus)
-            timeout = 60 + n * (0.15 if mode.forks else 0.03)
-            code = proc.wait(timeout)
-            run.wall = (proc.ended or time.monotonic()) - proc.started
-            if code is None:
-                run.problems.append(
-                    f"worker still running after {timeout:.0f} s (hang?); killed; "
-                    f"{client.llen(PYRESQUE_QUEUE_KEY)} left in the pyresque queue"
-                )
-            elif code != 0:
-                run.problems.append(f"worker exited with status {code}")
-        after = command_calls(client)
-        run.commands = command_delta(before, after)
-        if monitor is not None:
-            run.commands["echo"] -= 1  # the monitor's stop word
-            run.commands["monitor"] -= 1
-        if code is not None:
-            run.problems += verify(client, mode, n, proc)
-        marks = read_marks(marks_path)
-        if n >= 2 and 0 in marks and n - 1 in marks:
-            (m0, w0), (m1, w1) = marks[0], marks[n - 1]
-            if m1 > m0:
-                run.steady = (n - 1) / (m1 - m0)
-                run.window = (w0, w1)
-                run.redis_us = (cpu.at(m1) - cpu.at(m0)) / (n - 1) * 1e6
-        elif n >= 2:
-            run.problems.append(f"timing marks missing: {sorted(marks)}")
-        if run.problems:
-            run.problems.append(f"log {proc.log_path}:\n{proc.log_tail()}")
-        return run
-    finally:
-        if proc is not None:
-            proc.stop()
-            if not run.problems:
-                proc.discard_log()
-        with contextlib.suppress(OSError):
-            os.unlink(marks_path)
-
+from throughput_modes import MODES, SLEEP_SECONDS, Mode, Monitor, Run, run_once
 
 # --- reporting ---------------------------------------------------------------------------------
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def report_problems(run: Run) -> None:
@@ -290,8 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="jobs per run for RQ Worker, which forks at ~30 jobs/s (300)",
     )
     p.add_argument("--repeat", "-r", type=int, default=3, help="runs per mode; medians shown (3)")
-    p.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
-    p.add_argument("--cpus", choices=PLACEMENTS, default="split", help=PLACEMENT_HELP)
+    add_transport_argument(p)
+    add_cpus_argument(p)
     p.add_argument(
         "--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}"
     )
@@ -344,116 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.rq_quiet:
             say("rq workers run with --quiet")
         say()
-
-        # start-up cost and start-up commands: one empty burst run per worker
-        empty: dict[str, Run] = {}
-        say("empty burst runs (start-up + shutdown, no jobs):")
-        for mode in modes:
-            if mode.system == "bare":
-                continue
-            run = run_once(server, mode, 0, rq_quiet=args.rq_quiet)
-            empty[mode.key] = run
-            say(
-                f"  {mode.label:<28} {run.wall * 1000:7.0f} ms, "
-                f"{sum(run.commands.values())} Redis commands"
-            )
-            report_problems(run)
-        say()
-
-        runs: dict[str, list[Run]] = {m.key: [] for m in modes}
-        for rep in range(args.repeat):
-            say(f"round {rep + 1}/{args.repeat}:")
-            for mode in modes:  # modes interleaved, so drift hits them all alike
-                n = jobs_for(mode, args)
-                run = run_once(server, mode, n, rq_quiet=args.rq_quiet)
-                runs[mode.key].append(run)
-                steady = f"{run.steady:8.0f}" if run.steady else "     n/a"
-                redis_cpu = f"{run.redis_us:6.1f}" if run.redis_us else "   n/a"
-                say(
-                    f"  {mode.label:<28} {n:5d} jobs  steady {steady} jobs/s  "
-                    f"wall {run.wall:6.2f} s ({n / run.wall:6.0f} jobs/s incl. start-up)  "
-                    f"Redis CPU {redis_cpu} us/job"
-                )
-                report_problems(run)
-        say()
-
-        med: dict[str, float | None] = {}
-        say("SUMMARY (median of runs)")
-        say(
-            f"  {'mode':<28} {'jobs':>5} {'steady jobs/s':>13} {'[min..max]':>15} "
-            f"{'ms/job':>7} {'wall jobs/s':>11} {'start+exit':>10} {'cmds/job':>8}"
-        )
-        for mode in modes:
-            good = [r.steady for r in runs[mode.key] if r.steady and not r.problems]
-            med[mode.key] = median(good) if good else None
-            walls = [r.jobs / r.wall for r in runs[mode.key] if not r.problems]
-            base = empty.get(mode.key)
-            first = runs[mode.key][0]
-            cmds = per_job(
-                first.commands, base.commands if base else collections.Counter(), first.jobs
-            )
-            spread = f"[{min(good):.0f}..{max(good):.0f}]" if good else ""
-            m = med[mode.key]
-            say(
-                f"  {mode.label:<28} {first.jobs:>5} {m or float('nan'):>13.0f} {spread:>15} "
-                f"{1000 / m if m else float('nan'):>7.3f} "
-                f"{median(walls) if walls else float('nan'):>11.0f} "
-                f"{(base.wall * 1000 if base else float('nan')):>8.0f}ms "
-                f"{sum(cmds.values()):>8.2f}"
-            )
-        say()
-        say("RATIOS (steady-state medians)")
-
-        def g(key: str) -> float | None:
-            return med.get(key)
-
-        say(
-            ratio_line(
-                "pyresque in-process / RQ SimpleWorker",
-                g("pyresque-inproc"),
-                g("rq-simple"),
-                10,
-                "x",
-            )
-        )
-        say(
-            ratio_line(
-                "pyresque in-process / bare LPOP loop", g("pyresque-inproc"), g("bare"), 0.5, "%"
-            )
-        )
-        say(ratio_line("pyresque fork / RQ Worker", g("pyresque-fork"), g("rq-fork"), 4, "x"))
-        redis_cpu: dict[str, float | None] = {}
-        for mode in modes:
-            cpus = [r.redis_us for r in runs[mode.key] if r.redis_us and not r.problems]
-            redis_cpu[mode.key] = median(cpus) if cpus else None
-            if cpus:
-                say(
-                    f"  Redis CPU per job, {mode.label:<28} {median(cpus):6.1f} us "
-                    f"[{min(cpus):.1f}..{max(cpus):.1f}]"
-                )
-        say(
-            pools.cpu_line(
-                "Redis CPU per job: pyresque in-process / bare loop",
-                redis_cpu.get("pyresque-inproc"),
-                redis_cpu.get("bare"),
-                1.5,
-            )
-        )
-        say()
-
-        say(
-            "REDIS COMMANDS PER JOB (INFO commandstats delta of round 1 minus the empty run, / jobs;"
-        )
-        say("  commands run inside Lua scripts are counted too)")
-        for mode in modes:
-            first = runs[mode.key][0]
-            base = empty.get(mode.key)
-            cmds = per_job(
-                first.commands, base.commands if base else collections.Counter(), first.jobs
-            )
-            say(f"  {mode.label:<28} {sum(cmds.values()):6.2f}  ({fmt_commands(cmds)})")
-        say()
-
+        empty = empty_runs(server, modes, args)
+        runs = rounds(server, modes, args)
+        med = summary(modes, runs, empty)
+        ratios(modes, runs, med)
+        commands_per_job(modes, runs, empty)
         if args.monitor_jobs > 0:
             monitor_split(server, modes, args)
 
@@ -464,6 +167,128 @@ def main(argv: list[str] | None = None) -> int:
             pools.run_pools(server, pool_modes, args.pool_jobs, args.repeat)
         say(cpu.report(server))
     return 0
+
+
+def empty_runs(server: PrivateRedis, modes: list[Mode], args: argparse.Namespace) -> dict[str, Run]:
+    """Start-up cost and start-up commands: one empty burst run per worker."""
+    empty: dict[str, Run] = {}
+    say("empty burst runs (start-up + shutdown, no jobs):")
+    for mode in modes:
+        if mode.system == "bare":
+            continue
+        run = run_once(server, mode, 0, rq_quiet=args.rq_quiet)
+        empty[mode.key] = run
+        say(
+            f"  {mode.label:<28} {run.wall * 1000:7.0f} ms, "
+            f"{sum(run.commands.values())} Redis commands"
+        )
+        report_problems(run)
+    say()
+    return empty
+
+
+def rounds(
+    server: PrivateRedis, modes: list[Mode], args: argparse.Namespace
+) -> dict[str, list[Run]]:
+    """``--repeat`` rounds of every mode, interleaved, so drift hits them all alike."""
+    runs: dict[str, list[Run]] = {m.key: [] for m in modes}
+    for rep in range(args.repeat):
+        say(f"round {rep + 1}/{args.repeat}:")
+        for mode in modes:
+            n = jobs_for(mode, args)
+            run = run_once(server, mode, n, rq_quiet=args.rq_quiet)
+            runs[mode.key].append(run)
+            steady = f"{run.steady:8.0f}" if run.steady else "     n/a"
+            redis_cpu = f"{run.redis_us:6.1f}" if run.redis_us else "   n/a"
+            say(
+                f"  {mode.label:<28} {n:5d} jobs  steady {steady} jobs/s  "
+                f"wall {run.wall:6.2f} s ({n / run.wall:6.0f} jobs/s incl. start-up)  "
+                f"Redis CPU {redis_cpu} us/job"
+            )
+            report_problems(run)
+    say()
+    return runs
+
+
+def first_per_job(mode: Mode, runs: dict[str, list[Run]], empty: dict[str, Run]) -> dict:
+    """Commands per job of the mode's first run, minus its empty run's."""
+    first = runs[mode.key][0]
+    base = empty.get(mode.key)
+    return per_job(first.commands, base.commands if base else collections.Counter(), first.jobs)
+
+
+def summary(
+    modes: list[Mode], runs: dict[str, list[Run]], empty: dict[str, Run]
+) -> dict[str, float | None]:
+    """The table of medians; returns each mode's median steady rate."""
+    med: dict[str, float | None] = {}
+    say("SUMMARY (median of runs)")
+    say(
+        f"  {'mode':<28} {'jobs':>5} {'steady jobs/s':>13} {'[min..max]':>15} "
+        f"{'ms/job':>7} {'wall jobs/s':>11} {'start+exit':>10} {'cmds/job':>8}"
+    )
+    for mode in modes:
+        good = [r.steady for r in runs[mode.key] if r.steady and not r.problems]
+        med[mode.key] = median(good) if good else None
+        walls = [r.jobs / r.wall for r in runs[mode.key] if not r.problems]
+        base = empty.get(mode.key)
+        first = runs[mode.key][0]
+        cmds = first_per_job(mode, runs, empty)
+        spread = f"[{min(good):.0f}..{max(good):.0f}]" if good else ""
+        m = med[mode.key]
+        say(
+            f"  {mode.label:<28} {first.jobs:>5} {m or float('nan'):>13.0f} {spread:>15} "
+            f"{1000 / m if m else float('nan'):>7.3f} "
+            f"{median(walls) if walls else float('nan'):>11.0f} "
+            f"{(base.wall * 1000 if base else float('nan')):>8.0f}ms "
+            f"{sum(cmds.values()):>8.2f}"
+        )
+    say()
+    return med
+
+
+def ratios(modes: list[Mode], runs: dict[str, list[Run]], med: dict[str, float | None]) -> None:
+    """The ratios of the steady-state medians and of Redis's CPU per job, against their targets."""
+    say("RATIOS (steady-state medians)")
+    g = med.get
+    say(
+        ratio_line(
+            "pyresque in-process / RQ SimpleWorker", g("pyresque-inproc"), g("rq-simple"), 10, "x"
+        )
+    )
+    say(
+        ratio_line(
+            "pyresque in-process / bare LPOP loop", g("pyresque-inproc"), g("bare"), 0.5, "%"
+        )
+    )
+    say(ratio_line("pyresque fork / RQ Worker", g("pyresque-fork"), g("rq-fork"), 4, "x"))
+    redis_cpu: dict[str, float | None] = {}
+    for mode in modes:
+        cpus = [r.redis_us for r in runs[mode.key] if r.redis_us and not r.problems]
+        redis_cpu[mode.key] = median(cpus) if cpus else None
+        if cpus:
+            say(
+                f"  Redis CPU per job, {mode.label:<28} {median(cpus):6.1f} us "
+                f"[{min(cpus):.1f}..{max(cpus):.1f}]"
+            )
+    say(
+        pools.cpu_line(
+            "Redis CPU per job: pyresque in-process / bare loop",
+            redis_cpu.get("pyresque-inproc"),
+            redis_cpu.get("bare"),
+            1.5,
+        )
+    )
+    say()
+
+
+def commands_per_job(modes: list[Mode], runs: dict[str, list[Run]], empty: dict[str, Run]) -> None:
+    say("REDIS COMMANDS PER JOB (INFO commandstats delta of round 1 minus the empty run, / jobs;")
+    say("  commands run inside Lua scripts are counted too)")
+    for mode in modes:
+        cmds = first_per_job(mode, runs, empty)
+        say(f"  {mode.label:<28} {sum(cmds.values()):6.2f}  ({fmt_commands(cmds)})")
+    say()
 
 
 def monitor_split(server: PrivateRedis, modes: list[Mode], args: argparse.Namespace) -> None:

@@ -18,9 +18,8 @@ import sys
 import time
 
 import redis
-from _common import SRC, Proc, free_port, median, percentile, private_redis
+from common import SRC, Proc, free_port, median, percentile, private_redis
 
-sys.path.insert(0, str(SRC))
 from pyresque.wire.jobmetrics import bucket_of
 
 QUEUED, FAILURES, WORKERS, CLASSES = 100_000, 10_000, 200, 20

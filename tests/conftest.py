@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from harness.redis_server import RedisServer, start_redis_server
 from pyresque.store.operations import Store
 from pyresque.wire.keys import Keys
 from tests.helpers import Proc
-from tests.redis_server import RedisServer, start_redis_server
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+
+from harness import proctable
 
 if TYPE_CHECKING:
     import redis
@@ -85,34 +87,18 @@ class Proc:
         self._log.close()
 
 
-def _proc_stats() -> Iterator[tuple[int, list[str]]]:
-    """(pid, the fields of /proc/<pid>/stat after the command name) of every process."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                yield int(entry), f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-
-
 def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid``, from /proc."""
-    return [child for child, fields in _proc_stats() if int(fields[1]) == pid]
+    """Direct children of ``pid`` (zombies included), from /proc."""
+    return [st.pid for st in proctable.snapshot().values() if st.ppid == pid]
 
 
 def title_of(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
+    return proctable.title(pid)
 
 
 def session_members(session: int) -> list[int]:
-    """Pids of the processes in a session, from /proc."""
-    return [pid for pid, fields in _proc_stats() if int(fields[3]) == session]
+    """Pids of the processes in a session (zombies included), from /proc."""
+    return [st.pid for st in proctable.snapshot().values() if st.sid == session]
 
 
 def job_figures(r: redis.Redis, job_class: str) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import redis
 
-from tests.redis_server import RedisServer
+from harness.redis_server import RedisServer
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from harness.redis_server import RedisServer, start_redis_server
 from tests.helpers import APP_DIR, ROOT, Proc, title_of, wait_until
 from tests.integration.test_worker import failures, push, strings, work
-from tests.redis_server import RedisServer, start_redis_server
 
 Spawn = Callable[..., Proc]
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 import redis
 
+from harness.redis_server import RedisServer
 from tests.helpers import APP_DIR, ROOT
-from tests.redis_server import RedisServer
 
 
 def pyresque(

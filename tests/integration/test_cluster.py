@@ -18,12 +18,12 @@ import redis
 from redis.cluster import RedisCluster
 
 import pyresque
+from harness.redis_server import find_redis_server
 from pyresque.store.operations import Ack, Reservation, Store
 from pyresque.wire import protocol
 from pyresque.wire.keys import Keys
 from pyresque.wire.protocol import Failure
 from tests.helpers import Proc, wait_until
-from tests.redis_server import find_redis_server
 
 Spawn = Callable[..., Proc]
 NS = "{resque}"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from harness.redis_server import RedisServer
 from tests.helpers import APP_DIR, wait_until
 from tests.integration.postgres import (
     CommandProc,
@@ -29,7 +30,6 @@ from tests.integration.postgres import (
     wait_for_workers,
 )
 from tests.integration.test_worker import failures, registered
-from tests.redis_server import RedisServer
 
 pytest.importorskip("django", reason="Django is needed for the Django integration tests")
 

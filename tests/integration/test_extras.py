@@ -14,7 +14,7 @@ import sys
 
 import redis
 
-from tests.redis_server import RedisServer
+from harness.redis_server import RedisServer
 
 WITHOUT_WORKER_EXTRA = (
     "import sys\nfor name in ('psutil', 'setproctitle', 'hiredis'):\n    sys.modules[name] = None\n"

@@ -1,4 +1,4 @@
-"""Many hosts, one Redis: pools on simulated hosts (tests/fleet.py) sharing one queue.
+"""Many hosts, one Redis: pools on simulated hosts (harness/fleet.py) sharing one queue.
 
 A host that dies has its in-flight jobs put back by the other hosts once its heartbeats expire,
 and never while it lives. A host that was only partitioned and comes back finishes the job it was
@@ -18,10 +18,10 @@ import pytest
 import redis
 
 import pyresque
-from tests.fleet import Fleet, Host, namespaces_unavailable
+from harness.fleet import Fleet, Host, namespaces_unavailable
+from harness.ledger import DONE, JOB, QUEUE, STARTED, wait_drained
+from harness.redis_server import RedisServer
 from tests.helpers import wait_until
-from tests.ledger import DONE, JOB, QUEUE, STARTED, wait_drained
-from tests.redis_server import RedisServer
 
 UNAVAILABLE = namespaces_unavailable()
 pytestmark = pytest.mark.skipif(

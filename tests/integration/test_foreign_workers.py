@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from harness.redis_server import RedisServer
 from pyresque.cli.status import status_data
 from pyresque.pool.clients import PoolClients
 from pyresque.pool.janitor import Janitor
@@ -25,7 +26,6 @@ from pyresque.settings import WorkerSettings
 from pyresque.store.operations import Store
 from pyresque.web.data import worker_rows
 from pyresque.wire import protocol
-from tests.redis_server import RedisServer
 
 GONE_PID = 4194000  # above pid_max: no such process
 STARTED_SECONDS = 1796698678  # 2026-12-08 as node-resque writes it

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
+from harness.redis_server import RedisServer, start_redis_server
 from tests.helpers import Proc, wait_until
-from tests.redis_server import RedisServer, start_redis_server
 
 JOBS = 40
 

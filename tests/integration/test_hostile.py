@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from harness.redis_server import start_redis_server
 from pyresque.store.operations import Store
 from tests.helpers import Proc, wait_until
-from tests.redis_server import start_redis_server
 
 Spawn = Callable[..., Proc]
 

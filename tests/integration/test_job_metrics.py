@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from harness.redis_server import RedisServer
 from pyresque.wire.jobmetrics import bucket_of
 from tests.helpers import Proc, job_figures, wait_until
 from tests.integration.test_worker import push, strings, work
-from tests.redis_server import RedisServer
 
 Spawn = Callable[..., Proc]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.redis_server import RedisServer, start_redis_server
 from tests.helpers import Proc, children_of, wait_until
-from tests.redis_server import RedisServer, start_redis_server
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import socket
 import pytest
 import redis
 
+from harness.redis_server import RedisServer
 from pyresque.pool.clients import PoolClients
 from pyresque.pool.janitor import Janitor
 from pyresque.settings import WorkerSettings
-from tests.redis_server import RedisServer
 
 JOB = '{"class":"J","args":[]}'
 

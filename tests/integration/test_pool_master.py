@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 import pytest
 import redis
 
+from harness.redis_server import RedisServer
 from pyresque.pool.config import AUTO, PoolConfig
 from pyresque.pool.governor import MemoryGovernor, WorkerView
 from pyresque.pool.hooks import PoolHooks
@@ -18,7 +19,6 @@ from pyresque.pool.options import PoolOptions, TermMode
 from pyresque.pool.sizing import Retirements, SizingPolicy
 from pyresque.settings import WorkerSettings
 from pyresque.worker.loop import Worker
-from tests.redis_server import RedisServer
 
 KILLED = signal.SIGKILL  # a wait status: killed by this signal
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.redis_server import RedisServer, start_redis_server
 from tests.helpers import ROOT
-from tests.redis_server import RedisServer, start_redis_server
 
 
 def test_quickstart_processes_every_job_and_cleans_up(redis_server: RedisServer) -> None:

@@ -11,10 +11,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from harness.redis_server import start_redis_server
 from pyresque.store.operations import Ack, Reservation, Store
 from pyresque.wire import protocol
 from pyresque.wire.keys import Keys
-from tests.redis_server import start_redis_server
 
 
 def job(i: int) -> str:

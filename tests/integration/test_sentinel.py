@@ -1,7 +1,7 @@
 """Workers, pool, CLI and client through a ``redis+sentinel://`` URL, and failover under load.
 
-A real master, replica and three sentinels (tests/sentinels.py); jobs count themselves in the
-suite's private Redis, which no fault touches (tests/ledger.py). The figures of each failover are
+A real master, replica and three sentinels (harness/sentinels.py); jobs count themselves in the
+suite's private Redis, which no fault touches (harness/ledger.py). The figures of each failover are
 printed (``pytest -s``) and summarised in docs/guarantees.md.
 """
 
@@ -17,12 +17,13 @@ import pytest
 import redis
 
 import pyresque
+from harness import APP_DIR as LEDGER_APP_DIR
+from harness.ledger import DONE, JOB, QUEUE, Feeder, tally, wait_drained
+from harness.redis_server import RedisServer
+from harness.sentinels import SentinelCluster, sentinel_cluster, start_sentinel_cluster
 from pyresque.store.connection import connect
 from pyresque.store.sentinel import NotReplicated, durable
 from tests.helpers import Proc, wait_until
-from tests.ledger import DONE, JOB, QUEUE, Feeder, tally, wait_drained
-from tests.redis_server import RedisServer
-from tests.sentinels import SentinelCluster, sentinel_cluster, start_sentinel_cluster
 
 Spawn = Callable[..., Proc]
 FAST_PRUNE = {"RESQUE_HEARTBEAT_INTERVAL": "1", "RESQUE_PRUNE_INTERVAL": "3"}
@@ -49,7 +50,13 @@ def jobs(cluster: SentinelCluster) -> Iterator[redis.Redis]:
 
 
 def env_for(cluster: SentinelCluster, redis_server: RedisServer, **extra: str) -> dict[str, str]:
-    return {"REDIS_URL": cluster.url, "LEDGER_URL": redis_server.url, **extra}
+    """The jobs' Redis through the sentinels, the ledger, and the ledger's job app importable."""
+    return {
+        "REDIS_URL": cluster.url,
+        "LEDGER_URL": redis_server.url,
+        "PYTHONPATH": str(LEDGER_APP_DIR),
+        **extra,
+    }
 
 
 def done_ids(r: redis.Redis) -> list[int]:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import redis
 
+from harness.redis_server import RedisServer
 from pyresque.jobs.client import Client
 from tests.helpers import Proc, wait_until
-from tests.redis_server import RedisServer
 
 Spawn = Callable[..., Proc]
 MODES = [[], ["--warm-child"], ["--in-process"]]

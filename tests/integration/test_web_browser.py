@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 import redis
 
+from harness.redis_server import RedisServer
 from pyresque.pool.memory import read_usage
 from pyresque.pool.publisher import GroupState, MasterView, PoolPublisher, WorkerState
 from pyresque.store.operations import Store
 from pyresque.wire.keys import Keys
 from tests.helpers import ROOT, Proc, children_of, wait_until
 from tests.integration.web_seed import SCRIPT, failure, push, seed_job_metrics
-from tests.redis_server import RedisServer
 
 CHROMIUM = os.environ.get("PYRESQUE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "screenshots"

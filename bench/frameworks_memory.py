@@ -47,18 +47,9 @@ from common import (
     private_redis,
     worker_env,
 )
-from memory import (
-    QUEUE,
-    Context,
-    Result,
-    System,
-    celery_ready,
-    print_details,
-    print_table,
-    pyresque_ready,
-    rq_ready,
-    run_system,
-)
+from memory_measure import Result, run_system
+from memory_report import print_details, print_table
+from memory_systems import QUEUE, Context, System, celery_ready, pyresque_ready, rq_ready
 
 SITE = BENCH_DIR / "djangosite"
 JOB = "catalog.read_products"

@@ -18,6 +18,9 @@ Measured, as medians over ``--runs`` runs against a private redis-server:
 
 Every master runs in a session of its own; everything in that session is SIGKILLed after each
 measurement. Run ``python bench/pool.py --help`` for the options; the default takes ~2-3 minutes.
+
+Its parts: pool_masters.py (a master of either system, started, watched and stopped) and
+pool_report.py (the figures, the table and the targets).
 """
 
 from __future__ import annotations
@@ -26,209 +29,42 @@ import argparse
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 from common import (
-    BENCH_DIR,
     environment_summary,
     install_sigterm_handler,
-    median,
     private_redis,
-    worker_env,
 )
+from pool_masters import (
+    QUEUE,
+    STARTED_KEY,
+    BenchError,
+    Pool,
+    enqueue,
+    gone,
+    registered,
+    running_pool,
+    started_at,
+    term_and_wait,
+    wait_for,
+    wait_ready,
+)
+from pool_report import Results, print_table
 
 from harness import proctable
 
 SYSTEMS = ("pyresque", "rq")
-QUEUE = "poolbench"
-STARTED_KEY = "poolbench:started"
 CRASH_LOOP_THRESHOLD = 5.0  # pyresque's Backoff threshold: an earlier death backs off 0.1 s
-TARGET_REPLACEMENT = 0.100
 VARIANTS = ("now", "gone")  # the replacement's job: pushed right after the kill / once it is dead
-TARGET_IDLE_TERM = 1.0
-TARGET_MASTER_CPU = 1.0  # % of one core
 
 
-class BenchError(RuntimeError):
-    pass
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.001):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(poll)
-
-
-# --- a pool master of either system ------------------------------------------------------------
-
-
-@dataclass
-class Pool:
-    system: str
-    popen: subprocess.Popen[bytes]
-    log_path: str
-    started: float  # monotonic, just before the master was started
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def workers(self) -> list[int]:
-        """The master's live worker processes (pyresque: not orphaned job children it adopted)."""
-        table = proctable.snapshot()
-        kids = proctable.children(self.pid, table)
-        if self.system == "pyresque":
-            kids = [p for p in kids if "Processing" not in proctable.title(p)]
-        return kids
-
-    def worker_titles(self) -> dict[int, str]:
-        return {pid: proctable.title(pid) for pid in self.workers()}
-
-    def exited(self) -> bool:
-        return self.popen.poll() is not None
-
-    def log_tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def kill(self) -> None:
-        """Kill the master and everything it started (also job children in their own groups)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(10)
-        proctable.kill_sessions([self.pid])  # the master led its session: workers, job children
-
-
-@contextlib.contextmanager
-def running_pool(
-    system: str,
-    url: str,
-    tmp: Path,
-    *,
-    workers: int = 0,
-    groups: dict[str, int] | None = None,
-    extra: tuple[str, ...] = (),
-) -> Iterator[Pool]:
-    """Start a pool master in its own session; kill all it started on the way out."""
-    tag = f"{time.monotonic_ns()}"
-    env = worker_env(url)
-    if system == "pyresque":
-        config = tmp / f"pool-{tag}.yml"
-        config.write_text("".join(f"{g}: {n}\n" for g, n in (groups or {QUEUE: workers}).items()))
-        argv = [
-            sys.executable,
-            "-m",
-            "pyresque",
-            "pool",
-            "--config",
-            str(config),
-            "--app",
-            "pooljobs",
-            "--appname",
-            "poolbench",
-            *extra,
-        ]
-    else:
-        queues = list(groups) if groups else [QUEUE]
-        n = sum(groups.values()) if groups else workers
-        argv = [sys.executable, "-m", "rq.cli", "worker-pool", "-n", str(n), "--url", url]
-        argv += ["-P", str(BENCH_DIR), *queues]
-    log_path = str(tmp / f"{system}-{tag}.log")
-    with open(log_path, "wb") as log:
-        started = time.monotonic()
-        popen = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=str(BENCH_DIR),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    pool = Pool(system, popen, log_path, started)
-    try:
-        yield pool
-    finally:
-        pool.kill()
-
-
-def registered(r: redis.Redis, system: str) -> set[str]:
-    key = "resque:workers" if system == "pyresque" else "rq:workers"
-    return {m.decode() for m in r.smembers(key)}
-
-
-def wait_ready(r: redis.Redis, pool: Pool, n: int, timeout: float = 120.0) -> float:
-    """Seconds from the master's start until n workers are registered."""
-
-    def ready() -> bool:
-        if pool.exited():
-            raise BenchError(f"{pool.system} master exited:\n{pool.log_tail()}")
-        return len(registered(r, pool.system)) >= n
-
-    wait_for(ready, timeout, f"{n} {pool.system} workers")
-    return time.monotonic() - pool.started
-
-
-def enqueue(r: redis.Redis, system: str, queue: str, job: str, *args: object) -> None:
-    if system == "pyresque":
-        import pyresque
-
-        name = {"stamp": "PoolBench::Stamp", "sleep": "PoolBench::Sleep"}[job]
-        pyresque.Client(r, namespace="resque").enqueue_to(queue, name, *args)
-    else:
-        from rq import Queue
-
-        Queue(queue, connection=r).enqueue(f"pooljobs.{job}", *args, job_timeout=600)
-
-
-def started_at(r: redis.Redis, sample: str) -> float | None:
-    for raw in r.lrange(STARTED_KEY, 0, -1):
-        name, when, _pid = raw.decode().split()
-        if name == sample:
-            return float(when)
-    return None
-
-
-def term_and_wait(pool: Pool, cap: float) -> float | None:
-    """Seconds from TERM to the master's exit; None if it was still running after ``cap``."""
-    t0 = time.monotonic()
-    os.kill(pool.pid, signal.SIGTERM)
-    try:
-        pool.popen.wait(cap)
-    except subprocess.TimeoutExpired:
-        return None
-    return time.monotonic() - t0
-
-
-# --- the measurements --------------------------------------------------------------------------
-
-
-@dataclass
-class Results:
-    startup: dict[tuple[str, int], list[float]] = field(default_factory=dict)
-    idle_term: dict[tuple[str, int], list[float]] = field(default_factory=dict)
-    idle_leftovers: dict[tuple[str, int], int] = field(default_factory=dict)
-    replace_job: dict[tuple[str, str], list[float | None]] = field(default_factory=dict)
-    replace_registered: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    replace_notes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    busy_term: dict[str, list[float | None]] = field(default_factory=dict)
-    busy_notes: dict[str, str] = field(default_factory=dict)
-    master_cpu: dict[str, list[float]] = field(default_factory=dict)
-    workers_cpu: dict[str, list[float]] = field(default_factory=dict)
+# --- the measurements ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -313,7 +149,7 @@ class Bench:
         kill_mono = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         if variant == "gone":
-            wait_for(lambda: _gone(victim), 5, "the killed worker to die", 0.0002)
+            wait_for(lambda: gone(victim), 5, "the killed worker to die", 0.0002)
         enqueue(r, pool.system, queue, "stamp", sample)
         reg_at: float | None = None
         key = (pool.system, variant)
@@ -362,116 +198,6 @@ class Bench:
                         "60 s jobs); killed, so measured once"
                     )
                     return
-
-
-def _gone(pid: int) -> bool:
-    st = proctable.stat(pid)
-    return st is None or st.state in ("Z", "X")
-
-
-# --- reporting ---------------------------------------------------------------------------------
-
-
-def fmt_seconds(values: list[float] | list[float | None], unit: str = "s", none: str = "") -> str:
-    """Median [min-max]; runs that gave no figure (None) are counted apart, as ``none``."""
-    if not values:
-        return "-"
-    nums = [float(v) for v in values if v is not None]
-    missing = len(values) - len(nums)
-    scale, digits = (1000.0, 0) if unit == "ms" else (1.0, 2)
-    text = ""
-    if nums:
-        text = f"{median(nums) * scale:.{digits}f} {unit}"
-        if len(nums) > 1:
-            text += f" [{min(nums) * scale:.{digits}f}-{max(nums) * scale:.{digits}f}]"
-    if missing:
-        text += (", " if text else "") + f"{missing}/{len(values)} {none}"
-    return text
-
-
-def fmt_pct(values: list[float]) -> str:
-    if not values:
-        return "-"
-    text = f"{median(values):.2f} %"
-    if len(values) > 1:
-        text += f" [{min(values):.2f}-{max(values):.2f}]"
-    return text
-
-
-def meets(values: list[float] | list[float | None], limit: float) -> str:
-    if not values:
-        return "not measured"
-    if any(v is None for v in values):
-        return "MISSED"
-    return "ok" if median([float(v) for v in values if v is not None]) < limit else "MISSED"
-
-
-def print_table(args: argparse.Namespace, res: Results, systems: tuple[str, ...]) -> None:
-    rows: list[tuple[str, str, list[str]]] = []
-    for n in args.sizes:
-        cells = [fmt_seconds(res.startup.get((s, n), [])) for s in systems]
-        rows.append((f"(a) start -> {n} workers registered", "", cells))
-    late = f"not within {args.replace_cap:.0f} s"
-    for variant, when in (("now", "pushed right after the kill"), ("gone", "pushed once it died")):
-        cells = [fmt_seconds(res.replace_job.get((s, variant), []), "ms", late) for s in systems]
-        rows.append((f"(b) kill -9 idle worker -> job starts ({when})", "< 100 ms", cells))
-    merged = [
-        fmt_seconds(
-            res.replace_registered.get((s, "now"), [])
-            + res.replace_registered.get((s, "gone"), []),
-            "ms",
-        )
-        for s in systems
-    ]
-    rows.append(("(b) kill -9 idle worker -> replacement registered", "", merged))
-    for n in args.sizes:
-        cells = [fmt_seconds(res.idle_term.get((s, n), [])) for s in systems]
-        rows.append((f"(c) TERM -> master exit, idle, {n} workers", "< 1 s", cells))
-    busy = f"> {args.busy_cap:.0f} s, killed"
-    cells = [fmt_seconds(res.busy_term.get(s, []), "s", busy) for s in systems]
-    rows.append((f"(c) TERM -> master exit, {args.busy_size} workers in 60 s jobs", "", cells))
-    cells = [fmt_pct(res.master_cpu.get(s, [])) for s in systems]
-    rows.append((f"(d) master CPU, idle, {args.cpu_size} workers", "< 1 %", cells))
-    cells = [fmt_pct(res.workers_cpu.get(s, [])) for s in systems]
-    rows.append((f"    its workers' CPU together, idle, {args.cpu_size} workers", "", cells))
-
-    width = max(len(row[0]) for row in rows)
-    cols = [max(len(s), *(len(row[2][i]) for row in rows)) for i, s in enumerate(systems)]
-    header = f"{'':{width}}  {'target':9}" + "".join(
-        f"  {s:{c}}" for s, c in zip(systems, cols, strict=True)
-    )
-    print(header.rstrip())
-    print("-" * len(header))
-    for label, target, cells in rows:
-        line = f"{label:{width}}  {target:9}"
-        line += "".join(f"  {cell:{c}}" for cell, c in zip(cells, cols, strict=True))
-        print(line.rstrip())
-    print()
-    print(f"medians [min-max] over {args.runs} runs; CPU in % of one core")
-    if "pyresque" in systems:
-        idle = [meets(res.idle_term.get(("pyresque", n), []), TARGET_IDLE_TERM) for n in args.sizes]
-        idle_verdict = (
-            "not measured"
-            if all(v == "not measured" for v in idle)
-            else ("ok" if all(v == "ok" for v in idle) else "MISSED")
-        )
-        checks = [
-            ("replacement < 100 ms", meets(res.replace_job.get(("pyresque", "now"), []), 0.1)),
-            ("idle TERM -> exit < 1 s", idle_verdict),
-            (
-                "master idle CPU < 1 % of a core",
-                meets(res.master_cpu.get("pyresque", []), TARGET_MASTER_CPU),  # type: ignore[arg-type]
-            ),
-        ]
-        print("pyresque targets: " + "; ".join(f"{name}: {v}" for name, v in checks))
-    for system, note in res.busy_notes.items():
-        print(f"busy TERM, {system}: {note}")
-    for (system, variant), notes in sorted(res.replace_notes.items()):
-        for note in notes:
-            print(f"replacement, {system}, job {variant}: {note}")
-    for (system, n), left in sorted(res.idle_leftovers.items()):
-        if left:
-            print(f"WARNING: {system}, {n} workers: {left} processes alive after the master exited")
 
 
 # --- main --------------------------------------------------------------------------------------

@@ -208,7 +208,7 @@ def bench_schema(env: dict[str, str]) -> Iterator[str]:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=500)
@@ -217,10 +217,15 @@ def main() -> int:
     )
     parser.add_argument("--details", action="store_true", help="print every process")
     args = parser.parse_args()
-    keys = [k.strip() for k in args.systems.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in SYSTEMS]
+    args.keys = [k.strip() for k in args.systems.split(",") if k.strip()]
+    unknown = [k for k in args.keys if k not in SYSTEMS]
     if unknown:
         parser.error(f"unknown systems: {', '.join(unknown)}")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
     install_sigterm_handler()
     for var, default in (
         ("PGHOST", "127.0.0.1"),
@@ -250,7 +255,7 @@ def main() -> int:
             base["BENCH_SCHEMA"] = schema
             ctx = Context(server.url, args.workers, config_path)
             results: list[Result] = []
-            for key in keys:
+            for key in args.keys:
                 system, extra = SYSTEMS[key]
                 result = run_system(system, ctx, args.jobs, {**base, **extra})
                 results.append(result)

@@ -29,13 +29,13 @@ import redis
 from benchjobs import LATENCY_KEY
 from common import (
     NAMESPACE,
-    PLACEMENT_HELP,
-    PLACEMENTS,
     PYRESQUE_QUEUE_KEY,
     QUEUE,
     CpuAccount,
     PrivateRedis,
     Proc,
+    add_cpus_argument,
+    add_transport_argument,
     environment_summary,
     install_sigterm_handler,
     median,
@@ -163,7 +163,7 @@ def measure(server: PrivateRedis, mode: Mode, samples: int, gap: tuple[float, fl
             proc.discard_log()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--jobs", type=int, default=200, help="samples per mode (200)")
     p.add_argument(
@@ -172,14 +172,18 @@ def main(argv: list[str] | None = None) -> int:
         default=50,
         help="samples for the raw-RPUSH (no wake-up) mode (50)",
     )
-    p.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
-    p.add_argument("--cpus", choices=PLACEMENTS, default="split", help=PLACEMENT_HELP)
+    add_transport_argument(p)
+    add_cpus_argument(p)
     p.add_argument(
         "--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}"
     )
     p.add_argument("--gap-ms", default="20,50", help="random idle gap between jobs, ms (20,50)")
     p.add_argument("--seed", type=int, default=None, help="seed for the jitter")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     install_sigterm_handler()
     lo, hi = (float(x) / 1000 for x in args.gap_ms.split(","))
     random.seed(args.seed)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import redis
 from common import (
+    add_transport_argument,
     environment_summary,
     install_sigterm_handler,
     private_redis,
@@ -240,7 +241,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="abcd",
         help="measurements to run, a subset of abcd (abcd); (a), (c) idle and (d) share pools",
     )
-    p.add_argument("--transport", choices=("unix", "tcp"), default="unix")
+    add_transport_argument(p, default="unix")
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.cpu_size not in args.sizes:

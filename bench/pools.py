@@ -45,6 +45,7 @@ from common import (
     PrivateRedis,
     Proc,
     RedisCpuSampler,
+    add_transport_argument,
     environment_summary,
     install_sigterm_handler,
     median,
@@ -328,7 +329,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--jobs", type=int, default=20000, help="jobs per run (20000)")
     p.add_argument("--repeat", "-r", type=int, default=3, help="rounds; medians shown (3)")
-    p.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
+    add_transport_argument(p)
     p.add_argument("--before", type=Path, help="another checkout to run as pyresque-before")
     p.add_argument(
         "--before-no-hiredis",

@@ -35,6 +35,7 @@ from common import (
     CpuAccount,
     PrivateRedis,
     Proc,
+    add_transport_argument,
     install_sigterm_handler,
     median,
     percentile,
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=10, help="distinct due seconds per mode (10)")
     p.add_argument("--idle", type=float, default=30.0, help="idle measurement, seconds (30)")
     p.add_argument("--modes", default="ahead,short,ruby")
-    p.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
+    add_transport_argument(p)
     args = p.parse_args(argv)
     install_sigterm_handler()
     with private_redis(args.transport, placement("split")) as server:

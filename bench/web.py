@@ -18,7 +18,15 @@ import sys
 import time
 
 import redis
-from common import SRC, Proc, free_port, median, percentile, private_redis
+from common import (
+    SRC,
+    Proc,
+    add_transport_argument,
+    free_port,
+    median,
+    percentile,
+    private_redis,
+)
 
 from pyresque.wire.jobmetrics import bucket_of
 
@@ -115,7 +123,7 @@ def get(port: int, path: str) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--transport", default="tcp", choices=["tcp", "unix"])
+    add_transport_argument(parser)
     args = parser.parse_args()
     with private_redis(args.transport) as server:
         r = server.client()

@@ -13,10 +13,10 @@ query, then an INCR that counts it done) and preloads the project in its master 
   pool's master; RQ forks a work horse per job).
 
 Each pool is measured idle and again after the jobs, once every job child has gone: PSS of the
-master and all its descendants (``/proc/<pid>/smaps_rollup``), with ``bench/memory.py``'s
-measuring and running code. The schema ``pyresque_bench_<random>`` is created on the server
-(libpq's ``PGHOST``/``PGPORT``/``PGUSER``/``PGDATABASE``, default 127.0.0.1:5432 test postgres),
-migrated, filled with 2,000 products, and dropped at the end.
+master and all its descendants (``/proc/<pid>/smaps_rollup``), with bench/memory.py's
+measuring and running code (``memory_measure.py``). The schema ``pyresque_bench_<random>`` is
+created on the server (libpq's ``PGHOST``/``PGPORT``/``PGUSER``/``PGDATABASE``, default
+127.0.0.1:5432 test postgres), migrated, filled with 2,000 products, and dropped at the end.
 
 Run from the repository root with the virtualenv active (``pip install -e '.[bench,test]'``)::
 

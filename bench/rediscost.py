@@ -147,7 +147,7 @@ def main() -> int:
     parser.add_argument("--modes", default="bare,pyresque,pyresque-nometrics")
     parser.add_argument("--before", type=Path, help="another checkout, run as pyresque-before")
     parser.add_argument(
-        "--redis-server", help="default: the other benches' (tests/redis_server.py)"
+        "--redis-server", help="default: the other benches' (harness/redis_server.py)"
     )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]

@@ -19,6 +19,8 @@ the worker sent and commands run inside scripts (the figures the worker's round 
 Then pools of two processes beside Dramatiq 2x8 threads (``pools.py``, ``--pool-jobs``): jobs/s
 and Redis's own CPU per job, with the ratios and their targets.
 
+The modes and one run of a mode are in throughput_modes.py.
+
 Prints figures only; nothing here asserts.
 """
 

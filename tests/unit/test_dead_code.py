@@ -1,6 +1,6 @@
 """No dead code in src/: every function, method, class and attribute is used somewhere (by the
-package itself, the tests, the benches or the examples), or is named in the whitelist with who
-uses it (a framework, a template, a signal).
+package itself, the tests, their harness, the benches or the examples), or is named in the
+whitelist with who uses it (a framework, a template, a signal).
 
 vulture finds names that are defined and never used; what it cannot see (Django reading a
 class attribute, the master dispatching to ``handle_<signal>``) is listed in
@@ -22,6 +22,7 @@ def test_nothing_in_src_is_defined_and_never_used() -> None:
         [
             str(ROOT / "src"),
             str(ROOT / "tests"),
+            str(ROOT / "harness"),
             str(ROOT / "bench"),
             str(ROOT / "examples"),
         ]

@@ -42,7 +42,7 @@ if str(BENCH_DIR) not in sys.path:
 
 from harness.redis_server import RedisServer, free_port, start_redis_server  # noqa: E402
 
-# --- the private Redis -------------------------------------------------------------------------
+# --- the private Redis ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -72,7 +72,7 @@ class PrivateRedis:
         )
 
 
-# --- CPU placement -----------------------------------------------------------------------------
+# --- CPU placement -------------------------------------------------------------------------------
 
 PLACEMENTS = ("split", "same", "any")
 PLACEMENT_HELP = (
@@ -145,7 +145,7 @@ def private_redis(transport: str, where: Placement | None = None) -> Iterator[Pr
         server.stop()
 
 
-# --- worker processes --------------------------------------------------------------------------
+# --- worker processes ----------------------------------------------------------------------------
 
 _LIVE: list[Proc] = []
 
@@ -270,7 +270,7 @@ def rq_argv(url: str, *, simple: bool, burst: bool, quiet: bool = False) -> list
     return argv
 
 
-# --- Redis statistics -----------------------------------------------------------------------------
+# --- Redis statistics ----------------------------------------------------------------------------
 
 
 class RedisCpuSampler:
@@ -315,7 +315,7 @@ class RedisCpuSampler:
         return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
 
 
-# --- numbers and output -----------------------------------------------------------------------------------
+# --- numbers and output --------------------------------------------------------------------------
 
 
 def say(text: str = "") -> None:

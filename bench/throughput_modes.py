@@ -80,7 +80,7 @@ class Run:
     problems: list[str] = field(default_factory=list)
 
 
-# --- one run -----------------------------------------------------------------------------------
+# --- one run -------------------------------------------------------------------------------------
 
 
 def prefill(client: redis.Redis, mode: Mode, n: int, job: str) -> None:

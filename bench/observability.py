@@ -32,14 +32,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from _common import (
+from common import (
     BENCH_DIR,
-    PLACEMENT_HELP,
-    PLACEMENTS,
     PYRESQUE_QUEUE_KEY,
     CpuAccount,
     PrivateRedis,
     Proc,
+    add_cpus_argument,
+    add_transport_argument,
     install_sigterm_handler,
     load_average,
     median,
@@ -49,7 +49,7 @@ from _common import (
     read_marks,
     worker_env,
 )
-from throughput import MODES, prefill, verify
+from throughput_modes import MODES, prefill, verify
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", metavar="SRC", help="another tree's src/ to run as a mode")
     p.add_argument("--fork", action="store_true", help="fork per job instead of in-process")
     p.add_argument("--direct", action="store_true", help="time the job's path alone, no Redis")
-    p.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
-    p.add_argument("--cpus", choices=PLACEMENTS, default="split", help=PLACEMENT_HELP)
+    add_transport_argument(p)
+    add_cpus_argument(p)
     args = p.parse_args(argv)
     install_sigterm_handler()
     settings = [Setting("off")]

@@ -25,6 +25,8 @@ import common  # noqa: F401 - puts the repository root on sys.path, for harness
 
 from harness import APP_DIR, ROOT, proctable
 
+HEARTBEAT, PRUNE = 1, 5  # the pools' RESQUE_HEARTBEAT_INTERVAL and RESQUE_PRUNE_INTERVAL
+
 HOSTILE_KINDS = (
     "top-level 1e999",  # [1e999]: not an object, and not a float Python can write back
     "unknown class, 1e999 arg",

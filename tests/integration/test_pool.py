@@ -436,8 +436,8 @@ def test_ttin_and_ttou_change_every_group_by_one_until_hup(spawn: Spawn, tmp_pat
     send(signal.SIGTTOU, "TTOU:")
     wait_until(lambda: group_counts(master) == {}, 10)
     send(signal.SIGTTOU, "TTOU: every group is already at 0 workers")
-    send(signal.SIGTTIN, "TTIN:")  # counts again from the lowest useful delta
-    wait_until(lambda: group_counts(master) == {"other": 1}, 10)
+    send(signal.SIGTTIN, "TTIN:")  # one worker in every group again, from 0
+    wait_until(lambda: group_counts(master) == {"oracle": 1, "other": 1}, 10)
     master.signal(signal.SIGHUP)  # the config again
     wait_until(lambda: group_counts(master) == {"oracle": 1, "other": 2}, 10)
     master.signal(signal.SIGTERM)

@@ -1,15 +1,24 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import settings
 
 from harness.redis_server import RedisServer, start_redis_server
 from pyresque.store.operations import Store
 from pyresque.wire.keys import Keys
 from tests.helpers import Proc
+
+# Property tests explore new examples on every local run; in CI (CI=true) they replay the same
+# ones, so a submission is never refused by an example nobody has seen (the fuzz/ targets and
+# local runs are where new ones are found).
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -67,9 +67,12 @@ def seed_job_metrics(
     durations_ms: list[float],
     failed: int = 0,
     now: float | None = None,
-    minutes_ago: int = 1,
+    minutes_ago: int = 2,
 ) -> int:
-    """One minute of per-job metrics, in the schema the workers write; returns the minute."""
+    """One minute of per-job metrics, in the schema the workers write; returns the minute.
+
+    Two minutes ago by default: the Prometheus collector takes a minute as final only 5 s after
+    it ends, so the minute just gone is not counted yet in the first seconds of a new one."""
     minute = int(now if now is not None else time.time()) // 60 - minutes_ago
     key = f"resque:metrics:jobs:{minute}"
     for ms in durations_ms:

@@ -22,15 +22,16 @@ def redact(url: str) -> str:
 
     The user info ends at the last ``@`` of the authority, not the first: a password with an
     unescaped ``@``, ``/``, ``?`` or ``#`` (common in copied credentials) must not leak in part.
-    User info without a colon (``redis://s3cret@host``) is hidden whole: redis-rb and most
-    clients read it as the password, not as a user name. A URL that is not well formed (a space
+    User info without a colon (``redis://s3cret@host``), or with an empty password
+    (``s3cret:@host``), is hidden whole: redis-rb and most clients read it as the password, not as
+    a user name, and a secret typed there is still a secret. A URL that is not well formed (a space
     in or before the scheme, one slash, no scheme) is redacted too: it is exactly the URL an
     error message quotes.
     """
     start, userinfo, after = _split_userinfo(url)
     if userinfo is not None:
-        user, colon, _password = userinfo.partition(":")
-        url = f"{start}{user}:***@{after}" if colon else f"{start}***@{after}"
+        user, colon, password = userinfo.partition(":")
+        url = f"{start}{user}:***@{after}" if colon and password else f"{start}***@{after}"
     return _PASSWORD_PARAM.sub(lambda m: f"{m['key']}***", url)
 
 
@@ -51,7 +52,7 @@ def passwords_in(url: str) -> set[str]:
     _start, userinfo, _after = _split_userinfo(url)
     if userinfo is not None:
         user, colon, password = userinfo.partition(":")
-        found.add(password if colon else user)
+        found.add(password if colon and password else user)
     return {secret for secret in found if secret}
 
 
